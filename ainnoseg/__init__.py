@@ -1,0 +1,8 @@
+"""AinnoSeg workbench: HRNetV2 + dual attention + OCR segmentation and its baselines."""
+
+from . import models
+from .losses import SegmentationLoss, build_loss
+from .registry import build_model, list_models
+
+__version__ = "0.1.0"
+__all__ = ["SegmentationLoss", "build_loss", "build_model", "list_models", "models"]

@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from ainnoseg.models import attention
+from ainnoseg.models.attention import (
+    ChannelAttention, PositionAttention, naive_position_attention, position_attention)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Force many chunks, including a ragged last one, on small inputs."""
+    monkeypatch.setattr(attention, "_CHUNK_ELEMENTS", 700)
+
+
+def _inputs(batch, positions, key_channels, channels, dtype=torch.float32):
+    return [torch.randn(batch, positions, c, dtype=dtype, requires_grad=True)
+            for c in (key_channels, key_channels, channels)]
+
+
+@pytest.mark.parametrize("batch, positions", [(1, 130), (2, 257)])
+def test_position_attention_equals_the_naive_formula_with_gradients(batch, positions, small_chunks):
+    inputs = _inputs(batch, positions, 8, 64)
+    grad_out = torch.randn(batch, positions, 64)
+    ours = position_attention(*inputs)
+    ours_grads = torch.autograd.grad(ours, inputs, grad_out)
+    naive = naive_position_attention(*inputs)
+    naive_grads = torch.autograd.grad(naive, inputs, grad_out)
+    torch.testing.assert_close(ours, naive, rtol=1e-5, atol=1e-5)
+    for mine, reference in zip(ours_grads, naive_grads):
+        torch.testing.assert_close(mine, reference, rtol=1e-4, atol=1e-5)
+
+
+def test_position_attention_passes_gradcheck_in_float64(small_chunks):
+    inputs = _inputs(2, 37, 3, 5, dtype=torch.float64)
+    assert torch.autograd.gradcheck(position_attention, inputs)
+
+
+def test_position_attention_uses_no_scaling_and_large_logits_stay_finite(small_chunks):
+    query, key, value = (t.detach() for t in _inputs(1, 50, 4, 6))
+    query = query * 30  # logits in the thousands: a naive exp() would overflow
+    ours = position_attention(query, key, value)
+    torch.testing.assert_close(ours, naive_position_attention(query, key, value))
+
+
+def test_position_attention_under_bf16_autocast_is_close_to_fp32(small_chunks):
+    query, key, value = (t.detach() for t in _inputs(1, 200, 8, 32))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = position_attention(query, key, value)
+    assert low.dtype == torch.bfloat16
+    torch.testing.assert_close(low.float(), naive_position_attention(query, key, value),
+                               rtol=0.05, atol=0.05)
+
+
+def test_pam_module_matches_the_naive_module(small_chunks):
+    ours, naive = PositionAttention(16), PositionAttention(16, naive=True)
+    naive.load_state_dict(ours.state_dict())
+    for module in (ours, naive):
+        torch.nn.init.constant_(module.gamma, 0.7)
+    x = torch.randn(2, 16, 9, 11)
+    torch.testing.assert_close(ours(x), naive(x))
+
+
+def test_attention_starts_as_identity():
+    x = torch.randn(1, 16, 5, 6)
+    torch.testing.assert_close(PositionAttention(16)(x), x)
+    torch.testing.assert_close(ChannelAttention()(x), x)
+
+
+def test_channel_attention_follows_danet():
+    cam = ChannelAttention()
+    torch.nn.init.constant_(cam.gamma, 0.5)
+    x = torch.randn(2, 4, 3, 5)
+    flat = x.flatten(2)
+    energy = flat @ flat.transpose(1, 2)
+    energy = energy.max(-1, keepdim=True)[0].expand_as(energy) - energy
+    expected = 0.5 * (torch.softmax(energy, -1) @ flat).view_as(x) + x
+    torch.testing.assert_close(cam(x), expected)

@@ -1,0 +1,121 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from ainnoseg import metrics
+
+IGNORE = 255
+K = 6
+
+
+def _random_maps(seed, shape=(40, 50)):
+    """Blocky random label maps with ignore pixels; class 5 is absent from both."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.randint(0, K - 1, (shape[0] // 5, shape[1] // 5), generator=generator)
+    target = coarse.repeat_interleave(5, 0).repeat_interleave(5, 1)
+    pred = target.clone()
+    noise = torch.rand(shape, generator=generator) < 0.3
+    pred[noise] = torch.randint(0, K - 1, shape, generator=generator)[noise]
+    target[torch.rand(shape, generator=generator) < 0.1] = IGNORE
+    pred[0, 0] = 4  # class 4 may then appear in the prediction only
+    target[target == 4] = 3
+    return pred, target
+
+
+def _loop_region_metrics(preds, targets):
+    """Independent per-class loop over all images."""
+    inter, union, correct, truth = (np.zeros(K) for _ in range(4))
+    total_correct = total = 0
+    for pred, target in zip(preds, targets):
+        pred, target = pred.numpy(), target.numpy()
+        valid = target != IGNORE
+        total_correct += (pred[valid] == target[valid]).sum()
+        total += valid.sum()
+        for c in range(K):
+            p, t = (pred == c) & valid, (target == c) & valid
+            inter[c] += (p & t).sum()
+            union[c] += (p | t).sum()
+            truth[c] += t.sum()
+    iou = [inter[c] / union[c] if union[c] else math.nan for c in range(K)]
+    acc = [inter[c] / truth[c] if truth[c] else math.nan for c in range(K)]
+    return total_correct / total, iou, acc
+
+
+def test_region_metrics_match_a_per_class_loop():
+    pairs = [_random_maps(seed) for seed in range(3)]
+    cm = sum(metrics.confusion_matrix(p, t, K, IGNORE) for p, t in pairs)
+    accuracy, iou, class_acc = _loop_region_metrics(*zip(*pairs))
+    assert metrics.pixel_accuracy(cm) == pytest.approx(accuracy)
+    np.testing.assert_allclose(metrics.class_iou(cm).numpy(), iou)
+    np.testing.assert_allclose(metrics.class_accuracy(cm).numpy(), class_acc)
+    assert math.isnan(iou[5]) and iou[4] == 0.0  # absent: NaN; predicted only: 0
+    assert metrics.mean_iou(cm) == pytest.approx(np.nanmean(iou))
+    assert metrics.mean_class_accuracy(cm) == pytest.approx(np.nanmean(class_acc))
+    assert metrics.score(cm) == pytest.approx((accuracy + np.nanmean(iou)) / 2)
+
+
+def test_confusion_matrix_rejects_labels_outside_the_classes():
+    with pytest.raises(ValueError, match="outside 0..5"):
+        metrics.confusion_matrix(torch.zeros(3, 3), torch.full((3, 3), 7), K, IGNORE)
+
+
+def _scipy_band(mask, width):
+    """Inner band as the Boundary IoU reference computes it (zero border)."""
+    padded = np.pad(mask, width, constant_values=False)
+    eroded = ndimage.binary_erosion(padded, np.ones((3, 3)), iterations=width)
+    return mask & ~eroded[width:-width, width:-width]
+
+
+def test_boundary_iou_matches_an_independent_implementation():
+    pairs = [_random_maps(seed) for seed in range(3)]
+    width = max(1, round(0.02 * math.hypot(40, 50)))
+    inter, union = np.zeros(K), np.zeros(K)
+    for pred, target in pairs:
+        valid = target.numpy() != IGNORE
+        for c in range(K):
+            g = _scipy_band((target.numpy() == c) & valid, width)
+            p = _scipy_band((pred.numpy() == c) & valid, width)
+            inter[c] += (g & p).sum()
+            union[c] += (g | p).sum()
+    counts = sum(metrics.boundary_iou_counts(p, t, K, IGNORE) for p, t in pairs)
+    expected = [inter[c] / union[c] if union[c] else math.nan for c in range(K)]
+    np.testing.assert_allclose(metrics.boundary_iou(counts).numpy(), expected)
+
+
+def test_boundary_fscore_matches_an_independent_implementation():
+    pairs = [_random_maps(seed) for seed in range(2)]
+    tolerance = max(1, math.ceil(0.008 * math.hypot(40, 50)))
+    yy, xx = np.mgrid[-tolerance:tolerance + 1, -tolerance:tolerance + 1]
+    disk = xx ** 2 + yy ** 2 <= tolerance ** 2
+    sums = np.zeros((K, 4))
+    for pred, target in pairs:
+        valid = target.numpy() != IGNORE
+        for c in range(K):
+            g = _scipy_band((target.numpy() == c) & valid, 1)
+            p = _scipy_band((pred.numpy() == c) & valid, 1)
+            sums[c] += [(p & ndimage.binary_dilation(g, disk)).sum(), p.sum(),
+                        (g & ndimage.binary_dilation(p, disk)).sum(), g.sum()]
+    np.testing.assert_array_equal(
+        sum(metrics.boundary_fscore_counts(p, t, K, IGNORE) for p, t in pairs).numpy(), sums)
+    fscore = metrics.boundary_fscore(torch.from_numpy(sums).long()).numpy()
+    for c in range(K):
+        if sums[c, 1] + sums[c, 3] == 0:
+            assert math.isnan(fscore[c])
+            continue
+        precision = sums[c, 0] / sums[c, 1] if sums[c, 1] else 0.0
+        recall = sums[c, 2] / sums[c, 3] if sums[c, 3] else 0.0
+        expected = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        assert fscore[c] == pytest.approx(expected)
+
+
+def test_perfect_prediction_scores_one_everywhere():
+    _, target = _random_maps(0)
+    pred = target.clone()
+    pred[pred == IGNORE] = 0
+    cm = metrics.confusion_matrix(pred, target, K, IGNORE)
+    assert metrics.pixel_accuracy(cm) == 1.0 and metrics.mean_iou(cm) == 1.0
+    assert np.nanmin(metrics.boundary_iou(metrics.boundary_iou_counts(pred, target, K)).numpy()) == 1.0
+    assert np.nanmin(metrics.boundary_fscore(metrics.boundary_fscore_counts(pred, target, K)).numpy()) == 1.0
