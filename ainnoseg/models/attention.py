@@ -15,9 +15,9 @@ heads reaches the flash kernel but multiplies the query-key work by C/(C/8)=8.
 import torch
 from torch import nn
 
-# Rows of the attention map computed at once: elements per chunk, about 16 MB
+# Rows of the attention map computed at once: elements per chunk, 8 MB
 # of fp32. Large enough for efficient matrix products, small enough for cache.
-_CHUNK_ELEMENTS = 1 << 22
+_CHUNK_ELEMENTS = 1 << 21
 
 
 def naive_position_attention(query, key, value):
@@ -41,12 +41,6 @@ def _softmax_dtype(dtype):
     return torch.promote_types(dtype, torch.float32)
 
 
-def _chunk_probabilities(query_chunk, key_t, logsumexp_chunk):
-    """Softmax rows of one chunk from a known log-sum-exp."""
-    scores = torch.bmm(query_chunk, key_t).to(logsumexp_chunk.dtype)
-    return scores.sub_(logsumexp_chunk.unsqueeze(-1)).exp_()
-
-
 def _add_product(total, left, right):
     """total += left @ right, in place when the dtypes allow it."""
     if left.dtype == right.dtype == total.dtype:
@@ -56,7 +50,7 @@ def _add_product(total, left, right):
 
 
 class _ChunkedAttention(torch.autograd.Function):
-    """softmax(q k^T) v over chunks of query rows; saves only the log-sum-exp."""
+    """softmax(q k^T) v over chunks of rows; keeps no N x N matrix for backward."""
 
     @staticmethod
     def forward(ctx, query, key, value):
@@ -64,15 +58,15 @@ class _ChunkedAttention(torch.autograd.Function):
         rows = _chunk_rows(batch, positions)
         key_t = key.transpose(1, 2)
         out = value.new_empty(batch, positions, value.shape[-1])
-        logsumexp = query.new_empty(batch, positions, dtype=_softmax_dtype(query.dtype))
+        logsumexp = query.new_empty(batch, positions, 1, dtype=_softmax_dtype(query.dtype))
+        keep_for_backward = any(ctx.needs_input_grad)
         for start in range(0, positions, rows):
             chunk = slice(start, start + rows)
             scores = torch.bmm(query[:, chunk], key_t).to(logsumexp.dtype)
-            row_max = scores.amax(dim=-1, keepdim=True)
-            probs = scores.sub_(row_max).exp_()
-            row_sum = probs.sum(dim=-1, keepdim=True)
-            probs.div_(row_sum)
-            logsumexp[:, chunk] = (row_max + row_sum.log()).squeeze(-1)
+            probs = torch.softmax(scores, dim=-1)
+            if keep_for_backward:
+                # max(P) = exp(max(S) - logsumexp), and max(P) >= 1/N never underflows.
+                logsumexp[:, chunk] = scores.amax(-1, keepdim=True) - probs.amax(-1, keepdim=True).log()
             torch.bmm(probs.to(value.dtype), value, out=out[:, chunk])
         ctx.save_for_backward(query, key, value, out, logsumexp)
         return out
@@ -82,24 +76,24 @@ class _ChunkedAttention(torch.autograd.Function):
         query, key, value, out, logsumexp = ctx.saved_tensors
         batch, positions, _ = query.shape
         rows = _chunk_rows(batch, positions)
-        grad_out = grad_out.to(value.dtype)
-        key_t, value_t = key.transpose(1, 2), value.transpose(1, 2)
-        # d(softmax): dS = P * (dP - rowsum(dO * O)), see FlashAttention-2 eq. (4).
         accumulate = logsumexp.dtype
-        delta = (grad_out.to(accumulate) * out.to(accumulate)).sum(-1)
-        grad_query = torch.empty_like(query)
-        grad_key = torch.zeros(key.shape, dtype=accumulate)
-        grad_value = torch.zeros(value.shape, dtype=accumulate)
+        grad_out = grad_out.to(value.dtype)
+        # d(softmax): dS = P * (dP - rowsum(dO * O)), FlashAttention-2 eq. (4).
+        delta = (grad_out.to(accumulate) * out.to(accumulate)).sum(-1, keepdim=True)
+        # Loop over chunks of keys, so each chunk's dK and dV are written once
+        # and only the narrow dQ (Cq = C/8 channels) is accumulated.
+        grad_query = torch.zeros(query.shape, dtype=accumulate)
+        grad_key, grad_value = torch.empty_like(key), torch.empty_like(value)
         for start in range(0, positions, rows):
-            chunk = slice(start, start + rows)
-            probs = _chunk_probabilities(query[:, chunk], key_t, logsumexp[:, chunk])
-            _add_product(grad_value, probs.transpose(1, 2), grad_out[:, chunk])
-            grad_scores = torch.bmm(grad_out[:, chunk], value_t).to(accumulate)
-            grad_scores.sub_(delta[:, chunk].unsqueeze(-1)).mul_(probs)
-            grad_scores = grad_scores.to(query.dtype)
-            torch.bmm(grad_scores, key, out=grad_query[:, chunk])
-            _add_product(grad_key, grad_scores.transpose(1, 2), query[:, chunk])
-        return grad_query, grad_key.to(key.dtype), grad_value.to(value.dtype)
+            keys = slice(start, start + rows)
+            scores = torch.bmm(query, key[:, keys].transpose(1, 2)).to(accumulate)
+            probs = scores.sub_(logsumexp).exp_()  # (B, N, rows) of the softmax
+            torch.bmm(probs.transpose(1, 2).to(value.dtype), grad_out, out=grad_value[:, keys])
+            grad_scores = torch.bmm(grad_out, value[:, keys].transpose(1, 2)).to(accumulate)
+            grad_scores = grad_scores.sub_(delta).mul_(probs).to(query.dtype)
+            torch.bmm(grad_scores.transpose(1, 2), query, out=grad_key[:, keys])
+            _add_product(grad_query, grad_scores, key[:, keys])
+        return grad_query.to(query.dtype), grad_key, grad_value
 
 
 def position_attention(query, key, value):
@@ -143,7 +137,7 @@ class PositionAttention(nn.Module):
         value = self.value_conv(x).flatten(2).transpose(1, 2)
         out = self.attend(query, key, value)
         out = out.transpose(1, 2).reshape(batch, channels, height, width)
-        return self.gamma * out + x
+        return torch.addcmul(x, self.gamma, out)  # gamma * out + x in one buffer
 
 
 class ChannelAttention(nn.Module):
@@ -160,4 +154,4 @@ class ChannelAttention(nn.Module):
         energy = energy.amax(dim=-1, keepdim=True) - energy
         attention = torch.softmax(energy, dim=-1).to(flat.dtype)
         out = torch.bmm(attention, flat).view(batch, channels, height, width)
-        return self.gamma * out + x
+        return torch.addcmul(x, self.gamma, out)
