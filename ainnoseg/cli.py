@@ -1,6 +1,8 @@
 """The `ainnoseg` command line."""
 
 import argparse
+import json
+import sys
 import time
 
 import torch
@@ -53,6 +55,20 @@ def run_demo(args):
     print("Run `python benchmarks/attention.py` to measure it, `ainnoseg models` for the zoo.")
 
 
+def run_data_check(args):
+    """Report a dataset folder's contents and problems; exit 1 if any."""
+    from .data.check import check_dataset, format_report
+    from .data.io import DataError
+
+    try:
+        report = check_dataset(args.path)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 1 if any(split["problems"] for split in report["splits"].values()) else 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="ainnoseg",
@@ -65,9 +81,20 @@ def build_parser():
     demo.add_argument("--num-classes", type=int, default=11)
     demo.add_argument("--size", type=int, nargs=2, default=(360, 480), metavar=("H", "W"))
     demo.set_defaults(run=run_demo)
+    data = commands.add_parser("data", help="inspect datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    check = data_commands.add_parser(
+        "check", help="counts, image sizes, class histogram and every problem of a dataset",
+        description="Reads every image and mask of a dataset folder (ADE20K, CamVid, "
+                    "images/ + masks/ + classes.txt, or a folder of images) and lists "
+                    "unreadable files, images without masks, masks whose size differs from "
+                    "their image and labels outside the classes. Exit status 1 if any.")
+    check.add_argument("path", help="the dataset folder")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(run=run_data_check)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    args.run(args)
+    sys.exit(args.run(args) or 0)

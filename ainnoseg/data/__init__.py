@@ -1,0 +1,69 @@
+"""Datasets, transforms and Mosaic; `build_dataset` recognises layouts from a path."""
+
+from pathlib import Path
+
+from .datasets import ADE20K, CamVid, FolderDataset, ImageFolder, LabeledImages
+from .io import DataError, read_image, read_mask
+from .mosaic import MosaicCollate, mosaic_sample
+from .synthetic import SyntheticScenes
+from .transforms import eval_transforms, train_transforms
+
+LAYOUTS = """\
+  ADE20K   images/{training,validation}/*.jpg + annotations/{training,validation}/*.png
+  CamVid   train/ + trainannot/, val/ + valannot/, test/ (SegNet layout)
+  folder   images/ + masks/ (same stems) + classes.txt, optionally images/<split>/
+  images   a folder of images alone (unlabeled, e.g. a self-training pool)"""
+
+
+def detect_layout(root):
+    """'ade20k', 'camvid', 'folder' or 'images' for a dataset folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"no dataset folder at {root}")
+    if (root / "images" / "training").is_dir() or (root / "images" / "validation").is_dir():
+        if (root / "annotations").is_dir():
+            return "ade20k"
+    if (root / "train").is_dir() and (root / "trainannot").is_dir():
+        return "camvid"
+    if (root / "images").is_dir() and (root / "masks").is_dir():
+        return "folder"
+    return "images"
+
+
+def build_dataset(name_or_path, split="train", transforms=None, **options):
+    """A dataset by name ("synthetic") or by the layout found at a path.
+
+    Args:
+        name_or_path: "synthetic" for the embedded scenes, or a folder in one of
+            the layouts of `LAYOUTS`.
+        split: "train", "val" or "test". A split without labels (CamVid's
+            test/) gives an `ImageFolder` of its images.
+        transforms: callable (image, mask) -> (image, mask); for unlabeled
+            images, image -> image.
+        **options: passed to `SyntheticScenes` (size, length, seed).
+    """
+    if str(name_or_path) == "synthetic":
+        dataset = SyntheticScenes(split=split, **options)
+        dataset.transforms = transforms
+        return dataset
+    layout = detect_layout(name_or_path)
+    root = Path(name_or_path)
+    if layout == "ade20k":
+        return ADE20K(root, split, transforms)
+    if layout == "camvid":
+        if not (root / f"{split}annot").is_dir():
+            return ImageFolder(root / split, transforms)
+        return CamVid(root, split, transforms)
+    if layout == "folder":
+        return FolderDataset(root, split, transforms)
+    try:
+        return ImageFolder(root, transforms)
+    except DataError as error:
+        raise DataError(f"{error}; a dataset folder has one of these layouts:\n{LAYOUTS}") from None
+
+
+__all__ = [
+    "ADE20K", "CamVid", "DataError", "FolderDataset", "ImageFolder", "LabeledImages",
+    "MosaicCollate", "SyntheticScenes", "build_dataset", "detect_layout", "eval_transforms",
+    "mosaic_sample", "read_image", "read_mask", "train_transforms",
+]

@@ -1,0 +1,202 @@
+"""Datasets on disk. Each returns (tv_tensors.Image, tv_tensors.Mask) and knows
+its class names, palette and ignore index."""
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from .ade20k_classes import ADE20K_CLASSES
+from .io import IMAGE_SUFFIXES, DataError, list_images, read_image, read_mask
+
+IGNORE_INDEX = 255
+
+CAMVID_CLASSES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol",
+                  "Fence", "Car", "Pedestrian", "Bicyclist"]
+CAMVID_PALETTE = [(128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128),
+                  (60, 40, 222), (128, 128, 0), (192, 128, 128), (64, 64, 128),
+                  (64, 0, 128), (64, 64, 0), (0, 128, 192)]
+
+
+def default_palette(num_classes):
+    """Distinct colours for classes without a published palette (PASCAL VOC's scheme)."""
+    palette = []
+    for index in range(num_classes):
+        red = green = blue = 0
+        value = index + 1
+        for shift in range(7, -1, -1):
+            red |= ((value >> 0) & 1) << shift
+            green |= ((value >> 1) & 1) << shift
+            blue |= ((value >> 2) & 1) << shift
+            value >>= 3
+        palette.append((red, green, blue))
+    return palette
+
+
+def _lookup_table(mapping):
+    """256-entry table for uint8 labels; entries not in `mapping` map to -1 (invalid)."""
+    table = torch.full((256,), -1, dtype=torch.int16)
+    for source, target in mapping.items():
+        table[source] = target
+    return table
+
+
+class LabeledImages(Dataset):
+    """Pairs of image and label files with a fixed label mapping.
+
+    Args:
+        pairs: list of (image path, mask path).
+        class_names: names of classes 0..K-1 after mapping.
+        palette: (r, g, b) per class.
+        label_map: file label -> class index or IGNORE_INDEX; file labels not in
+            it are reported as errors naming the file.
+        transforms: callable (image, mask) -> (image, mask), e.g. from `transforms.py`.
+        images_without_masks: images left out for lack of a mask (for reports).
+    """
+
+    ignore_index = IGNORE_INDEX
+
+    def __init__(self, pairs, class_names, palette, label_map, transforms=None,
+                 images_without_masks=()):
+        if not pairs:
+            raise DataError("the dataset is empty: no image has a mask")
+        self.pairs = list(pairs)
+        self.images_without_masks = list(images_without_masks)
+        self.class_names = list(class_names)
+        self.palette = list(palette)
+        self.table = _lookup_table(label_map)
+        self.transforms = transforms
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def load(self, index):
+        """The sample before transforms, checked: sizes agree, labels are known."""
+        image_path, mask_path = self.pairs[index]
+        image, mask = read_image(image_path), read_mask(mask_path)
+        if image.shape[-2:] != mask.shape[-2:]:
+            raise DataError(
+                f"mask {mask_path} is {mask.shape[-1]}x{mask.shape[-2]} but its image "
+                f"{image_path} is {image.shape[-1]}x{image.shape[-2]} (width x height); "
+                "masks must match their images pixel for pixel")
+        labels = self.table[mask.long()]
+        if (labels < 0).any():
+            unknown = torch.unique(mask[labels < 0]).tolist()
+            raise DataError(
+                f"mask {mask_path} holds labels {unknown} outside the "
+                f"{self.num_classes} classes of this dataset; valid file labels are "
+                f"{sorted(int(v) for v in torch.nonzero(self.table >= 0).flatten())}")
+        return image, type(mask)(labels.to(torch.uint8))
+
+    def __getitem__(self, index):
+        image, mask = self.load(index)
+        if self.transforms is not None:
+            image, mask = self.transforms(image, mask)
+        return image, mask
+
+
+def _pair_by_stem(image_folder, mask_folder, mask_suffix=".png"):
+    """(image, mask) for every image whose mask has the same stem; the rest are
+    returned as images without masks."""
+    pairs, unmatched = [], []
+    for image_path in list_images(image_folder):
+        mask_path = Path(mask_folder) / f"{image_path.stem}{mask_suffix}"
+        if mask_path.is_file():
+            pairs.append((image_path, mask_path))
+        else:
+            unmatched.append(image_path)
+    return pairs, unmatched
+
+
+class MissingFolder(DataError):
+    """A folder the layout needs is not there (e.g. a split a dataset lacks)."""
+
+
+def _require_folder(path, what):
+    if not Path(path).is_dir():
+        raise MissingFolder(f"{what} folder {path} does not exist")
+    return Path(path)
+
+
+class ADE20K(LabeledImages):
+    """ADEChallengeData2016: images/{training,validation}/*.jpg and
+    annotations/{training,validation}/*.png; 150 classes, file label 0
+    ("other") ignored and labels 1..150 shifted down to 0..149."""
+
+    SPLITS = {"train": "training", "val": "validation"}
+
+    def __init__(self, root, split="train", transforms=None):
+        folder = self.SPLITS.get(split, split)
+        images = _require_folder(Path(root) / "images" / folder, "ADE20K image")
+        masks = _require_folder(Path(root) / "annotations" / folder, "ADE20K annotation")
+        pairs, unmatched = _pair_by_stem(images, masks)
+        label_map = {0: IGNORE_INDEX, **{k + 1: k for k in range(150)}}
+        super().__init__(pairs, ADE20K_CLASSES, default_palette(150), label_map, transforms,
+                         unmatched)
+
+
+class CamVid(LabeledImages):
+    """CamVid in the SegNet layout: train/, trainannot/, val/, valannot/ (and
+    test/, testannot/ where available); 11 classes, label 11 (void) ignored."""
+
+    def __init__(self, root, split="train", transforms=None):
+        images = _require_folder(Path(root) / split, "CamVid image")
+        masks = _require_folder(Path(root) / f"{split}annot", "CamVid label")
+        pairs, unmatched = _pair_by_stem(images, masks)
+        label_map = {**{k: k for k in range(11)}, 11: IGNORE_INDEX}
+        super().__init__(pairs, CAMVID_CLASSES, CAMVID_PALETTE, label_map, transforms, unmatched)
+
+
+def read_class_names(path):
+    names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    if len(names) < 2:
+        raise DataError(f"{path} names {len(names)} classes; list at least 2, one per line")
+    return names
+
+
+class FolderDataset(LabeledImages):
+    """A user's own data: root/images/*.jpg|png..., root/masks/<same stem>.png
+    (one class index per pixel, 255 = ignore) and root/classes.txt (one class
+    name per line, in label order). Optional split folders images/<split>/ and
+    masks/<split>/ are used when they exist."""
+
+    def __init__(self, root, split="train", transforms=None):
+        root = Path(root)
+        images, masks = root / "images", root / "masks"
+        if (images / split).is_dir():
+            images, masks = images / split, masks / split
+        _require_folder(images, "image")
+        _require_folder(masks, "mask")
+        names_file = root / "classes.txt"
+        if not names_file.is_file():
+            raise DataError(f"{names_file} is missing: list the class names there, one per line")
+        names = read_class_names(names_file)
+        pairs, unmatched = _pair_by_stem(images, masks)
+        label_map = {**{k: k for k in range(len(names))}, IGNORE_INDEX: IGNORE_INDEX}
+        super().__init__(pairs, names, default_palette(len(names)), label_map, transforms,
+                         unmatched)
+
+
+class ImageFolder(Dataset):
+    """Unlabeled images in one folder (the self-training pool).
+
+    Returns `tv_tensors.Image` alone; `paths[index]` names its file.
+    """
+
+    def __init__(self, root, transforms=None):
+        self.paths = list_images(_require_folder(root, "image"))
+        if not self.paths:
+            raise DataError(f"no images ({' '.join(IMAGE_SUFFIXES)}) found in {root}")
+        self.transforms = transforms
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        image = read_image(self.paths[index])
+        return self.transforms(image) if self.transforms is not None else image
+

@@ -1,0 +1,119 @@
+"""Mosaic augmentation (YOLOv4; mmseg's RandomMosaic), as AinnoSeg uses it.
+
+Four samples are stitched around a random centre on a canvas twice their
+size, labels the same way, uncovered canvas = ignore, and the canvas is scaled
+back to the sample size, so objects shrink by half: more small objects.
+
+Mosaic samples are made from the samples already in a training batch by
+`MosaicCollate`, at the paper's ratio of 0.3 mosaic samples per original. That
+needs no dataset wrapper and loads no image twice (two bugs mmseg users hit).
+"""
+
+import torch
+from torch.utils.data import default_collate
+from torchvision import tv_tensors
+from torchvision.transforms.v2 import functional as TF
+
+
+def _quadrant_boxes(centre, height, width):
+    """(canvas box, source box) for each quadrant, as (top, bottom, left, right)."""
+    cy, cx = centre
+    boxes = []
+    for below in (False, True):
+        for right in (False, True):
+            top, bottom = (cy, min(cy + height, 2 * height)) if below else (max(cy - height, 0), cy)
+            left, rgt = (cx, min(cx + width, 2 * width)) if right else (max(cx - width, 0), cx)
+            rows, cols = bottom - top, rgt - left
+            # Each image touches the centre with its inner corner.
+            src_top = 0 if below else height - rows
+            src_left = 0 if right else width - cols
+            boxes.append(((top, bottom, left, rgt),
+                          (src_top, src_top + rows, src_left, src_left + cols)))
+    return boxes
+
+
+def stitch(images, masks, centre, ignore_index=255):
+    """Four (C, h, w) images and (h, w) masks -> one (C, h, w) image and mask.
+
+    Args:
+        images, masks: sequences of four equally sized tensors.
+        centre: (y, x) on the (2h, 2w) canvas where the four images meet.
+    """
+    channels, height, width = images[0].shape
+    canvas = images[0].new_zeros(channels, 2 * height, 2 * width)
+    label_canvas = masks[0].new_full((2 * height, 2 * width), ignore_index)
+    for image, mask, (dst, src) in zip(images, masks, _quadrant_boxes(centre, height, width)):
+        canvas[:, dst[0]:dst[1], dst[2]:dst[3]] = image[:, src[0]:src[1], src[2]:src[3]]
+        label_canvas[dst[0]:dst[1], dst[2]:dst[3]] = mask[src[0]:src[1], src[2]:src[3]]
+    image = TF.resize(tv_tensors.Image(canvas), [height, width], antialias=True)
+    mask = TF.resize(tv_tensors.Mask(label_canvas), [height, width])
+    return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor)
+
+
+def random_centre(height, width, centre_range=(0.5, 1.5), generator=None):
+    low, high = centre_range
+    fractions = low + (high - low) * torch.rand(2, generator=generator)
+    return int(fractions[0] * height), int(fractions[1] * width)
+
+
+class MosaicCollate:
+    """Collate function adding Mosaic samples built from the batch itself.
+
+    For a batch of B samples it appends floor(ratio * B + u), u ~ U(0, 1),
+    mosaics (0.3 * B on average), each from four distinct samples of the
+    batch (with repeats when B < 4). Randomness comes from torch's global
+    generator, which the DataLoader seeds per worker, so a seeded run repeats.
+
+    Args:
+        ratio: mosaic samples per original sample (the paper: 0.3).
+        centre_range: where the four images meet, as a fraction of the size.
+        ignore_index: label of canvas pixels no image covers.
+    """
+
+    def __init__(self, ratio=0.3, centre_range=(0.5, 1.5), ignore_index=255):
+        if ratio < 0:
+            raise ValueError(f"mosaic ratio must be >= 0, got {ratio}")
+        self.ratio = ratio
+        self.centre_range = centre_range
+        self.ignore_index = ignore_index
+
+    def __call__(self, samples):
+        images, masks = default_collate(samples)
+        count = int(self.ratio * len(samples) + torch.rand(()).item())
+        if count == 0:
+            return images, masks
+        mosaics = [self.make(images, masks) for _ in range(count)]
+        new_images, new_masks = zip(*mosaics)
+        return torch.cat([images, torch.stack(new_images)]), torch.cat([masks, torch.stack(new_masks)])
+
+    def make(self, images, masks, generator=None):
+        """One mosaic from four samples of the batch tensors (B, C, h, w), (B, h, w)."""
+        batch = images.shape[0]
+        if batch >= 4:
+            chosen = torch.randperm(batch, generator=generator)[:4]
+        else:
+            chosen = torch.randint(batch, (4,), generator=generator)
+        centre = random_centre(*images.shape[-2:], self.centre_range, generator)
+        return stitch(images[chosen], masks[chosen], centre, self.ignore_index)
+
+
+def mosaic_sample(dataset, index, seed=0, centre_range=(0.5, 1.5)):
+    """Mosaic sample number `index` of a dataset, the same every time.
+
+    Picks four samples and a centre from a generator seeded by (seed, index)
+    and runs the dataset's own (random) transforms under that seed, so the
+    dashboard can show "sample 17" again. The dataset must return equally
+    sized tensors (training transforms with a crop).
+    """
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + index)
+    if len(dataset) >= 4:
+        chosen = torch.randperm(len(dataset), generator=generator)[:4].tolist()
+    else:
+        chosen = torch.randint(len(dataset), (4,), generator=generator).tolist()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(torch.randint(2**62, (), generator=generator).item())
+        samples = [dataset[i] for i in chosen]
+    images, masks = default_collate(samples)
+    mosaic = MosaicCollate(1.0, centre_range, getattr(dataset, "ignore_index", 255))
+    return mosaic.make(images, masks, generator=torch.Generator().manual_seed(
+        torch.randint(2**62, (), generator=generator).item()))

@@ -1,0 +1,59 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ainnoseg.cli import main
+from ainnoseg.data.check import check_dataset
+from data_trees import camvid_tree, folder_tree, stripes, write_image, write_mask
+
+
+def test_report_counts_sizes_and_class_histogram(tmp_path):
+    report = check_dataset(camvid_tree(tmp_path / "camvid"))
+    assert report["layout"] == "camvid"
+    assert set(report["splits"]) == {"train", "val", "test"}
+    train = report["splits"]["train"]
+    assert train["samples"] == 2 and train["sizes"] == {"32x24": 2}
+    # stripes(0, 3, 11) on 32 columns: 11, 11 and 10 columns of 24 rows
+    assert train["histogram"]["Sky"] == 2 * 11 * 24
+    assert train["histogram"]["Road"] == 2 * 11 * 24
+    assert train["ignored_pixels"] == 2 * 10 * 24
+    assert train["problems"] == []
+
+
+def test_every_problem_is_found_and_names_its_file(tmp_path):
+    root = folder_tree(tmp_path / "data", count=5)
+    (root / "images" / "img0.jpg").write_bytes(b"garbage")
+    write_mask(root / "masks" / "img1.png", np.zeros((10, 10)))
+    write_mask(root / "masks" / "img2.png", stripes(values=(0, 42)))
+    write_image(root / "images" / "lonely.jpg")
+    problems = check_dataset(root)["splits"]["train"]["problems"]
+    text = "\n".join(f"{path}: {message}" for path, message in problems)
+    assert len(problems) == 4, text
+    assert "lonely.jpg: image without a mask" in text
+    assert "cannot read" in text and "img0.jpg" in text
+    assert "img1.png is 10x10 but its image" in text
+    assert "img2.png holds labels [42]" in text
+
+
+def test_cli_exit_status_and_json(tmp_path, capsys):
+    root = folder_tree(tmp_path / "data", count=2)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "check", str(root), "--json"])
+    assert exit_info.value.code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["splits"]["train"]["samples"] == 2
+    Image.new("RGB", (5, 5)).save(root / "masks" / "img0.png")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "check", str(root)])
+    assert exit_info.value.code == 1
+    assert "PROBLEM" in capsys.readouterr().out
+
+
+def test_cli_on_an_empty_folder_explains_the_layouts(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "check", str(tmp_path / "empty")])
+    assert exit_info.value.code == 2
+    assert "layouts" in capsys.readouterr().err
