@@ -4,6 +4,8 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
+from pathlib import Path
 
 import torch
 
@@ -69,6 +71,196 @@ def run_data_check(args):
     return 1 if any(split["problems"] for split in report["splits"].values()) else 0
 
 
+def _inference_options(args):
+    """predict() keyword arguments from the shared --scales/--flip/--mode/--crop flags."""
+    if args.mode == "slide" and args.crop is None:
+        raise ValueError("--mode slide needs the window size: add --crop H W, e.g. --crop 520 520")
+    return dict(scales=tuple(args.scales), flip=args.flip, mode=args.mode,
+                crop_size=None if args.crop is None else tuple(args.crop))
+
+
+def _device(args):
+    return torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def _json_ready(value):
+    """NaN (a class absent from the data) becomes null: JSON has no NaN."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def run_eval(args):
+    """Evaluate a checkpoint on a labelled dataset; exit 2 if it cannot be used."""
+    from .data import DataError, build_dataset, eval_transforms
+    from .engine.checkpoint import CheckpointError, load_model
+    from .engine.evaluate import evaluate, format_metrics
+
+    try:
+        options = _inference_options(args)
+        dataset = build_dataset(args.dataset, args.split, transforms=eval_transforms())
+        if not hasattr(dataset, "num_classes"):
+            raise DataError(f"the {args.split} split of {args.dataset} has no labels to "
+                            "evaluate against; pick a split with masks, e.g. --split val")
+        model, _ = load_model(args.checkpoint, num_classes=dataset.num_classes)
+        model.to(_device(args))
+        results = evaluate(model, dataset, batch_size=args.batch_size,
+                           progress=not args.quiet, **options)
+    except (CheckpointError, DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_metrics(results))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(_json_ready(results), indent=2, allow_nan=False))
+        print(f"metrics written to {args.json}")
+    return 0
+
+
+def _image_paths(inputs):
+    """Files as given, folders expanded to their images; missing paths reported."""
+    from .data.io import list_images
+
+    paths, missing = [], []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = list_images(item)
+            paths.extend(found)
+            if not found:
+                missing.append(f"no images found in folder {item}")
+        elif item.is_file():
+            paths.append(item)
+        else:
+            missing.append(f"no image or folder at {item}")
+    return paths, missing
+
+
+def _predict_one(model, path, palette, out_dir, options):
+    """Write <stem>.png (class index per pixel) and <stem>_overlay.png for one image."""
+    import numpy as np
+    from PIL import Image
+
+    from .data import eval_transforms, read_image
+    from .inference import segment
+    from .viz import overlay
+
+    image = read_image(path)
+    batch = eval_transforms()(image).unsqueeze(0).to(next(model.parameters()).device)
+    try:
+        labels = segment(model, batch, **options)[0].cpu().numpy().astype(np.uint8)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+    Image.fromarray(labels).save(out_dir / f"{path.stem}.png")
+    Image.fromarray(overlay(image, labels, palette)).save(out_dir / f"{path.stem}_overlay.png")
+
+
+def run_predict(args):
+    """Segment image files; exit 1 if any could not be read or segmented."""
+    from .data import DataError
+    from .data.datasets import default_palette
+    from .engine.checkpoint import CheckpointError, load_model
+
+    try:
+        options = _inference_options(args)
+        model, state = load_model(args.checkpoint)
+    except (CheckpointError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    model.to(_device(args))
+    palette = state.get("palette") or default_palette(len(state["class_names"]))
+    paths, failures = _image_paths(args.images)
+    for message in failures:
+        print(f"error: {message}", file=sys.stderr)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for path in paths:
+        try:
+            _predict_one(model, path, palette, out_dir, options)
+        except (DataError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            failures.append(str(path))
+            continue
+        written += 1
+        print(f"{path} -> {out_dir / path.stem}.png, {out_dir / path.stem}_overlay.png")
+    print(f"segmented {written} image(s) into {out_dir}; {len(failures)} failed")
+    return 1 if failures else 0
+
+
+def _add_inference_flags(parser):
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0], metavar="S",
+                        help="resize factors whose predictions are averaged, e.g. "
+                             "--scales 0.75 1.0 1.25 (default: 1.0, the image as it is)")
+    parser.add_argument("--flip", action="store_true",
+                        help="also predict the mirrored image and average it in")
+    parser.add_argument("--mode", choices=("whole", "slide"), default="whole",
+                        help="whole: the model sees each image at once (default); slide: "
+                             "overlapping windows of --crop, for images too large for memory")
+    parser.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"),
+                        help="window size of --mode slide, e.g. the training crop 520 520")
+    parser.add_argument("--device", help="cpu, cuda or cuda:1 (default: cuda if available)")
+
+
+def _add_eval_parser(commands):
+    parser = commands.add_parser(
+        "eval", help="metrics of a checkpoint on a labelled dataset",
+        description="Predicts every image of a dataset split with a checkpoint and prints "
+                    "per-class IoU, accuracy and Boundary IoU, then pixel accuracy, mean "
+                    "IoU, mean class accuracy, the ADE20K score and boundary F-score.")
+    parser.add_argument("checkpoint", help="a .pt checkpoint written by training")
+    parser.add_argument("dataset", help='a dataset folder (ADE20K, CamVid, images/ + masks/ '
+                                        '+ classes.txt) or "synthetic"')
+    parser.add_argument("--split", default="val", help="train, val or test (default: val)")
+    _add_inference_flags(parser)
+    parser.add_argument("--batch-size", type=int, default=1,
+                        help="images per forward pass (default: 1)")
+    parser.add_argument("--json", metavar="OUT.json",
+                        help="also write the metrics there (absent classes as null)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run_eval)
+
+
+def _add_predict_parser(commands):
+    parser = commands.add_parser(
+        "predict", help="segment images with a checkpoint",
+        description="For each image writes OUT/<name>.png, a label map holding one class "
+                    "index per pixel, and OUT/<name>_overlay.png, the classes' colours "
+                    "blended over the image. Unreadable images are reported and skipped; "
+                    "the exit status is then 1.")
+    parser.add_argument("checkpoint", help="a .pt checkpoint written by training")
+    parser.add_argument("images", nargs="+", help="image files, or folders of images")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="folder for the label maps and overlays (created if needed)")
+    _add_inference_flags(parser)
+    parser.set_defaults(run=run_predict)
+
+
+def run_train(args):
+    """Train from a config file, or resume a run directory."""
+    from .config import ConfigError, load_config
+    from .engine.checkpoint import CheckpointError
+    from .engine.train import resume, train
+
+    try:
+        if args.resume:
+            if args.config or args.overrides:
+                raise ConfigError("--resume takes the run directory alone; its config is inside")
+            resume(args.resume)
+            return 0
+        if args.config is None:
+            raise ConfigError("give a config file (see configs/) or --resume RUN_DIR")
+        overrides = list(args.overrides)
+        if not any(item.startswith("run_dir=") for item in overrides):
+            overrides.append(f"run_dir=runs/{Path(args.config).stem}")
+        train(load_config(args.config, overrides))
+    except (ConfigError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="ainnoseg",
@@ -81,6 +273,19 @@ def build_parser():
     demo.add_argument("--num-classes", type=int, default=11)
     demo.add_argument("--size", type=int, nargs=2, default=(360, 480), metavar=("H", "W"))
     demo.set_defaults(run=run_demo)
+    train = commands.add_parser(
+        "train", help="train a model from a config file",
+        description="Train a model as a YAML config describes (see configs/); any config key "
+                    "can be overridden as key=value, e.g. `ainnoseg train "
+                    "configs/synthetic_quick.yaml lr=0.02 iterations=500`. The run directory "
+                    "(default runs/<config name>) receives config.yaml, metrics.jsonl, "
+                    "TensorBoard events, last.pt and best.pt. Data-parallel: "
+                    "`torchrun --nproc_per_node=N -m ainnoseg train ...`.")
+    train.add_argument("config", nargs="?", help="YAML config file")
+    train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue a stopped run exactly where its last checkpoint left it")
+    train.set_defaults(run=run_train)
     data = commands.add_parser("data", help="inspect datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     check = data_commands.add_parser(
@@ -92,6 +297,8 @@ def build_parser():
     check.add_argument("path", help="the dataset folder")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(run=run_data_check)
+    _add_eval_parser(commands)
+    _add_predict_parser(commands)
     return parser
 
 

@@ -40,7 +40,7 @@ def _ratio(numerator, denominator):
 
 def pixel_accuracy(cm):
     """Share of labelled pixels predicted correctly."""
-    return (cm.diag().sum() / cm.sum().clamp(min=1)).item()
+    return (cm.diag().sum().double() / cm.sum().clamp(min=1)).item()
 
 
 def class_iou(cm):

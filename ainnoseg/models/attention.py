@@ -33,7 +33,10 @@ def naive_position_attention(query, key, value):
 
 
 def _chunk_rows(batch, positions):
-    return max(16, _CHUNK_ELEMENTS // max(1, batch * positions))
+    """Rows per chunk: about _CHUNK_ELEMENTS, rounded up to a multiple of 32
+    so the matrix products keep a shape the BLAS kernels like."""
+    rows = _CHUNK_ELEMENTS // max(1, batch * positions)
+    return max(32, -(-rows // 32) * 32)
 
 
 def _softmax_dtype(dtype):
@@ -78,8 +81,13 @@ class _ChunkedAttention(torch.autograd.Function):
         rows = _chunk_rows(batch, positions)
         accumulate = logsumexp.dtype
         grad_out = grad_out.to(value.dtype)
-        # d(softmax): dS = P * (dP - rowsum(dO * O)), FlashAttention-2 eq. (4).
-        delta = (grad_out.to(accumulate) * out.to(accumulate)).sum(-1, keepdim=True)
+        # d(softmax): dS = P * (dP - rowsum(dO * O)), FlashAttention-2 eq. (4);
+        # the row sums by chunks, so no second (B, N, C) buffer is needed.
+        delta = logsumexp.new_empty(batch, positions, 1)
+        for start in range(0, positions, rows):
+            chunk = slice(start, start + rows)
+            product = grad_out[:, chunk].to(accumulate) * out[:, chunk].to(accumulate)
+            delta[:, chunk] = product.sum(-1, keepdim=True)
         # Loop over chunks of keys, so each chunk's dK and dV are written once
         # and only the narrow dQ (Cq = C/8 channels) is accumulated.
         grad_query = torch.zeros(query.shape, dtype=accumulate)

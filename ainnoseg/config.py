@@ -1,0 +1,169 @@
+"""Run configuration: one flat dataclass, read from YAML, overridden by key=value.
+
+    config = load_config("configs/camvid_ainnoseg_w18s.yaml", ["lr=0.02", "iterations=500"])
+
+Every key, its type and its default are below; a wrong key or value is
+refused with the allowed ones named. The config is saved in every run
+directory and checkpoint.
+"""
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .losses import CRITERIA
+from .registry import list_models
+
+CHOICES = {
+    "amp": ("auto", "bf16", "fp16", "off"),
+    "criterion": tuple(CRITERIA),
+    "mode": ("whole", "slide"),
+}
+
+
+@dataclass
+class Config:
+    """Everything a training run needs."""
+
+    # data
+    data: str = "synthetic"  # "synthetic" or a dataset folder
+    train_split: str = "train"
+    val_split: str = "val"
+    crop_size: tuple[int, int] = (256, 320)
+    scale: tuple[int, int] = (256, 320)  # base scale the rescale ratio multiplies
+    ratio_range: tuple[float, float] = (0.5, 2.0)
+    cat_max_ratio: float = 0.75
+    mosaic_ratio: float = 0.3  # Mosaic samples per original (the paper: 0.3)
+    batch_size: int = 8  # global batch, over all processes and accumulation
+    accumulate: int = 1  # micro-batches per optimizer step
+    workers: int = 2
+    # model and loss
+    model: str = "ainnoseg_w18s"
+    pretrained: bool = False
+    sync_bn: bool = False  # SyncBatchNorm under DDP (CUDA only in PyTorch)
+    criterion: str = "ce"
+    loss_weights: dict = field(default_factory=dict)  # empty: the model's paper's weights
+    # optimisation: SGD, poly decay after a linear warm-up
+    iterations: int = 1000
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    poly_power: float = 0.9
+    warmup_iterations: int = 0
+    grad_clip: float = 0.0  # max gradient norm; 0 disables
+    # speed
+    amp: str = "auto"  # auto: bf16 where the CPU or GPU supports it, else fp32
+    channels_last: bool = True
+    # evaluation
+    eval_every: int = 500
+    eval_scales: tuple[float, ...] = (1.0,)
+    eval_flip: bool = False
+    mode: str = "whole"
+    val_limit: int = 0  # evaluate the first N validation samples only; 0: all
+    # bookkeeping
+    run_dir: str = "runs/run"
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 100
+
+    def validate(self):
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"{key}={getattr(self, key)!r} is not allowed; choose one of {list(allowed)}")
+        if self.model not in list_models():
+            raise ConfigError(f"model={self.model!r} is unknown; known models: {', '.join(list_models())}")
+        world = self.accumulate
+        if self.batch_size < 1 or self.batch_size % world:
+            raise ConfigError(f"batch_size={self.batch_size} must be a positive multiple of accumulate={world}")
+        for key in ("iterations", "eval_every", "log_every", "checkpoint_every", "accumulate"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}={getattr(self, key)} must be at least 1")
+        if self.lr <= 0:
+            raise ConfigError(f"lr={self.lr} must be positive")
+        return self
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that cannot be used; names the key."""
+
+
+def _convert(key, value, annotation):
+    """Coerce a YAML value to the field's type, or explain what was expected."""
+    origin = typing.get_origin(annotation) or annotation
+    try:
+        if origin is tuple:
+            items = value if isinstance(value, (list, tuple)) else [value]
+            item_types = typing.get_args(annotation)
+            if item_types[-1] is Ellipsis:
+                return tuple(_convert(key, v, item_types[0]) for v in items)
+            if len(items) != len(item_types):
+                raise ValueError(f"{len(item_types)} values")
+            return tuple(_convert(key, v, t) for v, t in zip(items, item_types))
+        if origin is bool:
+            if not isinstance(value, bool):
+                raise ValueError("true or false")
+            return value
+        if origin is dict:
+            if not isinstance(value, dict):
+                raise ValueError("a mapping like {out: 1.0, ocr: 0.4}")
+            return {str(k): float(v) for k, v in value.items()}
+        if origin is str and isinstance(value, bool):
+            return "on" if value else "off"  # YAML 1.1 reads a bare off/on as a bool
+        if origin is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError("an integer")
+        if origin in (int, float) and isinstance(value, bool):
+            raise ValueError(origin.__name__)
+        return origin(value)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{key}={value!r} is not valid: expected {error}") from None
+
+
+def from_dict(values):
+    """A validated Config from a dict; unknown keys are refused."""
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    hints = typing.get_type_hints(Config)
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {unknown}; known keys: {', '.join(fields)}")
+    converted = {key: _convert(key, value, hints[key]) for key, value in values.items()}
+    return Config(**converted).validate()
+
+
+def parse_overrides(overrides):
+    """["lr=0.02", "crop_size=[512,512]"] -> {"lr": 0.02, "crop_size": [512, 512]}."""
+    values = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value, e.g. lr=0.02")
+        key, text = item.split("=", 1)
+        values[key.strip()] = yaml.safe_load(text)
+    return values
+
+
+def load_config(path=None, overrides=()):
+    """Config from a YAML file (or the defaults) with key=value overrides applied."""
+    values = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"no config file at {path}")
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path} must hold a mapping of config keys")
+    values.update(parse_overrides(overrides))
+    return from_dict(values)
+
+
+def save_config(config, path):
+    Path(path).write_text(yaml.safe_dump(_plain(config.to_dict()), sort_keys=False))
+
+
+def _plain(values):
+    """Tuples -> lists, so the YAML and the checkpoint hold plain types."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}

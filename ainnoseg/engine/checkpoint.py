@@ -1,0 +1,88 @@
+"""Checkpoints: written atomically, read with `weights_only=True`.
+
+A checkpoint is a dict of plain types and tensors:
+    model: state dict          config: the run's config as a dict
+    class_names, palette       metrics: last validation metrics
+    step: iterations done      optimizer, rng: only in training checkpoints
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ..registry import build_model
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used as asked; the message says why."""
+
+
+def save_checkpoint(state, path):
+    """Write `state` to `path` atomically: a killed process leaves the old file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path):
+    """The checkpoint dict at `path`, loaded safely (no code is unpickled)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f"cannot read checkpoint {path}: {error}") from error
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise CheckpointError(f"{path} is not an ainnoseg checkpoint (no model and config inside)")
+    return state
+
+
+def load_model(path, num_classes=None, model_name=None):
+    """Rebuild the model a checkpoint was trained as and load its weights.
+
+    Args:
+        path: checkpoint file (training or weights-only).
+        num_classes, model_name: what the caller expects; a checkpoint for
+            another class count or model is refused with an explanation.
+    Returns:
+        (model in eval mode, the checkpoint dict).
+    """
+    state = load_checkpoint(path)
+    config = state["config"]
+    saved_classes = len(state["class_names"])
+    if num_classes is not None and num_classes != saved_classes:
+        raise CheckpointError(
+            f"checkpoint {path} predicts {saved_classes} classes "
+            f"({', '.join(state['class_names'][:5])}...) but {num_classes} are expected; "
+            "use a checkpoint trained on this dataset, or fine-tune from it")
+    if model_name is not None and model_name != config["model"]:
+        raise CheckpointError(
+            f"checkpoint {path} holds a {config['model']} but {model_name} was asked for")
+    model = build_model(config["model"], num_classes=saved_classes)
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        raise CheckpointError(f"checkpoint {path} does not fit {config['model']}: {error}") from error
+    return model.eval(), state
+
+
+def export_weights(path, out_path, dtype=torch.float16):
+    """A small inference-only copy: weights in `dtype`, no optimizer or RNG state."""
+    state = load_checkpoint(path)
+    keep = {k: v for k, v in state.items() if k not in ("optimizer", "rng")}
+    keep["model"] = {k: v.to(dtype) if v.is_floating_point() else v
+                     for k, v in state["model"].items()}
+    save_checkpoint(keep, out_path)

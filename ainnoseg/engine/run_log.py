@@ -1,0 +1,50 @@
+"""What a run directory records: metrics as JSON lines and TensorBoard events.
+
+    run_dir/config.yaml       the config, as run
+    run_dir/metrics.jsonl     one JSON object per logged step or evaluation
+    run_dir/events.*          TensorBoard
+    run_dir/last.pt, best.pt  checkpoints
+"""
+
+import json
+import math
+from pathlib import Path
+
+from torch.utils.tensorboard import SummaryWriter
+
+
+def _finite_or_none(value):
+    """NaN and infinity -> None (JSON has no NaN), also inside dicts."""
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    return value if not isinstance(value, float) or math.isfinite(value) else None
+
+
+def read_jsonl(path):
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class RunLog:
+    """Appends records; on resume, drops those past the checkpoint's step so
+    the log reads as one uninterrupted run."""
+
+    def __init__(self, run_dir, start_step=0):
+        self.path = Path(run_dir) / "metrics.jsonl"
+        kept = [r for r in read_jsonl(self.path) if r.get("step", 0) <= start_step]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self.writer = SummaryWriter(str(run_dir), purge_step=start_step + 1 if start_step else None)
+
+    def write(self, record):
+        record = {k: _finite_or_none(v) for k, v in record.items()}
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        step = record["step"]
+        for key, value in record.items():
+            if key != "step" and isinstance(value, (int, float)) and value is not None:
+                self.writer.add_scalar(key.replace(".", "/"), value, step)
+
+    def close(self):
+        self.writer.close()

@@ -1,0 +1,228 @@
+"""Iteration-based training: SGD with warm-up and poly decay, mixed precision,
+channels_last, data-parallel, evaluation every N steps, exact resume.
+
+    ainnoseg train configs/synthetic_quick.yaml lr=0.02
+    ainnoseg train --resume runs/synthetic_quick
+    torchrun --nproc_per_node=2 -m ainnoseg train configs/... (DDP)
+"""
+
+import contextlib
+import time
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..config import from_dict, save_config
+from ..data import MosaicCollate, build_dataset, eval_transforms, train_transforms
+from ..losses import build_loss
+from ..registry import build_model
+from . import distributed
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .evaluate import evaluate
+from .run_log import RunLog
+from .sampler import SeededDataset, StepBatchSampler
+
+
+def learning_rate(config, step):
+    """Linear warm-up to `lr`, then poly decay (1 - t) ** poly_power to 0."""
+    if step < config.warmup_iterations:
+        return config.lr * (step + 1) / config.warmup_iterations
+    progress = (step - config.warmup_iterations) / max(1, config.iterations - config.warmup_iterations)
+    return config.lr * (1 - progress) ** config.poly_power
+
+
+def resolve_amp(setting, device):
+    """The autocast dtype for `amp` = auto | bf16 | fp16 | off, or None for fp32."""
+    if setting == "off":
+        return None
+    if setting == "fp16":
+        return torch.float16
+    if setting == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    # bf16 pays on CPUs with native bf16 (AVX512-BF16, AMX); elsewhere it is slower.
+    return torch.bfloat16 if getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() else None
+
+
+def _make_loader(dataset, config, world_size, rank, start_step):
+    micro_batch = config.batch_size // (world_size * config.accumulate)
+    if micro_batch < 1 or config.batch_size % (world_size * config.accumulate):
+        raise ValueError(
+            f"batch_size={config.batch_size} must divide evenly into {world_size} processes x "
+            f"{config.accumulate} micro-batches")
+    sampler = StepBatchSampler(len(dataset), config.batch_size, world_size, rank,
+                               config.accumulate, config.seed, start_step,
+                               config.iterations - start_step)
+    # Its own generator: starting the loader must not draw from the global one,
+    # whose state a resumed run restores for dropout.
+    return DataLoader(SeededDataset(dataset), batch_sampler=sampler, num_workers=config.workers,
+                      collate_fn=MosaicCollate(config.mosaic_ratio, ignore_index=dataset.ignore_index),
+                      persistent_workers=config.workers > 0,
+                      generator=torch.Generator().manual_seed(config.seed))
+
+
+def _datasets(config):
+    train_set = build_dataset(config.data, config.train_split, transforms=train_transforms(
+        config.crop_size, config.scale, config.ratio_range, config.cat_max_ratio))
+    val_set = build_dataset(config.data, config.val_split, transforms=eval_transforms())
+    if config.val_limit:
+        val_set = _FirstSamples(val_set, config.val_limit)
+    return train_set, val_set
+
+
+class _FirstSamples(torch.utils.data.Subset):
+    """The first `count` samples, keeping the dataset's class names and palette."""
+
+    def __init__(self, dataset, count):
+        super().__init__(dataset, range(min(count, len(dataset))))
+
+    def __getattr__(self, name):
+        return getattr(self.dataset, name)
+
+
+def _resume_state(run_dir, config):
+    """The last checkpoint of a run directory, checked against the config."""
+    state = load_checkpoint(Path(run_dir) / "last.pt")
+    if state["config"]["model"] != config.model:
+        raise CheckpointError(
+            f"{run_dir}/last.pt holds a {state['config']['model']}, not {config.model}")
+    return state
+
+
+def _checkpoint(model, optimizer, scaler, config, dataset, step, metrics, best):
+    return {
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(), "config": _plain(config.to_dict()),
+        "class_names": list(dataset.class_names), "palette": [list(c) for c in dataset.palette],
+        "step": step, "metrics": metrics, "best_mean_iou": best,
+        "rng": torch.get_rng_state(),
+    }
+
+
+def _plain(values):
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def _train_step(model, loss_fn, batches, optimizer, scaler, config, amp_dtype, device):
+    """One optimizer step over `accumulate` micro-batches; returns (loss, terms, images)."""
+    total, terms, images_seen = 0.0, {}, 0
+    for micro, (images, masks) in enumerate(batches):
+        images, masks = images.to(device), masks.to(device)
+        if config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        last = micro == len(batches) - 1
+        sync = contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
+        with sync, torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss, parts = loss_fn(model(images), masks)
+            scaler.scale(loss / len(batches)).backward()
+        total += loss.detach() / len(batches)
+        for name, value in parts.items():
+            terms[name] = terms.get(name, 0.0) + value / len(batches)
+        images_seen += images.shape[0]
+    if distributed.any_process(not torch.isfinite(total)):
+        raise FloatingPointError(
+            f"the loss became {total.item()} (terms {({k: float(v) for k, v in terms.items()})}); "
+            "the run directory keeps the last good checkpoint: resume with a lower lr, "
+            "grad_clip=1.0 or amp=off")
+    if config.grad_clip > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    logged = distributed.mean_over_processes(
+        {"loss": total.item(), **{k: float(v) for k, v in terms.items()}})
+    return logged.pop("loss"), logged, images_seen
+
+
+def train(config, resume=False):
+    """Train `config` in `config.run_dir`; with `resume`, continue its last.pt.
+
+    Returns the last validation metrics.
+    """
+    rank, world_size, device = distributed.init_distributed()
+    run_dir = Path(config.run_dir)
+    state = _resume_state(run_dir, config) if resume else None
+    torch.manual_seed(config.seed)
+    train_set, val_set = _datasets(config)
+    model = build_model(config.model, num_classes=train_set.num_classes,
+                        pretrained=config.pretrained and state is None)
+    loss_fn = build_loss(model, config.criterion, config.loss_weights or None,
+                         ignore_index=train_set.ignore_index)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    amp_dtype = resolve_amp(config.amp, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    step, best, metrics = 0, -1.0, {}
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        step, best, metrics = state["step"], state["best_mean_iou"], state["metrics"]
+        torch.set_rng_state(state["rng"])
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if world_size > 1 and config.sync_bn and device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model_without_ddp = model
+    if world_size > 1:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    main = distributed.is_main_process()
+    log = None
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+        log = RunLog(run_dir, step)
+    loader = iter(_make_loader(train_set, config, world_size, rank, step))
+    progress = tqdm(total=config.iterations, initial=step, disable=not main, dynamic_ncols=True)
+    model.train()
+    while step < config.iterations:
+        lr = learning_rate(config, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        started = time.perf_counter()
+        batches = [next(loader) for _ in range(config.accumulate)]
+        loss, terms, seen = _train_step(model, loss_fn, batches, optimizer, scaler, config,
+                                        amp_dtype, device)
+        step += 1
+        speed = seen * world_size / (time.perf_counter() - started)
+        progress.update(1)
+        progress.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", img_s=f"{speed:.1f}")
+        if main and (step % config.log_every == 0 or step == 1):
+            log.write({"step": step, "loss": loss, "lr": lr, "images_per_s": speed,
+                       **{f"loss.{k}": v for k, v in terms.items()}})
+        evaluated = step % config.eval_every == 0 or step == config.iterations
+        if evaluated:
+            metrics = evaluate(model_without_ddp.eval(), val_set, config.eval_scales,
+                               config.eval_flip, config.mode, crop_size=config.crop_size,
+                               distributed=world_size > 1)
+            model.train()
+        if main and evaluated:
+            log.write({"step": step, **{f"val.{k}": v for k, v in metrics.items()}})
+            if metrics["mean_iou"] > best:
+                best = metrics["mean_iou"]
+                save_checkpoint(_checkpoint(model_without_ddp, optimizer, scaler, config,
+                                            train_set, step, metrics, best), run_dir / "best.pt")
+        if main and (evaluated or step % config.checkpoint_every == 0):
+            save_checkpoint(_checkpoint(model_without_ddp, optimizer, scaler, config, train_set,
+                                        step, metrics, best), run_dir / "last.pt")
+        if evaluated:
+            distributed.barrier()
+    progress.close()
+    if log is not None:
+        log.close()
+    distributed.cleanup()
+    return metrics
+
+
+def resume(run_dir):
+    """Continue the run in `run_dir` from its last checkpoint, exactly."""
+    state = load_checkpoint(Path(run_dir) / "last.pt")
+    config = from_dict(state["config"])
+    config.run_dir = str(run_dir)
+    return train(config, resume=True)

@@ -1,0 +1,143 @@
+"""Inference: softmax averaged over scales and flips, whole-image or sliding window.
+
+One code path serves every combination: for each scale the batch is resized,
+its flipped copy joins it in the same forward pass, and the softmax
+probabilities of every view are resized back to the input and averaged
+(the paper's multi-scale + flip testing; HRNet-OCR and mmseg do the same).
+"""
+
+import contextlib
+import math
+
+import torch
+import torch.nn.functional as F
+
+MODES = ("whole", "slide")
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _resize(x, size):
+    """Bilinear resize of (N, C, h, w) to `size`; antialiased when shrinking,
+    untouched when the size is already right (so scale 1.0 is exact)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False,
+                         antialias=shrinking)
+
+
+def _pair(value):
+    """(height, width) from an int or a pair."""
+    if isinstance(value, int):
+        return value, value
+    if len(value) != 2:
+        raise ValueError(f"expected an int or (height, width), got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def _check(model, images, scales, mode, crop_size, stride, amp):
+    if model.training:
+        raise RuntimeError(
+            "the model is in training mode (batch-norm statistics would change and "
+            "auxiliary outputs are computed); call model.eval() first")
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
+        got = (f"{tuple(images.shape)} {images.dtype}" if isinstance(images, torch.Tensor)
+               else type(images).__name__)
+        raise ValueError(
+            f"predict expects normalised float images shaped (N, 3, H, W), got {got}; "
+            "normalise with ainnoseg.data.eval_transforms() and add the batch "
+            "dimension with image.unsqueeze(0)")
+    if not scales or any(not s > 0 for s in scales):
+        raise ValueError(
+            f"scales must be positive numbers such as (0.75, 1.0, 1.25), got {scales!r}")
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use 'whole' or 'slide'")
+    if mode == "slide" and (crop_size is None or min(_pair(crop_size)) < 1):
+        raise ValueError(
+            f"mode='slide' needs crop_size=(height, width) of the windows, got {crop_size!r}; "
+            "use the training crop, e.g. (520, 520)")
+    if stride is not None and min(_pair(stride)) < 1:
+        raise ValueError(f"stride must be at least 1 pixel, got {stride!r}")
+    if amp not in (None, False) and amp not in AMP_DTYPES:
+        raise ValueError(f"amp must be False, 'bf16' or 'fp16', got {amp!r}")
+
+
+def _probabilities(model, images):
+    """float32 softmax of the model's logits."""
+    return model(images)["out"].float().softmax(1)
+
+
+def _window_starts(length, window, stride):
+    """Window offsets covering 0..length, the last one flush with the end."""
+    steps = max(0, math.ceil((length - window) / stride)) + 1
+    return [min(i * stride, length - window) for i in range(steps)]
+
+
+def _slide(model, images, crop_size, stride):
+    """Softmax of overlapping windows, summed and divided by each pixel's count.
+
+    The image is zero-padded (right and bottom) to at least the crop; zero is
+    the mean colour of a normalised image.
+    """
+    crop_h, crop_w = _pair(crop_size)
+    default = (max(1, crop_h * 2 // 3), max(1, crop_w * 2 // 3))
+    stride_h, stride_w = default if stride is None else _pair(stride)
+    height, width = images.shape[-2:]
+    padded = F.pad(images, (0, max(0, crop_w - width), 0, max(0, crop_h - height)))
+    padded_h, padded_w = padded.shape[-2:]
+    total, count = None, padded.new_zeros(1, 1, padded_h, padded_w)
+    for top in _window_starts(padded_h, crop_h, stride_h):
+        for left in _window_starts(padded_w, crop_w, stride_w):
+            window = padded[..., top:top + crop_h, left:left + crop_w]
+            probs = _probabilities(model, window)
+            if total is None:
+                total = probs.new_zeros(probs.shape[:2] + (padded_h, padded_w))
+            total[..., top:top + crop_h, left:left + crop_w] += probs
+            count[..., top:top + crop_h, left:left + crop_w] += 1
+    return (total / count)[..., :height, :width]
+
+
+def predict(model, images, scales=(1.0,), flip=False, mode="whole", crop_size=None,
+            stride=None, amp=False):
+    """Class probabilities averaged over scales and horizontal flips.
+
+    Args:
+        model: a segmentor in eval mode returning {"out": logits}.
+        images: normalised float (N, 3, H, W), as `eval_transforms()` makes them.
+        scales: resize factors; each view is round(H * s) x round(W * s),
+            e.g. (0.5, 0.75, 1.0, 1.25, 1.5, 1.75) for the paper's testing.
+        flip: also predict the mirrored images (in the same forward pass)
+            and average them in, flipped back.
+        mode: "whole" (one forward per view) or "slide" (windows of
+            `crop_size`, overlapping by `stride`).
+        crop_size: (height, width) of the sliding windows.
+        stride: (height, width) steps between windows; default 2/3 of the crop.
+        amp: False for float32, "bf16" or "fp16" to run the model under autocast.
+    Returns:
+        float32 (N, K, H, W) probabilities at the input size, summing to 1 over K.
+        With scales=(1.0,), flip=False and mode="whole" they equal
+        `model(images)["out"].softmax(1)` exactly.
+    """
+    _check(model, images, scales, mode, crop_size, stride, amp)
+    count, height, width = images.shape[0], images.shape[-2], images.shape[-1]
+    autocast = (torch.autocast(images.device.type, dtype=AMP_DTYPES[amp]) if amp
+                else contextlib.nullcontext())
+    total = None
+    with torch.inference_mode(), autocast:
+        for scale in scales:
+            scaled = _resize(images, (max(1, round(height * scale)), max(1, round(width * scale))))
+            views = torch.cat([scaled, scaled.flip(-1)]) if flip else scaled
+            if mode == "slide":
+                probs = _slide(model, views, crop_size, stride)
+            else:
+                probs = _probabilities(model, views)
+            if flip:
+                probs = probs[:count] + probs[count:].flip(-1)
+            probs = _resize(probs, (height, width))
+            total = probs if total is None else total + probs
+    return total / (len(scales) * (2 if flip else 1))
+
+
+def segment(model, images, **options):
+    """(N, H, W) int64 class indices: the argmax of `predict(model, images, **options)`."""
+    return predict(model, images, **options).argmax(1)

@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import pytest
+
+from ainnoseg.config import Config, ConfigError, load_config, save_config
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    config = load_config(path)
+    assert config.iterations > 0
+
+
+def test_paper_config_holds_the_papers_numbers():
+    config = load_config(Path(CONFIGS[0]).parent / "ade20k_ainnoseg_w48.yaml")
+    assert (config.model, config.crop_size, config.batch_size) == ("ainnoseg_w48", (520, 520), 16)
+    assert (config.lr, config.momentum, config.weight_decay, config.poly_power) == (
+        0.02, 0.9, 1e-4, 0.9)
+    assert config.mosaic_ratio == 0.3 and config.eval_flip and len(config.eval_scales) == 7
+
+
+def test_overrides_are_typed_from_yaml(tmp_path):
+    config = load_config(None, ["lr=0.5", "crop_size=[64, 96]", "eval_flip=true",
+                                "loss_weights={out: 1, da: 0}"])
+    assert config.lr == 0.5 and config.crop_size == (64, 96) and config.eval_flip is True
+    assert config.loss_weights == {"out": 1.0, "da": 0.0}
+    save_config(config, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == config
+
+
+@pytest.mark.parametrize("override, message", [
+    ("learning_rate=0.1", r"unknown config key\(s\) \['learning_rate'\]; known keys: data"),
+    ("amp=fp8", r"amp='fp8' is not allowed; choose one of \['auto', 'bf16', 'fp16', 'off'\]"),
+    ("model=unet", "known models: .*ainnoseg_w18s"),
+    ("iterations=ten", "iterations='ten' is not valid: expected"),
+    ("iterations=2.5", "expected an integer"),
+    ("crop_size=[1, 2, 3]", "expected 2 values"),
+    ("eval_flip=3", "expected true or false"),
+    ("batch_size=9", "multiple of accumulate"),
+    ("lr", "must look like key=value"),
+])
+def test_bad_keys_and_values_name_the_key_and_the_allowed_values(override, message):
+    overrides = [override, "accumulate=2"] if "batch_size" in override else [override]
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="no config file"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_defaults_validate():
+    assert Config().validate().model == "ainnoseg_w18s"

@@ -1,0 +1,150 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from ainnoseg.cli import main
+from ainnoseg.config import load_config
+from ainnoseg.engine.checkpoint import CheckpointError, load_checkpoint, load_model
+from ainnoseg.engine.run_log import read_jsonl
+from ainnoseg.engine.train import learning_rate, train
+
+TINY = {
+    "data": "synthetic", "crop_size": [64, 96], "scale": [96, 128], "ratio_range": [0.75, 1.25],
+    "batch_size": 4, "workers": 0, "iterations": 4, "lr": 0.01, "eval_every": 2,
+    "val_limit": 2, "log_every": 1, "checkpoint_every": 1,
+}
+
+
+def _config_file(tmp_path, name="tiny", **values):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({**TINY, **values}))
+    return path
+
+
+def _losses(run_dir):
+    return [(r["step"], r["loss"]) for r in read_jsonl(Path(run_dir) / "metrics.jsonl") if "loss" in r]
+
+
+def _run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "ainnoseg", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=600)
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    config = load_config(None, ["lr=0.1", "iterations=100", "warmup_iterations=10"])
+    rates = [learning_rate(config, step) for step in range(100)]
+    assert rates[0] == pytest.approx(0.01) and rates[9] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:])) and rates[-1] < 0.01
+
+
+def test_train_then_eval_then_predict_on_synthetic_scenes(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    with pytest.raises(SystemExit) as done:
+        main(["train", str(_config_file(tmp_path)), f"run_dir={run_dir}", "model=ainnoseg_w18s"])
+    assert done.value.code == 0
+    for name in ("config.yaml", "metrics.jsonl", "last.pt", "best.pt"):
+        assert (run_dir / name).is_file(), name
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    records = read_jsonl(run_dir / "metrics.jsonl")
+    assert [step for step, _ in _losses(run_dir)] == [1, 2, 3, 4]
+    evals = [r for r in records if "val.mean_iou" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    state = load_checkpoint(run_dir / "last.pt")
+    assert state["step"] == 4 and state["config"]["model"] == "ainnoseg_w18s"
+    assert len(state["class_names"]) == 11 and "mean_iou" in state["metrics"]
+
+    with pytest.raises(SystemExit) as done:
+        main(["eval", str(run_dir / "last.pt"), "synthetic", "--json", str(tmp_path / "m.json")])
+    assert done.value.code in (0, None)
+    assert (tmp_path / "m.json").is_file()
+    image = tmp_path / "street.png"
+    from PIL import Image
+
+    from ainnoseg.data import SyntheticScenes
+    Image.fromarray(SyntheticScenes("test", size=(64, 96))[0][0].permute(1, 2, 0).numpy()).save(image)
+    with pytest.raises(SystemExit) as done:
+        main(["predict", str(run_dir / "best.pt"), str(image), "--out", str(tmp_path / "out")])
+    assert done.value.code in (0, None)
+    assert (tmp_path / "out" / "street.png").is_file()
+
+
+def test_killed_run_resumes_with_the_same_loss_sequence(tmp_path):
+    """A run killed with SIGKILL mid-way, then resumed, logs exactly the losses
+    of an uninterrupted run (dropout and data order included)."""
+    settings = {"iterations": 8, "eval_every": 100, "workers": 1, "model": "ainnoseg_w18s"}
+    straight = tmp_path / "straight"
+    train(load_config(_config_file(tmp_path, "a", **settings), [f"run_dir={straight}"]))
+
+    killed = tmp_path / "killed"
+    config = _config_file(tmp_path, "b", **settings)
+    process = subprocess.Popen([sys.executable, "-m", "ainnoseg", "train", str(config),
+                                f"run_dir={killed}"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(_losses(killed)) < 3:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    stopped_at = load_checkpoint(killed / "last.pt")["step"]
+    assert 0 < stopped_at < 8
+    result = _run_cli("train", "--resume", str(killed))
+    assert result.returncode == 0, result.stderr[-2000:]
+    expected, got = _losses(straight), _losses(killed)
+    assert [s for s, _ in got] == [s for s, _ in expected] == list(range(1, 9))
+    for (_, a), (_, b) in zip(expected, got):
+        assert a == pytest.approx(b, rel=1e-5, abs=1e-6)
+
+
+def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path):
+    """DDP on CPU (gloo) with 2 x 2 images per step equals one process with
+    2 micro-batches of 2 (BatchNorm statistics are per process on the CPU,
+    where PyTorch's SyncBatchNorm does not run)."""
+    settings = {"model": "hrnetv2_w18s", "iterations": 3, "eval_every": 3, "amp": "off",
+                "mosaic_ratio": 0.5}
+    single_dir, ddp_dir = tmp_path / "single", tmp_path / "ddp"
+    config = _config_file(tmp_path, "c", **settings)
+    # torchrun runs each process with one thread; so does the reference run, as
+    # thread count changes the summation order inside convolutions.
+    result = _run_cli("train", str(config), f"run_dir={single_dir}", "accumulate=2",
+                      env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+         "-m", "ainnoseg", "train", str(config), f"run_dir={ddp_dir}"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for (s1, a), (s2, b) in zip(_losses(single_dir), _losses(ddp_dir)):
+        assert s1 == s2 and a == pytest.approx(b, rel=1e-4)
+    one = load_checkpoint(single_dir / "last.pt")["model"]
+    two = load_checkpoint(ddp_dir / "last.pt")["model"]
+    for name, value in one.items():
+        if "running" not in name and "num_batches" not in name:
+            torch.testing.assert_close(value, two[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_resume_needs_a_checkpoint_and_a_matching_model(tmp_path, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--resume", str(tmp_path / "nothing")])
+    assert done.value.code == 2 and "no checkpoint" in capsys.readouterr().err
+
+
+def test_checkpoint_for_another_class_count_or_model_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    train(load_config(_config_file(tmp_path, iterations=1, eval_every=1), [f"run_dir={run_dir}"]))
+    with pytest.raises(CheckpointError, match="predicts 11 classes .* but 150 are expected"):
+        load_model(run_dir / "last.pt", num_classes=150)
+    with pytest.raises(CheckpointError, match="holds a ainnoseg_w18s but danet_r18"):
+        load_model(run_dir / "last.pt", model_name="danet_r18")
+
+
+def test_a_nan_loss_stops_with_an_explanation(tmp_path):
+    with pytest.raises(FloatingPointError, match="last good checkpoint"):
+        train(load_config(_config_file(tmp_path, lr=1e12, iterations=6, eval_every=100),
+                          [f"run_dir={tmp_path / 'run'}", "amp=off", "model=hrnetv2_w18s"]))
