@@ -80,7 +80,7 @@ class _ChunkedAttention(torch.autograd.Function):
         batch, positions, _ = query.shape
         rows = _chunk_rows(batch, positions)
         accumulate = logsumexp.dtype
-        grad_out = grad_out.to(value.dtype)
+        grad_out = grad_out.to(value.dtype).contiguous()
         # d(softmax): dS = P * (dP - rowsum(dO * O)), FlashAttention-2 eq. (4);
         # the row sums by chunks, so no second (B, N, C) buffer is needed.
         delta = logsumexp.new_empty(batch, positions, 1)
@@ -116,7 +116,9 @@ def position_attention(query, key, value):
     dtype = torch.promote_types(torch.promote_types(query.dtype, key.dtype), value.dtype)
     if torch.is_autocast_enabled(query.device.type):
         dtype = torch.get_autocast_dtype(query.device.type)
-    query, key, value = (t.to(dtype) for t in (query, key, value))
+    # Contiguous (B, N, C) operands: some bf16 batched-GEMM paths crawl on the
+    # transposed views a 1x1 convolution's output gives.
+    query, key, value = (t.to(dtype).contiguous() for t in (query, key, value))
     with torch.autocast(query.device.type, enabled=False):
         return _ChunkedAttention.apply(query, key, value)
 

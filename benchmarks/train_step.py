@@ -1,0 +1,89 @@
+"""Training throughput of a config's model on this machine, and how close it
+comes to the machine's measured matrix-multiply peak.
+
+Prints images/s of a full training step (forward, loss, backward, SGD) for
+fp32 and bf16 autocast, each with channels_last off and on, measured side by
+side in one run; the step's FLOPs (PyTorch's FLOP counter) and the share of
+the peak GEMM rate (4096^3, same precision) each variant reaches.
+
+    python benchmarks/train_step.py [--config configs/camvid_ainnoseg_w18s.yaml] [--steps 3]
+"""
+
+import argparse
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import ainnoseg
+from ainnoseg.config import load_config
+
+
+def gemm_peak(dtype, size=4096, repeats=3):
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(repeats))
+    return 2 * size ** 3 / best
+
+
+def _seconds(function):
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def make_step(config, num_classes, bf16, channels_last):
+    torch.manual_seed(0)
+    model = ainnoseg.build_model(config.model, num_classes=num_classes).train()
+    loss_fn = ainnoseg.build_loss(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    images = torch.randn(config.batch_size, 3, *config.crop_size)
+    labels = torch.randint(0, num_classes, (config.batch_size, *config.crop_size))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss, _ = loss_fn(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def step_flops(step):
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/camvid_ainnoseg_w18s.yaml")
+    parser.add_argument("--num-classes", type=int, default=11)
+    parser.add_argument("--steps", type=int, default=3)
+    args = parser.parse_args()
+    config = load_config(args.config)
+    peaks = {False: gemm_peak(torch.float32), True: gemm_peak(torch.bfloat16)}
+    print(f"{config.model}, batch {config.batch_size}, crop {config.crop_size[0]}x"
+          f"{config.crop_size[1]}, {torch.get_num_threads()} threads; GEMM peak fp32 "
+          f"{peaks[False] / 1e9:.0f} GFLOP/s, bf16 {peaks[True] / 1e9:.0f} GFLOP/s")
+    flops = None
+    print(f"{'precision':>9} {'channels_last':>13} {'images/s':>9} {'GFLOP/s':>8} {'of peak':>8}")
+    for bf16 in (False, True):
+        for channels_last in (False, True):
+            step = make_step(config, args.num_classes, bf16, channels_last)
+            flops = flops or step_flops(step)
+            step()  # warm-up
+            seconds = min(_seconds(step) for _ in range(args.steps))
+            rate = flops / seconds
+            print(f"{'bf16' if bf16 else 'fp32':>9} {str(channels_last):>13} "
+                  f"{config.batch_size / seconds:9.2f} {rate / 1e9:8.0f} "
+                  f"{100 * rate / peaks[bf16]:7.1f}%", flush=True)
+    print(f"one training step: {flops / 1e9:.0f} GFLOP")
+
+
+if __name__ == "__main__":
+    main()
