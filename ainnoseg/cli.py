@@ -75,6 +75,8 @@ def _inference_options(args):
     """predict() keyword arguments from the shared --scales/--flip/--mode/--crop flags."""
     if args.mode == "slide" and args.crop is None:
         raise ValueError("--mode slide needs the window size: add --crop H W, e.g. --crop 520 520")
+    if args.mode == "auto" and args.command != "predict":
+        raise ValueError("--mode auto is for predict; evaluate with whole or slide")
     return dict(scales=tuple(args.scales), flip=args.flip, mode=args.mode,
                 crop_size=None if args.crop is None else tuple(args.crop))
 
@@ -137,7 +139,16 @@ def _image_paths(inputs):
     return paths, missing
 
 
-def _predict_one(model, path, palette, out_dir, options):
+def _choose_mode(image, options, training_crop):
+    """--mode auto: windows of the training crop for images over 4 crops in area."""
+    if options["mode"] != "auto":
+        return options
+    crop = options["crop_size"] or tuple(training_crop)
+    large = image.shape[-2] * image.shape[-1] > 4 * crop[0] * crop[1]
+    return {**options, "mode": "slide" if large else "whole", "crop_size": crop}
+
+
+def _predict_one(model, path, palette, out_dir, options, training_crop):
     """Write <stem>.png (class index per pixel) and <stem>_overlay.png for one image."""
     import numpy as np
     from PIL import Image
@@ -147,6 +158,7 @@ def _predict_one(model, path, palette, out_dir, options):
     from .viz import overlay
 
     image = read_image(path)
+    options = _choose_mode(image, options, training_crop)
     batch = eval_transforms()(image).unsqueeze(0).to(next(model.parameters()).device)
     try:
         labels = segment(model, batch, **options)[0].cpu().numpy().astype(np.uint8)
@@ -178,7 +190,8 @@ def run_predict(args):
     written = 0
     for path in paths:
         try:
-            _predict_one(model, path, palette, out_dir, options)
+            _predict_one(model, path, palette, out_dir, options,
+                         state["config"].get("crop_size", (512, 512)))
         except (DataError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             failures.append(str(path))
@@ -189,15 +202,16 @@ def run_predict(args):
     return 1 if failures else 0
 
 
-def _add_inference_flags(parser):
+def _add_inference_flags(parser, default_mode="whole"):
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0], metavar="S",
                         help="resize factors whose predictions are averaged, e.g. "
                              "--scales 0.75 1.0 1.25 (default: 1.0, the image as it is)")
     parser.add_argument("--flip", action="store_true",
                         help="also predict the mirrored image and average it in")
-    parser.add_argument("--mode", choices=("whole", "slide"), default="whole",
-                        help="whole: the model sees each image at once (default); slide: "
-                             "overlapping windows of --crop, for images too large for memory")
+    parser.add_argument("--mode", choices=("auto", "whole", "slide"), default=default_mode,
+                        help="whole: the model sees each image at once; slide: overlapping "
+                             "windows of --crop, for images too large for memory; auto: "
+                             f"slide for images over 4 training crops in area (default: {default_mode})")
     parser.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"),
                         help="window size of --mode slide, e.g. the training crop 520 520")
     parser.add_argument("--device", help="cpu, cuda or cuda:1 (default: cuda if available)")
@@ -233,7 +247,7 @@ def _add_predict_parser(commands):
     parser.add_argument("images", nargs="+", help="image files, or folders of images")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder for the label maps and overlays (created if needed)")
-    _add_inference_flags(parser)
+    _add_inference_flags(parser, default_mode="auto")
     parser.set_defaults(run=run_predict)
 
 

@@ -14,8 +14,9 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-import ainnoseg
+from ainnoseg.config import load_config
 from ainnoseg.data import MosaicCollate, build_dataset, train_transforms
+from train_step import make_step
 
 
 def loader_rate(dataset, batch_size, workers, batches):
@@ -33,22 +34,9 @@ def loader_rate(dataset, batch_size, workers, batches):
 
 
 def training_rate(num_classes, batch_size, crop, fast, steps):
-    model = ainnoseg.build_model("ainnoseg_w18s", num_classes=num_classes).train()
-    loss_fn = ainnoseg.build_loss(model)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    images = torch.randn(batch_size, 3, *crop)
-    labels = torch.randint(0, num_classes, (batch_size, *crop))
-    if fast:
-        model = model.to(memory_format=torch.channels_last)
-        images = images.contiguous(memory_format=torch.channels_last)
-
-    def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
-            loss, _ = loss_fn(model(images), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
+    config = load_config(None, ["model=ainnoseg_w18s", f"batch_size={batch_size}",
+                                f"crop_size=[{crop[0]}, {crop[1]}]"])
+    step = make_step(config, num_classes, bf16=fast, channels_last=fast)
     step()
     start = time.perf_counter()
     for _ in range(steps):

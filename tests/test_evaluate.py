@@ -200,3 +200,13 @@ def test_cli_predict_of_good_files_exits_0(tmp_path, checkpoint):
               "--mode", "slide", "--crop", "64", "64"])
     assert exit_.value.code == 0
     assert (tmp_path / "o" / "a.png").is_file() and (tmp_path / "o" / "a_overlay.png").is_file()
+
+
+def test_predict_auto_mode_slides_over_images_larger_than_four_crops():
+    from ainnoseg.cli import _choose_mode
+
+    options = {"scales": (1.0,), "flip": False, "mode": "auto", "crop_size": None}
+    small, large = torch.zeros(3, 100, 100), torch.zeros(3, 300, 300)
+    assert _choose_mode(small, options, (64, 64))["mode"] == "whole"
+    chosen = _choose_mode(large, options, (64, 64))
+    assert chosen["mode"] == "slide" and chosen["crop_size"] == (64, 64)

@@ -44,6 +44,13 @@ def _softmax_dtype(dtype):
     return torch.promote_types(dtype, torch.float32)
 
 
+def _operand(tensor):
+    """Half-precision operands made contiguous: some bf16 batched-GEMM paths
+    are a thousand times slower on the transposed views that a 1x1
+    convolution's output gives. fp32 GEMMs take such views at full speed."""
+    return tensor.contiguous() if tensor.element_size() < 4 else tensor
+
+
 def _add_product(total, left, right):
     """total += left @ right, in place when the dtypes allow it."""
     if left.dtype == right.dtype == total.dtype:
@@ -80,7 +87,7 @@ class _ChunkedAttention(torch.autograd.Function):
         batch, positions, _ = query.shape
         rows = _chunk_rows(batch, positions)
         accumulate = logsumexp.dtype
-        grad_out = grad_out.to(value.dtype).contiguous()
+        grad_out = _operand(grad_out.to(value.dtype))
         # d(softmax): dS = P * (dP - rowsum(dO * O)), FlashAttention-2 eq. (4);
         # the row sums by chunks, so no second (B, N, C) buffer is needed.
         delta = logsumexp.new_empty(batch, positions, 1)
@@ -116,9 +123,7 @@ def position_attention(query, key, value):
     dtype = torch.promote_types(torch.promote_types(query.dtype, key.dtype), value.dtype)
     if torch.is_autocast_enabled(query.device.type):
         dtype = torch.get_autocast_dtype(query.device.type)
-    # Contiguous (B, N, C) operands: some bf16 batched-GEMM paths crawl on the
-    # transposed views a 1x1 convolution's output gives.
-    query, key, value = (t.to(dtype).contiguous() for t in (query, key, value))
+    query, key, value = (_operand(t.to(dtype)) for t in (query, key, value))
     with torch.autocast(query.device.type, enabled=False):
         return _ChunkedAttention.apply(query, key, value)
 
