@@ -43,6 +43,7 @@ class Config:
     # model and loss
     model: str = "ainnoseg_w18s"
     pretrained: bool = False
+    init_checkpoint: str = ""  # start from these weights (e.g. a teacher); "" for none
     sync_bn: bool = False  # SyncBatchNorm under DDP (CUDA only in PyTorch)
     criterion: str = "ce"
     loss_weights: dict = field(default_factory=dict)  # empty: the model's paper's weights

@@ -148,3 +148,23 @@ def test_a_nan_loss_stops_with_an_explanation(tmp_path):
     with pytest.raises(FloatingPointError, match="last good checkpoint"):
         train(load_config(_config_file(tmp_path, lr=1e12, iterations=6, eval_every=100),
                           [f"run_dir={tmp_path / 'run'}", "amp=off", "model=hrnetv2_w18s"]))
+
+
+def test_training_can_start_from_another_runs_weights(tmp_path):
+    first = tmp_path / "first"
+    train(load_config(_config_file(tmp_path, iterations=1, eval_every=1),
+                      [f"run_dir={first}", "model=hrnetv2_w18s"]))
+    teacher = load_checkpoint(first / "last.pt")["model"]
+    second = tmp_path / "second"
+    steps = []
+    train(load_config(_config_file(tmp_path, iterations=1, eval_every=1, lr=1e-12),
+                      [f"run_dir={second}", "model=hrnetv2_w18s",
+                       f"init_checkpoint={first / 'last.pt'}"]),
+          on_step=lambda step, total: steps.append((step, total)))
+    student = load_checkpoint(second / "last.pt")["model"]
+    assert steps == [(1, 1)]
+    weight = "backbone.body.conv1.weight"
+    torch.testing.assert_close(student[weight], teacher[weight])
+    with pytest.raises(CheckpointError, match="holds a hrnetv2_w18s but ainnoseg_w18s"):
+        train(load_config(_config_file(tmp_path, iterations=1),
+                          [f"run_dir={tmp_path / 'third'}", f"init_checkpoint={first / 'last.pt'}"]))

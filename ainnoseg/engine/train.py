@@ -20,7 +20,7 @@ from ..data import MosaicCollate, build_dataset, eval_transforms, train_transfor
 from ..losses import build_loss
 from ..registry import build_model
 from . import distributed
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from .evaluate import evaluate
 from .run_log import RunLog
 from .sampler import SeededDataset, StepBatchSampler
@@ -93,6 +93,12 @@ def _resume_state(run_dir, config):
     return state
 
 
+def _load_initial_weights(model, config, num_classes):
+    """Start from another run's weights (not its optimizer or step)."""
+    source, _ = load_model(config.init_checkpoint, num_classes=num_classes, model_name=config.model)
+    model.load_state_dict(source.state_dict())
+
+
 def _checkpoint(model, optimizer, scaler, config, dataset, step, metrics, best):
     return {
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -139,16 +145,22 @@ def _train_step(model, loss_fn, batches, optimizer, scaler, config, amp_dtype, d
     return logged.pop("loss"), logged, images_seen
 
 
-def train(config, resume=False):
+def train(config, resume=False, datasets=None, on_step=None):
     """Train `config` in `config.run_dir`; with `resume`, continue its last.pt.
 
+    Args:
+        config: a `Config`.
+        resume: continue from `run_dir/last.pt` exactly.
+        datasets: (train set, val set) to use instead of those `config.data`
+            names (self-training passes pseudo-labelled sets this way).
+        on_step: called as on_step(step, total) after every step.
     Returns the last validation metrics.
     """
     rank, world_size, device = distributed.init_distributed()
     run_dir = Path(config.run_dir)
     state = _resume_state(run_dir, config) if resume else None
     torch.manual_seed(config.seed)
-    train_set, val_set = _datasets(config)
+    train_set, val_set = datasets or _datasets(config)
     model = build_model(config.model, num_classes=train_set.num_classes,
                         pretrained=config.pretrained and state is None)
     loss_fn = build_loss(model, config.criterion, config.loss_weights or None,
@@ -158,6 +170,8 @@ def train(config, resume=False):
     amp_dtype = resolve_amp(config.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     step, best, metrics = 0, -1.0, {}
+    if state is None and config.init_checkpoint:
+        _load_initial_weights(model, config, train_set.num_classes)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -192,6 +206,8 @@ def train(config, resume=False):
         step += 1
         speed = seen * world_size / (time.perf_counter() - started)
         progress.update(1)
+        if on_step is not None:
+            on_step(step, config.iterations)
         progress.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", img_s=f"{speed:.1f}")
         if main and (step % config.log_every == 0 or step == 1):
             log.write({"step": step, "loss": loss, "lr": lr, "images_per_s": speed,
