@@ -275,6 +275,76 @@ def run_train(args):
     return 0
 
 
+def run_selftrain(args):
+    """Self-train from a config file, or resume a self-training run directory."""
+    from .config import ConfigError, load_config
+    from .data import DataError
+    from .engine.checkpoint import CheckpointError
+    from .engine.selftrain import format_summary, resume_selftrain, selftrain
+
+    try:
+        if args.resume:
+            if args.config or args.overrides:
+                raise ConfigError("--resume takes the run directory alone; its config is inside")
+            summary = resume_selftrain(args.resume)
+        elif args.config is None:
+            raise ConfigError("give a config file (see configs/selftrain_*.yaml) or --resume RUN_DIR")
+        else:
+            overrides = list(args.overrides)
+            if not any(item.startswith("run_dir=") for item in overrides):
+                overrides.append(f"run_dir=runs/{Path(args.config).stem}")
+            summary = selftrain(load_config(args.config, overrides))
+    except (ConfigError, CheckpointError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if summary is not None:
+        print(format_summary(summary))
+    return 0
+
+
+def _add_selftrain_parser(commands):
+    parser = commands.add_parser(
+        "selftrain", help="teacher/student self-training rounds on an unlabeled pool",
+        description="Round 0 trains a teacher on the labelled data (or takes teacher=CKPT); "
+                    "each round then pseudo-labels the unlabeled pool (unlabeled=FOLDER) with "
+                    "the teacher's multi-scale + flip inference, trains a student on the "
+                    "pseudo-labels, fine-tunes it on the labelled data, evaluates it and makes "
+                    "it the next teacher. Settings: rounds, threshold, student_init, "
+                    "pseudo_ratio, pseudo_scales, ... (see ainnoseg/config.py). The run "
+                    "directory (default runs/<config name>) holds one folder per round and "
+                    "progress.jsonl; a stopped run continues with --resume RUN_DIR.")
+    parser.add_argument("config", nargs="?", help="YAML config file")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue a stopped self-training run where it stopped")
+    parser.set_defaults(run=run_selftrain)
+
+
+def run_export(args):
+    """Export a checkpoint to ONNX and/or TorchScript, checking ONNX with onnxruntime."""
+    from .engine.checkpoint import CheckpointError, load_model
+    from .export import export_onnx, export_torchscript, onnx_difference
+
+    if not args.onnx and not args.torchscript:
+        print("error: say where to write: --onnx OUT.onnx and/or --torchscript OUT.pt",
+              file=sys.stderr)
+        return 2
+    try:
+        model, _ = load_model(args.checkpoint)
+    except CheckpointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    size = tuple(args.size)
+    if args.onnx:
+        export_onnx(model, args.onnx, size)
+        difference = onnx_difference(args.onnx, model, torch.randn(1, 3, *size))
+        print(f"{args.onnx}: onnxruntime logits differ from PyTorch's by at most {difference:.2e}")
+    if args.torchscript:
+        export_torchscript(model, args.torchscript, size)
+        print(f"{args.torchscript}: TorchScript (traced for {size[0]}x{size[1]} images)")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="ainnoseg",
@@ -313,6 +383,17 @@ def build_parser():
     check.set_defaults(run=run_data_check)
     _add_eval_parser(commands)
     _add_predict_parser(commands)
+    export = commands.add_parser(
+        "export", help="export a checkpoint to ONNX or TorchScript",
+        description="Writes the model for images of one size (--size); the ONNX copy is "
+                    "run once with onnxruntime and compared with PyTorch.")
+    export.add_argument("checkpoint", help="a .pt checkpoint written by training")
+    export.add_argument("--onnx", metavar="OUT.onnx", help="write ONNX here")
+    export.add_argument("--torchscript", metavar="OUT.pt", help="write traced TorchScript here")
+    export.add_argument("--size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"),
+                        help="image size the exported graph takes (default 512 512)")
+    export.set_defaults(run=run_export)
+    _add_selftrain_parser(commands)
     return parser
 
 

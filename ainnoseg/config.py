@@ -21,6 +21,7 @@ CHOICES = {
     "amp": ("auto", "bf16", "fp16", "off"),
     "criterion": tuple(CRITERIA),
     "mode": ("whole", "slide"),
+    "student_init": ("scratch", "teacher"),
 }
 
 
@@ -69,6 +70,22 @@ class Config:
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 100
+    # self-training (`ainnoseg selftrain`): the paper's teacher/student rounds
+    teacher: str = ""  # round-0 teacher checkpoint; "" trains one with this config
+    unlabeled: str = ""  # pool to pseudo-label: an image folder or dataset; "" = `data`
+    unlabeled_split: str = "test"  # the pool's split (synthetic's test split has labels)
+    unlabeled_limit: int = 0  # pseudo-label the first N pool images only; 0: all
+    rounds: int = 2  # student rounds after the teacher (the paper: 2)
+    threshold: float = 0.0  # pixels whose max probability is below it -> ignore (ST++: 0.95)
+    student_init: str = "scratch"  # "scratch": a fresh model (+ `pretrained`); "teacher": its weights
+    # Share of the student's training samples that are pseudo-labelled; 1.0 trains
+    # on pseudo-labels only (the paper), 0.5 draws as many labelled samples.
+    pseudo_ratio: float = 1.0
+    student_iterations: int = 0  # 0: `iterations`
+    finetune_iterations: int = 0  # 0: `iterations`
+    pseudo_scales: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+    pseudo_flip: bool = True
+    pseudo_batch: int = 4  # images per forward while pseudo-labelling
 
     def validate(self):
         for key, allowed in CHOICES.items():
@@ -84,7 +101,24 @@ class Config:
                 raise ConfigError(f"{key}={getattr(self, key)} must be at least 1")
         if self.lr <= 0:
             raise ConfigError(f"lr={self.lr} must be positive")
+        self._validate_selftrain()
         return self
+
+    def _validate_selftrain(self):
+        for key in ("rounds", "unlabeled_limit", "student_iterations", "finetune_iterations"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key}={getattr(self, key)} must be 0 or more")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"threshold={self.threshold} must lie in [0, 1]; 0 keeps every pixel")
+        if not 0.0 < self.pseudo_ratio <= 1.0:
+            raise ConfigError(
+                f"pseudo_ratio={self.pseudo_ratio} must lie in (0, 1]: the share of student "
+                "samples that are pseudo-labelled (1.0: pseudo-labels only, as in the paper)")
+        if self.pseudo_batch < 1:
+            raise ConfigError(f"pseudo_batch={self.pseudo_batch} must be at least 1")
+        if not self.pseudo_scales or any(not s > 0 for s in self.pseudo_scales):
+            raise ConfigError(
+                f"pseudo_scales={list(self.pseudo_scales)} must be positive numbers, e.g. [1.0]")
 
     def to_dict(self):
         return dataclasses.asdict(self)

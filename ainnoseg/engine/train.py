@@ -156,6 +156,7 @@ def train(config, resume=False, datasets=None, on_step=None):
         on_step: called as on_step(step, total) after every step.
     Returns the last validation metrics.
     """
+    joined = not distributed.is_distributed()  # leave a caller's process group alone
     rank, world_size, device = distributed.init_distributed()
     run_dir = Path(config.run_dir)
     state = _resume_state(run_dir, config) if resume else None
@@ -232,7 +233,8 @@ def train(config, resume=False, datasets=None, on_step=None):
     progress.close()
     if log is not None:
         log.close()
-    distributed.cleanup()
+    if joined:
+        distributed.cleanup()
     return metrics
 
 

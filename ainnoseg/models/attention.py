@@ -59,25 +59,32 @@ def _add_product(total, left, right):
         total += torch.bmm(left.to(right.dtype), right).to(total.dtype)
 
 
+def _forward_chunks(query, key, value, keep_logsumexp):
+    """softmax(q k^T) v by chunks of query rows, and each row's log-sum-exp
+    when the backward pass will need it. Plain tensor ops, so inference and
+    export (ONNX, torch.export) trace it without the autograd Function."""
+    batch, positions, _ = query.shape
+    rows = _chunk_rows(batch, positions)
+    key_t = key.transpose(1, 2)
+    out = value.new_empty(batch, positions, value.shape[-1])
+    logsumexp = query.new_empty(batch, positions, 1, dtype=_softmax_dtype(query.dtype))
+    for start in range(0, positions, rows):
+        chunk = slice(start, start + rows)
+        scores = torch.bmm(query[:, chunk], key_t).to(logsumexp.dtype)
+        probs = torch.softmax(scores, dim=-1)
+        if keep_logsumexp:
+            # max(P) = exp(max(S) - logsumexp), and max(P) >= 1/N never underflows.
+            logsumexp[:, chunk] = scores.amax(-1, keepdim=True) - probs.amax(-1, keepdim=True).log()
+        out[:, chunk] = torch.bmm(probs.to(value.dtype), value)
+    return out, logsumexp
+
+
 class _ChunkedAttention(torch.autograd.Function):
     """softmax(q k^T) v over chunks of rows; keeps no N x N matrix for backward."""
 
     @staticmethod
     def forward(ctx, query, key, value):
-        batch, positions, _ = query.shape
-        rows = _chunk_rows(batch, positions)
-        key_t = key.transpose(1, 2)
-        out = value.new_empty(batch, positions, value.shape[-1])
-        logsumexp = query.new_empty(batch, positions, 1, dtype=_softmax_dtype(query.dtype))
-        keep_for_backward = any(ctx.needs_input_grad)
-        for start in range(0, positions, rows):
-            chunk = slice(start, start + rows)
-            scores = torch.bmm(query[:, chunk], key_t).to(logsumexp.dtype)
-            probs = torch.softmax(scores, dim=-1)
-            if keep_for_backward:
-                # max(P) = exp(max(S) - logsumexp), and max(P) >= 1/N never underflows.
-                logsumexp[:, chunk] = scores.amax(-1, keepdim=True) - probs.amax(-1, keepdim=True).log()
-            torch.bmm(probs.to(value.dtype), value, out=out[:, chunk])
+        out, logsumexp = _forward_chunks(query, key, value, keep_logsumexp=True)
         ctx.save_for_backward(query, key, value, out, logsumexp)
         return out
 
@@ -125,7 +132,9 @@ def position_attention(query, key, value):
         dtype = torch.get_autocast_dtype(query.device.type)
     query, key, value = (_operand(t.to(dtype)) for t in (query, key, value))
     with torch.autocast(query.device.type, enabled=False):
-        return _ChunkedAttention.apply(query, key, value)
+        if torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value)):
+            return _ChunkedAttention.apply(query, key, value)
+        return _forward_chunks(query, key, value, keep_logsumexp=False)[0]
 
 
 class PositionAttention(nn.Module):

@@ -90,11 +90,12 @@ class ObjectAttention(nn.Module):
 
     def forward(self, pixels, objects):
         batch, _, height, width = pixels.shape
-        query = self.to_query(pixels).flatten(2).transpose(1, 2)
-        key = self.to_key(objects).flatten(2).transpose(1, 2)
-        value = self.to_value(objects).flatten(2).transpose(1, 2)
-        # N pixels attend to K object regions: scaled by key_channels ** -0.5.
-        context = F.scaled_dot_product_attention(query, key, value)
+        # (B, 1 head, positions, channels): N pixels attend to K object regions,
+        # scaled by key_channels ** -0.5.
+        query = self.to_query(pixels).flatten(2).transpose(1, 2).unsqueeze(1)
+        key = self.to_key(objects).flatten(2).transpose(1, 2).unsqueeze(1)
+        value = self.to_value(objects).flatten(2).transpose(1, 2).unsqueeze(1)
+        context = F.scaled_dot_product_attention(query, key, value).squeeze(1)
         context = context.transpose(1, 2).reshape(batch, -1, height, width)
         return self.to_output(context)
 

@@ -1,0 +1,267 @@
+"""Pseudo-labelling an image pool with a teacher, and statistics of the labels.
+
+A teacher's multi-scale + flip probabilities (`ainnoseg.inference.predict`)
+become uint8 label PNGs, one per pool image, with 255 (ignore) wherever the
+highest probability falls below a confidence threshold (ST++ and UniMatch
+use up to 0.95). Each PNG is written atomically, so a killed run leaves whole
+files only and a resumed run labels just the images still missing.
+"""
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm import tqdm
+
+from .. import metrics
+from ..data import DataError, build_dataset, eval_transforms, read_mask
+from ..inference import predict
+
+IGNORE = 255
+
+
+def pseudo_labels(probabilities, threshold=0.0):
+    """(N, K, H, W) probabilities -> (N, H, W) uint8 argmax labels, IGNORE
+    where the highest probability is below `threshold` (0 keeps every pixel)."""
+    if probabilities.shape[1] > IGNORE:
+        raise ValueError(f"{probabilities.shape[1]} classes do not fit uint8 labels beside "
+                         f"the ignore value {IGNORE}; at most {IGNORE} classes")
+    confidence, labels = probabilities.max(1)
+    labels = labels.to(torch.uint8)
+    labels[confidence < threshold] = IGNORE
+    return labels
+
+
+def label_batch(model, images, threshold=0.0, scales=(1.0,), flip=False, amp=False):
+    """Pseudo-labels of a batch of normalised images (N, 3, H, W) -> (N, H, W) uint8."""
+    return pseudo_labels(predict(model, images, scales=scales, flip=flip, amp=amp), threshold)
+
+
+def atomic_write(path, write):
+    """Call write(binary handle) on a temporary file, then move it to `path`:
+    a killed process leaves the old file or none, never half of one."""
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                             suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            write(handle)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_png(array, path):
+    """An (H, W) uint8 label map or (H, W, 3) image as a PNG, written atomically."""
+    if isinstance(array, torch.Tensor):
+        array = array.as_subclass(torch.Tensor).cpu().numpy()
+    image = Image.fromarray(np.asarray(array, dtype=np.uint8))
+    atomic_write(path, lambda handle: image.save(handle, "PNG"))
+
+
+def _json_ready(value):
+    """NaN and infinity -> None (JSON has none), inside dicts and lists too."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path, values):
+    """`values` as indented JSON at `path`, atomically (the file marks a finished step)."""
+    text = json.dumps(_json_ready(values), indent=2, allow_nan=False)
+    atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def read_json(path):
+    """The JSON at `path`, or None if there is no such file."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+@dataclass
+class Pool:
+    """The images to pseudo-label.
+
+    Attributes:
+        dataset: the pool as built, without transforms: it yields an image,
+            or (image, mask) where the pool is labelled.
+        stems: a unique name per image, its PNG's name ("00007" without a file).
+        files: each image's file, or None for datasets without files
+            (the synthetic scenes).
+    """
+
+    dataset: Dataset
+    stems: list
+    files: list
+
+    @classmethod
+    def from_dataset(cls, dataset, limit=0):
+        """The first `limit` images (all for 0) of an `ImageFolder` or labelled dataset."""
+        count = min(limit, len(dataset)) if limit else len(dataset)
+        if hasattr(dataset, "paths"):
+            files = [Path(p) for p in dataset.paths[:count]]
+        elif hasattr(dataset, "pairs"):
+            files = [Path(image) for image, _ in dataset.pairs[:count]]
+        else:
+            files = [None] * count
+        stems = [f"{i:05d}" if f is None else f.stem for i, f in enumerate(files)]
+        first = {}
+        for stem, file in zip(stems, files):
+            if stem in first:
+                raise DataError(f"pool images {first[stem]} and {file} share the name {stem!r}; "
+                                "pseudo-labels are stored by stem, so rename one of them")
+            first[stem] = file
+        return cls(dataset, stems, files)
+
+    @property
+    def labelled(self):
+        return hasattr(self.dataset, "num_classes")
+
+    def __len__(self):
+        return len(self.stems)
+
+    def image(self, index):
+        """The uint8 image (3, H, W) of pool item `index`."""
+        sample = self.dataset[index]
+        return sample[0] if isinstance(sample, (tuple, list)) else sample
+
+    def mask(self, index):
+        """The ground-truth mask (H, W) of item `index` of a labelled pool."""
+        return self.dataset[index][1].as_subclass(torch.Tensor)
+
+
+def open_pool(name_or_path, split="test", limit=0):
+    """The pool `build_dataset(name_or_path, split)` finds: a folder of images,
+    a dataset's split (labelled or not) or "synthetic"."""
+    return Pool.from_dataset(build_dataset(name_or_path, split, transforms=None), limit)
+
+
+class _NormalisedImages(Dataset):
+    """(pool index, normalised float image) for DataLoader workers to prepare."""
+
+    def __init__(self, pool):
+        self.pool, self.transform = pool, eval_transforms()
+
+    def __len__(self):
+        return len(self.pool)
+
+    def __getitem__(self, index):
+        return index, self.transform(self.pool.image(index)).as_subclass(torch.Tensor)
+
+
+def _equal_size_batches(samples):
+    """Consecutive (index, image) samples of one size -> (indices, stacked images)."""
+    start = 0
+    while start < len(samples):
+        end = start + 1
+        while end < len(samples) and samples[end][1].shape == samples[start][1].shape:
+            end += 1
+        chunk = samples[start:end]
+        yield [index for index, _ in chunk], torch.stack([image for _, image in chunk])
+        start = end
+
+
+def label_pool(model, pool, out_dir, threshold=0.0, scales=(1.0,), flip=False, amp=False,
+               batch_size=4, workers=0, indices=None, on_image=None, progress=False):
+    """Write out_dir/<stem>.png for each pool image in `indices` that has none yet.
+
+    Args:
+        model: the teacher in eval mode, on the device the images should go to.
+        pool: a `Pool`.
+        threshold, scales, flip, amp: as in `label_batch`.
+        batch_size: images per forward (images of one size only are stacked).
+        workers: DataLoader processes reading and normalising images.
+        indices: the pool items to label (all by default); under torchrun
+            each process passes its own share.
+        on_image: called as on_image(written, to_write) after each PNG.
+        progress: show a tqdm bar.
+    Returns the number of PNGs written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    indices = range(len(pool)) if indices is None else indices
+    todo = [i for i in indices if not (out_dir / f"{pool.stems[i]}.png").is_file()]
+    loader = DataLoader(Subset(_NormalisedImages(pool), todo), batch_size=batch_size,
+                        num_workers=workers, collate_fn=list)
+    device = next(model.parameters()).device
+    written = 0
+    bar = tqdm(total=len(todo), desc="pseudo-label", unit="img", disable=not progress)
+    for samples in loader:
+        for batch_indices, images in _equal_size_batches(samples):
+            labels = label_batch(model, images.to(device), threshold, scales, flip, amp).cpu()
+            for index, label in zip(batch_indices, labels):
+                write_png(label, out_dir / f"{pool.stems[index]}.png")
+                written += 1
+                bar.update(1)
+                if on_image is not None:
+                    on_image(written, len(todo))
+    bar.close()
+    return written
+
+
+def _read_labels(path):
+    return read_mask(path).as_subclass(torch.Tensor)
+
+
+def pseudo_label_stats(out_dir, stems, class_names, previous_dir=None, ground_truth=None):
+    """Statistics of one round's pseudo-labels, read back from their PNGs.
+
+    Args:
+        out_dir: the folder of <stem>.png label maps.
+        stems: the pool's stems, in pool order.
+        class_names: the K class names (labels 0..K-1; 255 is ignore).
+        previous_dir: the previous round's PNG folder, for agreement.
+        ground_truth: callable pool index -> (H, W) mask, for a labelled pool.
+    Returns a dict:
+        images, pixels, kept_pixels: counts; kept_share = kept / all pixels,
+            "kept" meaning not ignored after the threshold;
+        class_pixels, class_share: {class name: kept pixels, share of kept};
+        agreement: share of the pixels kept in both rounds that carry the same
+            class in both (None without a previous round); agreement_pixels;
+        mean_iou, pixel_accuracy, class_iou: the kept pseudo-labels scored
+            against the pool's ground truth (None for an unlabeled pool);
+            pixels the threshold ignored are left out, so these measure
+            precision, and kept_share the coverage.
+    """
+    k = len(class_names)
+    counts = torch.zeros(IGNORE + 1, dtype=torch.int64)
+    agree = compared = 0
+    cm = torch.zeros(k, k, dtype=torch.int64)
+    for index, stem in enumerate(stems):
+        labels = _read_labels(Path(out_dir) / f"{stem}.png")
+        counts += torch.bincount(labels.flatten().long(), minlength=IGNORE + 1)
+        kept = labels != IGNORE
+        if previous_dir is not None:
+            previous = _read_labels(Path(previous_dir) / f"{stem}.png")
+            both = kept & (previous != IGNORE)
+            compared += int(both.sum())
+            agree += int((labels[both] == previous[both]).sum())
+        if ground_truth is not None:
+            cm += metrics.confusion_matrix(labels[kept], ground_truth(index)[kept], k, IGNORE)
+    pixels, kept_pixels = int(counts.sum()), int(counts[:k].sum())
+    stats = {
+        "images": len(stems), "pixels": pixels, "kept_pixels": kept_pixels,
+        "kept_share": kept_pixels / max(pixels, 1),
+        "class_pixels": {name: int(counts[c]) for c, name in enumerate(class_names)},
+        "class_share": {name: int(counts[c]) / max(kept_pixels, 1)
+                        for c, name in enumerate(class_names)},
+        "agreement": agree / compared if previous_dir is not None and compared else None,
+        "agreement_pixels": compared,
+        "mean_iou": None, "pixel_accuracy": None, "class_iou": None,
+    }
+    if ground_truth is not None:
+        stats.update(mean_iou=metrics.mean_iou(cm), pixel_accuracy=metrics.pixel_accuracy(cm),
+                     class_iou=dict(zip(class_names, metrics.class_iou(cm).tolist())))
+    return stats

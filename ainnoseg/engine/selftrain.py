@@ -1,0 +1,330 @@
+"""Self-training: the paper's teacher/student rounds.
+
+    ainnoseg selftrain configs/selftrain_synthetic_quick.yaml
+    ainnoseg selftrain --resume runs/selftrain_synthetic_quick
+
+Round 0 trains a teacher on the labelled set (or takes the `teacher`
+checkpoint). Each round r >= 1 pseudo-labels the unlabeled pool with the
+teacher's multi-scale + flip inference, trains a student on the pseudo-labels
+(mixed with labelled samples if `pseudo_ratio` < 1), fine-tunes it on the
+labelled set, evaluates it on val, and makes it the next teacher.
+
+The run directory:
+    selftrain.yaml               the config
+    progress.jsonl               {"time", "round", "phase", "step", "total", "eta_s"}
+                                 per step; phases: teacher, pseudo-label, student,
+                                 fine-tune, eval
+    summary.json                 per round: val metrics and pseudo-label statistics
+    pool/<stem>.png              pool images that have no file (the synthetic scenes)
+    round_0/                     the teacher's training run (config.yaml, metrics.jsonl,
+                                 last.pt, best.pt), or teacher.json naming the given one
+    round_0/metrics.json         the teacher's val metrics
+    round_<r>/teacher.json       the checkpoint that pseudo-labelled round r
+    round_<r>/pseudo/<stem>.png  uint8 pseudo-labels, 255 = ignore
+    round_<r>/pseudo_stats.json  see `pseudo_label_stats`
+    round_<r>/student/           training run on the pseudo-labels
+    round_<r>/finetune/          training run on the labelled set; its last.pt
+                                 is the next round's teacher
+    round_<r>/metrics.json       val metrics of the fine-tuned student
+
+Each phase is recognised as finished from its files (pseudo_stats.json, a
+last.pt whose step is the run's iterations, metrics.json), so a stopped run
+resumes at the phase and step where it stopped: training through
+`train(..., resume=True)`, pseudo-labelling by skipping images whose PNG exists.
+"""
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from ..config import ConfigError, load_config, save_config
+from ..data import DataError, LabeledImages, train_transforms
+from . import distributed
+from .checkpoint import load_checkpoint, load_model
+from .evaluate import evaluate
+from .pseudo_label import (IGNORE, label_pool, open_pool, pseudo_label_stats, read_json,
+                           write_json, write_png)
+from .train import _datasets, resolve_amp, train
+
+VAL_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
+            "boundary_fscore")
+PSEUDO_KEYS = ("images", "kept_share", "agreement", "mean_iou", "pixel_accuracy")
+
+
+class Progress:
+    """Appends progress records to progress.jsonl (main process) and hands
+    each to `callback` (e.g. a dashboard, or a test that stops the run)."""
+
+    def __init__(self, path, callback=None):
+        self.path, self.callback = Path(path), callback
+        self.round = self.phase = None
+        self.started, self.first_step = 0.0, 0
+
+    def start(self, round_index, phase, step, total):
+        """A phase begins (or resumes) at `step` of `total`."""
+        self.round, self.phase = round_index, phase
+        self.started, self.first_step = time.time(), step
+        if distributed.is_main_process():
+            print(f"self-training round {round_index}: {phase} from step {step}/{total}",
+                  flush=True)
+        self.update(step, total)
+
+    def update(self, step, total):
+        done = step - self.first_step
+        elapsed = time.time() - self.started
+        eta = round(elapsed / done * (total - step), 1) if done > 0 else None
+        record = {"time": round(time.time(), 3), "round": self.round, "phase": self.phase,
+                  "step": step, "total": total, "eta_s": eta}
+        if distributed.is_main_process():
+            with self.path.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+        if self.callback is not None:
+            self.callback(record)
+
+
+class MixedSamples(Dataset):
+    """The pseudo-labelled samples followed by labelled "slots", so that a share
+    `pseudo_ratio` of the samples is pseudo-labelled. Each slot draws a labelled
+    sample with torch's generator, which training seeds per sample, so a
+    resumed run draws the same ones."""
+
+    def __init__(self, pseudo, labeled, pseudo_ratio):
+        self.pseudo, self.labeled = pseudo, labeled
+        self.labeled_slots = round(len(pseudo) * (1 - pseudo_ratio) / pseudo_ratio)
+        self.class_names, self.palette = labeled.class_names, labeled.palette
+        self.num_classes, self.ignore_index = labeled.num_classes, labeled.ignore_index
+
+    def __len__(self):
+        return len(self.pseudo) + self.labeled_slots
+
+    def __getitem__(self, index):
+        if index < len(self.pseudo):
+            return self.pseudo[index]
+        return self.labeled[torch.randint(len(self.labeled), ()).item()]
+
+
+def _student_set(config, pool, image_files, pseudo_dir, labeled):
+    """The student's training set: pool images with their pseudo-label PNGs."""
+    identity = {**{c: c for c in range(labeled.num_classes)}, IGNORE: IGNORE}
+    pairs = [(file, Path(pseudo_dir) / f"{stem}.png") for file, stem in zip(image_files, pool.stems)]
+    pseudo = LabeledImages(pairs, labeled.class_names, labeled.palette, identity,
+                           train_transforms(config.crop_size, config.scale, config.ratio_range,
+                                            config.cat_max_ratio))
+    return pseudo if config.pseudo_ratio == 1.0 else MixedSamples(pseudo, labeled,
+                                                                  config.pseudo_ratio)
+
+
+def _pool_image_files(pool, folder):
+    """Every pool image's file; images without one are written to `folder` once."""
+    files = list(pool.files)
+    missing = [i for i, file in enumerate(files) if file is None]
+    if missing and distributed.is_main_process():
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for index in missing:
+            path = Path(folder) / f"{pool.stems[index]}.png"
+            if not path.is_file():
+                write_png(pool.image(index).permute(1, 2, 0), path)
+    distributed.barrier()
+    for index in missing:
+        files[index] = Path(folder) / f"{pool.stems[index]}.png"
+    return files
+
+
+def _finished_steps(run_dir):
+    last = Path(run_dir) / "last.pt"
+    return load_checkpoint(last)["step"] if last.is_file() else 0
+
+
+def _train_phase(config, round_index, phase, progress, datasets=None):
+    """Train `config` in its run_dir unless finished; resume it if started."""
+    done = _finished_steps(config.run_dir)
+    if done >= config.iterations:
+        return
+    progress.start(round_index, phase, done, config.iterations)
+    train(config, resume=done > 0, datasets=datasets,
+          on_step=lambda step, total: progress.update(step, total))
+
+
+def _eval_phase(config, round_index, checkpoint, val_set, progress):
+    """Val metrics of `checkpoint` with the config's eval settings -> metrics.json."""
+    out = Path(config.run_dir) / f"round_{round_index}" / "metrics.json"
+    if out.is_file():
+        return
+    progress.start(round_index, "eval", 0, 1)
+    _, world_size, device = distributed.init_distributed()
+    model, _ = load_model(checkpoint, num_classes=val_set.num_classes)
+    results = evaluate(model.to(device), val_set, config.eval_scales, config.eval_flip,
+                       config.mode, crop_size=config.crop_size, distributed=world_size > 1,
+                       num_workers=config.workers)
+    if distributed.is_main_process():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json(out, {"checkpoint": str(checkpoint), **results})
+    distributed.barrier()
+    progress.update(1, 1)
+
+
+def _pseudo_label_phase(config, round_index, teacher, pool, class_names, progress):
+    """Label the pool with `teacher` into round_<r>/pseudo/, then pseudo_stats.json."""
+    round_dir = Path(config.run_dir) / f"round_{round_index}"
+    stats_path, out_dir = round_dir / "pseudo_stats.json", round_dir / "pseudo"
+    if stats_path.is_file():
+        return
+    rank, world_size, device = distributed.init_distributed()
+    if distributed.is_main_process():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in out_dir.glob(".*.tmp"):  # left by a killed run
+            stale.unlink()
+        write_json(round_dir / "teacher.json", {"checkpoint": str(teacher)})
+    distributed.barrier()
+    model, _ = load_model(teacher, num_classes=len(class_names))
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    amp = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(resolve_amp(config.amp, device), False)
+    mine = range(rank, len(pool), world_size)
+    done = sum((out_dir / f"{pool.stems[i]}.png").is_file() for i in mine)
+    progress.start(round_index, "pseudo-label", done, len(mine))
+    label_pool(model, pool, out_dir, config.threshold, config.pseudo_scales, config.pseudo_flip,
+               amp, config.pseudo_batch, config.workers, indices=mine,
+               on_image=lambda written, _: progress.update(done + written, len(mine)))
+    distributed.barrier()
+    if distributed.is_main_process():
+        previous = Path(config.run_dir) / f"round_{round_index - 1}" / "pseudo"
+        stats = pseudo_label_stats(out_dir, pool.stems, class_names,
+                                   previous if previous.is_dir() else None,
+                                   pool.mask if pool.labelled else None)
+        write_json(stats_path, {"teacher": str(teacher), "threshold": config.threshold,
+                                "scales": list(config.pseudo_scales),
+                                "flip": config.pseudo_flip, **stats})
+    distributed.barrier()
+
+
+def _round_zero(config, val_set, progress):
+    """Train the teacher in round_0/ (or note the given one); returns its checkpoint."""
+    round_dir = Path(config.run_dir) / "round_0"
+    if config.teacher:
+        if not Path(config.teacher).is_file():
+            raise ConfigError(f"teacher={config.teacher!r}: no checkpoint there; give a "
+                              "trained checkpoint, or teacher='' to train one first")
+        if distributed.is_main_process():
+            round_dir.mkdir(parents=True, exist_ok=True)
+            write_json(round_dir / "teacher.json", {"checkpoint": config.teacher, "given": True})
+        teacher = config.teacher
+    else:
+        _train_phase(dataclasses.replace(config, run_dir=str(round_dir)), 0, "teacher", progress)
+        teacher = str(round_dir / "last.pt")
+    _eval_phase(config, 0, teacher, val_set, progress)
+    return teacher
+
+
+def _student_round(config, round_index, teacher, pool, labeled, val_set, progress):
+    """Round r >= 1: pseudo-label, student, fine-tune, eval; returns the new teacher."""
+    run_dir = Path(config.run_dir)
+    round_dir = run_dir / f"round_{round_index}"
+    _pseudo_label_phase(config, round_index, teacher, pool, labeled.class_names, progress)
+    image_files = _pool_image_files(pool, run_dir / "pool")
+    student = dataclasses.replace(
+        config, run_dir=str(round_dir / "student"),
+        iterations=config.student_iterations or config.iterations,
+        init_checkpoint=str(teacher) if config.student_init == "teacher" else "")
+    train_set = _student_set(config, pool, image_files, round_dir / "pseudo", labeled)
+    _train_phase(student, round_index, "student", progress, (train_set, val_set))
+    finetune = dataclasses.replace(
+        config, run_dir=str(round_dir / "finetune"),
+        iterations=config.finetune_iterations or config.iterations,
+        init_checkpoint=str(round_dir / "student" / "last.pt"))
+    _train_phase(finetune, round_index, "fine-tune", progress)
+    checkpoint = str(round_dir / "finetune" / "last.pt")
+    _eval_phase(config, round_index, checkpoint, val_set, progress)
+    return checkpoint
+
+
+def write_summary(run_dir, rounds):
+    """summary.json: per round, the val metrics and the pseudo-label statistics."""
+    run_dir = Path(run_dir)
+    rows = []
+    for round_index in range(rounds + 1):
+        round_dir = run_dir / f"round_{round_index}"
+        results = read_json(round_dir / "metrics.json")
+        stats = read_json(round_dir / "pseudo_stats.json")
+        teacher = read_json(round_dir / "teacher.json")
+        rows.append({
+            "round": round_index,
+            "teacher": teacher["checkpoint"] if teacher else str(round_dir / "last.pt"),
+            "checkpoint": results["checkpoint"] if results else None,
+            "val": {k: results[k] for k in VAL_KEYS} if results else None,
+            "pseudo": {k: stats[k] for k in PSEUDO_KEYS} if stats else None,
+        })
+    write_json(run_dir / "summary.json", {"run_dir": str(run_dir), "rounds": rows})
+    return read_json(run_dir / "summary.json")  # as written: NaN became null
+
+
+def _open_run_dir(config, resume):
+    run_dir = Path(config.run_dir)
+    saved = run_dir / "selftrain.yaml"
+    if resume and not saved.is_file():
+        raise ConfigError(f"{run_dir} holds no self-training run (no selftrain.yaml) to resume")
+    if not resume and saved.is_file():
+        raise ConfigError(f"{run_dir} already holds a self-training run: continue it with "
+                          f"`ainnoseg selftrain --resume {run_dir}`, or choose another run_dir")
+    if distributed.is_main_process() and not resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, saved)
+    distributed.barrier()
+
+
+def selftrain(config, resume=False, on_progress=None):
+    """Run (or, with `resume`, continue) the self-training rounds of `config`.
+
+    Args:
+        config: a `Config`; its self-training keys (teacher, unlabeled,
+            rounds, threshold, student_init, pseudo_ratio, ...) apply.
+        resume: continue the run in config.run_dir where it stopped.
+        on_progress: called with every progress record (see `Progress`).
+    Returns the summary written to run_dir/summary.json.
+    """
+    joined = not distributed.is_distributed()  # leave a caller's process group alone
+    distributed.init_distributed()
+    _open_run_dir(config, resume)
+    progress = Progress(Path(config.run_dir) / "progress.jsonl", on_progress)
+    labeled, val_set = _datasets(config)
+    pool = open_pool(config.unlabeled or config.data, config.unlabeled_split,
+                     config.unlabeled_limit)
+    if pool.labelled and pool.dataset.num_classes != labeled.num_classes:
+        raise DataError(f"the pool {config.unlabeled} has {pool.dataset.num_classes} classes but "
+                        f"the labelled data {config.data} has {labeled.num_classes}; use a pool "
+                        "of the same classes, or a folder of images")
+    teacher = _round_zero(config, val_set, progress)
+    for round_index in range(1, config.rounds + 1):
+        teacher = _student_round(config, round_index, teacher, pool, labeled, val_set, progress)
+    summary = write_summary(config.run_dir, config.rounds) if distributed.is_main_process() else None
+    if joined:
+        distributed.cleanup()
+    return summary
+
+
+def resume_selftrain(run_dir):
+    """Continue the self-training run in `run_dir` where it stopped."""
+    saved = Path(run_dir) / "selftrain.yaml"
+    if not saved.is_file():
+        raise ConfigError(f"{run_dir} holds no self-training run (no selftrain.yaml) to resume")
+    config = dataclasses.replace(load_config(saved), run_dir=str(run_dir))
+    return selftrain(config, resume=True)
+
+
+def format_summary(summary):
+    """One line per round: val mIoU, and the pseudo-labels' coverage, agreement, mIoU."""
+    def percent(value):
+        return "     -" if value is None else f"{100 * value:6.2f}"
+
+    lines = ["round  val mIoU %  kept %  agree %  pseudo mIoU %"]
+    for row in summary["rounds"]:
+        val, pseudo = row["val"] or {}, row["pseudo"] or {}
+        lines.append(f"{row['round']:>5}  {percent(val.get('mean_iou')):>10}  "
+                     f"{percent(pseudo.get('kept_share'))}  {percent(pseudo.get('agreement')):>7}"
+                     f"  {percent(pseudo.get('mean_iou')):>13}")
+    return "\n".join(lines)

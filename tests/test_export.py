@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+import ainnoseg
+from ainnoseg.cli import main
+from ainnoseg.engine.checkpoint import save_checkpoint
+from ainnoseg.export import export_onnx, export_torchscript, onnx_difference
+
+pytest.importorskip("onnxruntime")
+
+# One model of every family: FCN, OCR, dual attention on HRNet and on ResNet, AinnoSeg.
+FAMILIES = ["hrnetv2_w18s", "ocrnet_hrnet_w18s", "hrnet_da_w18s", "danet_r18", "ainnoseg_w18s"]
+SIZE = (64, 96)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_onnxruntime_matches_pytorch(name, tmp_path):
+    model = ainnoseg.build_model(name, num_classes=4).eval()
+    path = export_onnx(model, tmp_path / f"{name}.onnx", SIZE)
+    images = torch.randn(1, 3, *SIZE)
+    with torch.no_grad():
+        scale = model(images)["out"].abs().max().item()
+    assert onnx_difference(path, model, images) <= 1e-4 * max(1.0, scale) + 1e-3
+
+
+def test_torchscript_matches_pytorch(tmp_path):
+    model = ainnoseg.build_model("ainnoseg_w18s", num_classes=4).eval()
+    path = export_torchscript(model, tmp_path / "model.pt", SIZE)
+    images = torch.randn(1, 3, *SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.load(str(path))(images), model(images)["out"],
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_cli_exports_a_checkpoint(tmp_path, capsys):
+    model = ainnoseg.build_model("hrnetv2_w18s", num_classes=3)
+    save_checkpoint({"model": model.state_dict(), "config": {"model": "hrnetv2_w18s"},
+                     "class_names": ["a", "b", "c"], "palette": [], "metrics": {}, "step": 0},
+                    tmp_path / "ckpt.pt")
+    with pytest.raises(SystemExit) as done:
+        main(["export", str(tmp_path / "ckpt.pt"), "--onnx", str(tmp_path / "m.onnx"),
+              "--size", "64", "96"])
+    assert done.value.code == 0 and (tmp_path / "m.onnx").is_file()
+    assert "onnxruntime logits differ" in capsys.readouterr().out
