@@ -5,7 +5,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from pathlib import Path
 
 import torch
 
@@ -288,7 +287,8 @@ def run_selftrain(args):
                 raise ConfigError("--resume takes the run directory alone; its config is inside")
             summary = resume_selftrain(args.resume)
         elif args.config is None:
-            raise ConfigError("give a config file (see configs/selftrain_*.yaml) or --resume RUN_DIR")
+            raise ConfigError("give a config file (see configs/selftrain_*.yaml) "
+                              "or --resume RUN_DIR")
         else:
             overrides = list(args.overrides)
             if not any(item.startswith("run_dir=") for item in overrides):

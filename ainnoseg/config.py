@@ -77,7 +77,8 @@ class Config:
     unlabeled_limit: int = 0  # pseudo-label the first N pool images only; 0: all
     rounds: int = 2  # student rounds after the teacher (the paper: 2)
     threshold: float = 0.0  # pixels whose max probability is below it -> ignore (ST++: 0.95)
-    student_init: str = "scratch"  # "scratch": a fresh model (+ `pretrained`); "teacher": its weights
+    # the student: "scratch" builds a new one (`pretrained` applies), "teacher" copies it
+    student_init: str = "scratch"
     # Share of the student's training samples that are pseudo-labelled; 1.0 trains
     # on pseudo-labels only (the paper), 0.5 draws as many labelled samples.
     pseudo_ratio: float = 1.0

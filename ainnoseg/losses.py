@@ -13,7 +13,10 @@ from torch import nn
 
 
 def cross_entropy(logits, target, ignore_index=255):
-    """Mean cross-entropy over pixels whose label is not `ignore_index`."""
+    """Mean cross-entropy over pixels whose label is not `ignore_index`
+    (zero when every pixel is ignored, e.g. an unsure pseudo-label)."""
+    if not (target != ignore_index).any():
+        return logits.sum() * 0.0
     return F.cross_entropy(logits.float(), target, ignore_index=ignore_index)
 
 

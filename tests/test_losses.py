@@ -99,3 +99,12 @@ def test_every_criterion_ignores_the_ignore_index(criterion):
     changed = logits.clone()
     changed[:, :, :3] = torch.randn_like(changed[:, :, :3]) * 100  # only ignored rows change
     torch.testing.assert_close(loss({"out": logits}, target)[0], loss({"out": changed}, target)[0])
+
+
+@pytest.mark.parametrize("criterion", ["ce", "boundary_ce", "ohem"])
+def test_a_fully_ignored_batch_gives_zero_loss_not_nan(criterion):
+    logits = torch.randn(1, 3, 4, 4, requires_grad=True)
+    target = torch.full((1, 4, 4), IGNORE)
+    total, _ = SegmentationLoss({"out": 1.0}, criterion=criterion)({"out": logits}, target)
+    total.backward()
+    assert total.item() == 0.0 and torch.isfinite(logits.grad).all()

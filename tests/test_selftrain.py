@@ -22,7 +22,7 @@ from ainnoseg.config import ConfigError, from_dict
 from ainnoseg.data import SyntheticScenes, eval_transforms
 from ainnoseg.engine import pseudo_label
 from ainnoseg.engine.checkpoint import load_checkpoint, load_model
-from ainnoseg.engine.pseudo_label import (Pool, label_batch, label_pool, open_pool,
+from ainnoseg.engine.pseudo_label import (label_batch, label_pool, open_pool,
                                           pseudo_label_stats, pseudo_labels, write_png)
 from ainnoseg.engine.run_log import read_jsonl
 from ainnoseg.engine.selftrain import MixedSamples, resume_selftrain, selftrain
@@ -85,7 +85,8 @@ class FixedLogits(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(3, num_classes, 1)
         with torch.no_grad():
-            self.conv.weight.copy_(torch.linspace(-2, 2, num_classes * 3).view(num_classes, 3, 1, 1))
+            weights = torch.linspace(-2, 2, num_classes * 3)
+            self.conv.weight.copy_(weights.view(num_classes, 3, 1, 1))
             self.conv.bias.zero_()
 
     def forward(self, images):
@@ -207,7 +208,8 @@ def test_mixed_samples_hold_the_pseudo_share():
 
 
 def test_config_refuses_bad_selftraining_values():
-    for values, message in (({"threshold": 1.5}, "threshold"), ({"pseudo_ratio": 0}, "pseudo_ratio"),
+    for values, message in (({"threshold": 1.5}, "threshold"),
+                            ({"pseudo_ratio": 0}, "pseudo_ratio"),
                             ({"student_init": "random"}, "student_init"),
                             ({"pseudo_scales": [0]}, "pseudo_scales"), ({"rounds": -1}, "rounds")):
         with pytest.raises(ConfigError, match=message):
@@ -241,12 +243,15 @@ def test_two_rounds_write_a_readable_run_directory(two_rounds):
     assert [r["round"] for r in summary["rounds"]] == [0, 1, 2]
     assert summary == json.loads((run_dir / "summary.json").read_text())
     assert summary["rounds"][2]["pseudo"]["agreement"] is not None
+    assert summary["rounds"][0]["labelled_by"] is None
+    assert summary["rounds"][2]["checkpoint"] == str(run_dir / "round_2" / "finetune" / "last.pt")
 
 
 def test_round_two_is_labelled_by_round_ones_fine_tuned_student(two_rounds):
     run_dir, config, _ = two_rounds
     teacher = run_dir / "round_1" / "finetune" / "last.pt"
-    assert json.loads((run_dir / "round_2" / "teacher.json").read_text())["checkpoint"] == str(teacher)
+    labelled_by = json.loads((run_dir / "round_2" / "teacher.json").read_text())["checkpoint"]
+    assert labelled_by == str(teacher)
     student = load_checkpoint(run_dir / "round_2" / "student" / "last.pt")["config"]
     assert student["init_checkpoint"] == str(teacher)
     model, _ = load_model(teacher)
@@ -320,8 +325,9 @@ def test_a_run_killed_in_any_phase_resumes_there_and_ends_as_if_never_stopped(
         for (_, a), (_, b) in zip(expected, got):
             assert a == pytest.approx(b, rel=1e-4, abs=1e-6), part
     for stem in (f"{i:05d}" for i in range(4)):
-        assert np.array_equal(np.asarray(Image.open(run_dir / "round_1" / "pseudo" / f"{stem}.png")),
-                              np.asarray(Image.open(reference / "round_1" / "pseudo" / f"{stem}.png")))
+        got, expected = (np.asarray(Image.open(root / "round_1" / "pseudo" / f"{stem}.png"))
+                         for root in (run_dir, reference))
+        assert np.array_equal(got, expected), stem
     got = json.loads((run_dir / "round_1" / "metrics.json").read_text())
     expected = json.loads((reference / "round_1" / "metrics.json").read_text())
     assert got["mean_iou"] == pytest.approx(expected["mean_iou"], rel=1e-4)
@@ -340,8 +346,14 @@ def test_a_process_killed_with_sigkill_resumes_from_the_command_line(two_rounds,
     process = subprocess.Popen([*command, str(config_file), f"run_dir={run_dir}"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while time.time() < deadline and not any(
-            r["phase"] == "student" and r["step"] >= 2 for r in read_jsonl(run_dir / "progress.jsonl")):
+    def in_student_phase():
+        try:
+            records = read_jsonl(run_dir / "progress.jsonl")
+        except ValueError:  # caught a line half-written
+            return False
+        return any(r["phase"] == "student" and r["step"] >= 2 for r in records)
+
+    while time.time() < deadline and not in_student_phase():
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -362,3 +374,20 @@ def test_the_command_line_explains_a_missing_run(tmp_path, capsys):
     with pytest.raises(SystemExit) as done:
         main(["selftrain", "--resume", str(tmp_path / "nothing")])
     assert done.value.code == 2 and "no selftrain.yaml" in capsys.readouterr().err
+
+
+def test_torchrun_shares_the_pool_and_the_training_between_processes(tmp_path):
+    config_file, run_dir = tmp_path / "tiny.yaml", tmp_path / "run"
+    config_file.write_text(yaml.safe_dump({**TINY, "rounds": 1, "unlabeled_limit": 5}))
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+         "--master_port=29547", "-m", "ainnoseg", "selftrain", str(config_file),
+         f"run_dir={run_dir}"], capture_output=True, text=True, timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((run_dir / "round_1" / "pseudo").glob("*.png"))) == 5
+    labelling = [r for r in read_jsonl(run_dir / "progress.jsonl") if r["phase"] == "pseudo-label"]
+    assert labelling[-1]["total"] == 3  # rank 0 labels items 0, 2 and 4
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [row["round"] for row in summary["rounds"]] == [0, 1]
+    assert summary["rounds"][1]["labelled_by"] == str(run_dir / "round_0" / "last.pt")

@@ -48,11 +48,12 @@ from .checkpoint import load_checkpoint, load_model
 from .evaluate import evaluate
 from .pseudo_label import (IGNORE, label_pool, open_pool, pseudo_label_stats, read_json,
                            write_json, write_png)
-from .train import _datasets, resolve_amp, train
+from .train import build_datasets, resolve_amp, train
 
 VAL_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
             "boundary_fscore")
 PSEUDO_KEYS = ("images", "kept_share", "agreement", "mean_iou", "pixel_accuracy")
+AMP_NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16"}  # predict()'s amp names
 
 
 class Progress:
@@ -110,12 +111,14 @@ class MixedSamples(Dataset):
 def _student_set(config, pool, image_files, pseudo_dir, labeled):
     """The student's training set: pool images with their pseudo-label PNGs."""
     identity = {**{c: c for c in range(labeled.num_classes)}, IGNORE: IGNORE}
-    pairs = [(file, Path(pseudo_dir) / f"{stem}.png") for file, stem in zip(image_files, pool.stems)]
-    pseudo = LabeledImages(pairs, labeled.class_names, labeled.palette, identity,
-                           train_transforms(config.crop_size, config.scale, config.ratio_range,
-                                            config.cat_max_ratio))
-    return pseudo if config.pseudo_ratio == 1.0 else MixedSamples(pseudo, labeled,
-                                                                  config.pseudo_ratio)
+    pairs = [(file, Path(pseudo_dir) / f"{stem}.png")
+             for file, stem in zip(image_files, pool.stems)]
+    transforms = train_transforms(config.crop_size, config.scale, config.ratio_range,
+                                  config.cat_max_ratio)
+    pseudo = LabeledImages(pairs, labeled.class_names, labeled.palette, identity, transforms)
+    if config.pseudo_ratio == 1.0:
+        return pseudo
+    return MixedSamples(pseudo, labeled, config.pseudo_ratio)
 
 
 def _pool_image_files(pool, folder):
@@ -184,7 +187,7 @@ def _pseudo_label_phase(config, round_index, teacher, pool, class_names, progres
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
-    amp = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(resolve_amp(config.amp, device), False)
+    amp = AMP_NAMES.get(resolve_amp(config.amp, device), False)
     mine = range(rank, len(pool), world_size)
     done = sum((out_dir / f"{pool.stems[i]}.png").is_file() for i in mine)
     progress.start(round_index, "pseudo-label", done, len(mine))
@@ -244,7 +247,9 @@ def _student_round(config, round_index, teacher, pool, labeled, val_set, progres
 
 
 def write_summary(run_dir, rounds):
-    """summary.json: per round, the val metrics and the pseudo-label statistics."""
+    """summary.json: per round, the checkpoint evaluated (round 0: the teacher;
+    round r: the fine-tuned student), its val metrics, the checkpoint that
+    pseudo-labelled the round and a summary of the pseudo-label statistics."""
     run_dir = Path(run_dir)
     rows = []
     for round_index in range(rounds + 1):
@@ -254,7 +259,7 @@ def write_summary(run_dir, rounds):
         teacher = read_json(round_dir / "teacher.json")
         rows.append({
             "round": round_index,
-            "teacher": teacher["checkpoint"] if teacher else str(round_dir / "last.pt"),
+            "labelled_by": teacher["checkpoint"] if teacher and round_index > 0 else None,
             "checkpoint": results["checkpoint"] if results else None,
             "val": {k: results[k] for k in VAL_KEYS} if results else None,
             "pseudo": {k: stats[k] for k in PSEUDO_KEYS} if stats else None,
@@ -271,6 +276,7 @@ def _open_run_dir(config, resume):
     if not resume and saved.is_file():
         raise ConfigError(f"{run_dir} already holds a self-training run: continue it with "
                           f"`ainnoseg selftrain --resume {run_dir}`, or choose another run_dir")
+    distributed.barrier()  # every process has looked before the first one writes
     if distributed.is_main_process() and not resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, saved)
@@ -291,7 +297,7 @@ def selftrain(config, resume=False, on_progress=None):
     distributed.init_distributed()
     _open_run_dir(config, resume)
     progress = Progress(Path(config.run_dir) / "progress.jsonl", on_progress)
-    labeled, val_set = _datasets(config)
+    labeled, val_set = build_datasets(config)
     pool = open_pool(config.unlabeled or config.data, config.unlabeled_split,
                      config.unlabeled_limit)
     if pool.labelled and pool.dataset.num_classes != labeled.num_classes:
@@ -301,7 +307,9 @@ def selftrain(config, resume=False, on_progress=None):
     teacher = _round_zero(config, val_set, progress)
     for round_index in range(1, config.rounds + 1):
         teacher = _student_round(config, round_index, teacher, pool, labeled, val_set, progress)
-    summary = write_summary(config.run_dir, config.rounds) if distributed.is_main_process() else None
+    summary = None
+    if distributed.is_main_process():
+        summary = write_summary(config.run_dir, config.rounds)
     if joined:
         distributed.cleanup()
     return summary

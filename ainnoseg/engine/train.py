@@ -65,7 +65,8 @@ def _make_loader(dataset, config, world_size, rank, start_step):
                       generator=torch.Generator().manual_seed(config.seed))
 
 
-def _datasets(config):
+def build_datasets(config):
+    """(training set with training transforms, val set with eval transforms)."""
     train_set = build_dataset(config.data, config.train_split, transforms=train_transforms(
         config.crop_size, config.scale, config.ratio_range, config.cat_max_ratio))
     val_set = build_dataset(config.data, config.val_split, transforms=eval_transforms())
@@ -161,7 +162,7 @@ def train(config, resume=False, datasets=None, on_step=None):
     run_dir = Path(config.run_dir)
     state = _resume_state(run_dir, config) if resume else None
     torch.manual_seed(config.seed)
-    train_set, val_set = datasets or _datasets(config)
+    train_set, val_set = datasets or build_datasets(config)
     model = build_model(config.model, num_classes=train_set.num_classes,
                         pretrained=config.pretrained and state is None)
     loss_fn = build_loss(model, config.criterion, config.loss_weights or None,
