@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from .files import json_ready
 from .losses import build_loss
 from .registry import build_model, list_models
 
@@ -84,15 +85,6 @@ def _device(args):
     return torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def _json_ready(value):
-    """NaN (a class absent from the data) becomes null: JSON has no NaN."""
-    if isinstance(value, dict):
-        return {key: _json_ready(item) for key, item in value.items()}
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
 def run_eval(args):
     """Evaluate a checkpoint on a labelled dataset; exit 2 if it cannot be used."""
     from .data import DataError, build_dataset, eval_transforms
@@ -115,7 +107,7 @@ def run_eval(args):
     print(format_metrics(results))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(_json_ready(results), indent=2, allow_nan=False))
+        Path(args.json).write_text(json.dumps(json_ready(results), indent=2, allow_nan=False))
         print(f"metrics written to {args.json}")
     return 0
 

@@ -1,5 +1,4 @@
 import torch
-from torchvision import tv_tensors
 
 from ainnoseg.data import MosaicCollate, build_dataset, mosaic_sample, train_transforms
 from ainnoseg.data.mosaic import stitch

@@ -6,12 +6,11 @@ A checkpoint is a dict of plain types and tensors:
     step: iterations done      optimizer, rng: only in training checkpoints
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from ..files import atomic_write
 from ..registry import build_model
 
 
@@ -21,18 +20,7 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(state, path):
     """Write `state` to `path` atomically: a killed process leaves the old file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: torch.save(state, handle))
 
 
 def load_checkpoint(path):

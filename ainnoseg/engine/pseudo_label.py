@@ -8,9 +8,6 @@ files only and a resumed run labels just the images still missing.
 """
 
 import json
-import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from tqdm import tqdm
 
 from .. import metrics
 from ..data import DataError, build_dataset, eval_transforms, read_mask
+from ..files import atomic_write, json_ready
 from ..inference import predict
 
 IGNORE = 255
@@ -44,21 +42,6 @@ def label_batch(model, images, threshold=0.0, scales=(1.0,), flip=False, amp=Fal
     return pseudo_labels(predict(model, images, scales=scales, flip=flip, amp=amp), threshold)
 
 
-def atomic_write(path, write):
-    """Call write(binary handle) on a temporary file, then move it to `path`:
-    a killed process leaves the old file or none, never half of one."""
-    path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                             suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_png(array, path):
     """An (H, W) uint8 label map or (H, W, 3) image as a PNG, written atomically."""
     if isinstance(array, torch.Tensor):
@@ -67,20 +50,9 @@ def write_png(array, path):
     atomic_write(path, lambda handle: image.save(handle, "PNG"))
 
 
-def _json_ready(value):
-    """NaN and infinity -> None (JSON has none), inside dicts and lists too."""
-    if isinstance(value, dict):
-        return {key: _json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_json(path, values):
     """`values` as indented JSON at `path`, atomically (the file marks a finished step)."""
-    text = json.dumps(_json_ready(values), indent=2, allow_nan=False)
+    text = json.dumps(json_ready(values), indent=2, allow_nan=False)
     atomic_write(path, lambda handle: handle.write(text.encode()))
 
 

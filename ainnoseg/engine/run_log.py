@@ -7,17 +7,11 @@
 """
 
 import json
-import math
 from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
 
-
-def _finite_or_none(value):
-    """NaN and infinity -> None (JSON has no NaN), also inside dicts."""
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    return value if not isinstance(value, float) or math.isfinite(value) else None
+from ..files import json_ready
 
 
 def read_jsonl(path):
@@ -38,7 +32,7 @@ class RunLog:
         self.writer = SummaryWriter(str(run_dir), purge_step=start_step + 1 if start_step else None)
 
     def write(self, record):
-        record = {k: _finite_or_none(v) for k, v in record.items()}
+        record = json_ready(record)
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
         step = record["step"]

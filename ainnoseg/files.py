@@ -1,0 +1,37 @@
+"""Writing files so that a killed process never leaves half of one, and JSON
+without NaN (which JSON does not have)."""
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path, write):
+    """Call write(binary handle) on a temporary file beside `path`, flush it to
+    disk, then move it over `path`: a killed process leaves the old file or
+    none, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                             suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def json_ready(value):
+    """NaN and infinity -> None, inside dicts and lists too (an absent class's IoU)."""
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
