@@ -94,9 +94,10 @@ class Config:
                 raise ConfigError(f"{key}={getattr(self, key)!r} is not allowed; choose one of {list(allowed)}")
         if self.model not in list_models():
             raise ConfigError(f"model={self.model!r} is unknown; known models: {', '.join(list_models())}")
-        world = self.accumulate
-        if self.batch_size < 1 or self.batch_size % world:
-            raise ConfigError(f"batch_size={self.batch_size} must be a positive multiple of accumulate={world}")
+        if self.batch_size < 1 or self.batch_size % self.accumulate:
+            raise ConfigError(
+                f"batch_size={self.batch_size} must be a positive multiple of "
+                f"accumulate={self.accumulate}")
         for key in ("iterations", "eval_every", "log_every", "checkpoint_every", "accumulate"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)} must be at least 1")
