@@ -203,7 +203,7 @@ def test_cli_predict_of_good_files_exits_0(tmp_path, checkpoint):
 
 
 def test_predict_auto_mode_slides_over_images_larger_than_four_crops():
-    from ainnoseg.cli import _choose_mode
+    from ainnoseg.cli.inference import _choose_mode
 
     options = {"scales": (1.0,), "flip": False, "mode": "auto", "crop_size": None}
     small, large = torch.zeros(3, 100, 100), torch.zeros(3, 300, 300)

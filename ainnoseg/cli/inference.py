@@ -1,74 +1,12 @@
-"""The `ainnoseg` command line."""
+"""`ainnoseg eval`, `ainnoseg predict` and `ainnoseg export`."""
 
-import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
 
-from .files import json_ready
-from .losses import build_loss
-from .registry import build_model, list_models
-
-DEMO_MODELS = ("hrnetv2_w18s", "danet_r18", "ainnoseg_w18s")
-
-
-def _parameters(model):
-    return sum(p.numel() for p in model.parameters())
-
-
-def run_models(args):
-    """Print every registered model with its parameter count and outputs."""
-    print(f"{'model':<20} {'params (M)':>10}  training outputs (loss weights)")
-    for name in list_models():
-        model = build_model(name, num_classes=args.num_classes)
-        weights = ", ".join(f"{k} {v:g}" for k, v in model.loss_weights.items())
-        print(f"{name:<20} {_parameters(model) / 1e6:10.2f}  {weights}")
-
-
-def run_demo(args):
-    """Segment one image with the three compared models and take a training step."""
-    height, width = args.size
-    torch.manual_seed(0)
-    image = torch.randn(1, 3, height, width)
-    labels = torch.randint(0, args.num_classes, (2, height, width))
-    print(f"ainnoseg demo: random weights, {args.num_classes} classes, "
-          f"a {height}x{width} image, {torch.get_num_threads()} CPU threads\n")
-    for name in DEMO_MODELS:
-        model = build_model(name, num_classes=args.num_classes).eval()
-        with torch.no_grad():
-            start = time.perf_counter()
-            logits = model(image)["out"]
-            seconds = time.perf_counter() - start
-        prediction = logits.argmax(1)
-        model.train()
-        loss, terms = build_loss(model)(model(image.expand(2, -1, -1, -1)), labels)
-        loss.backward()
-        terms = ", ".join(f"{k} {v:.3f}" for k, v in terms.items())
-        print(f"{name:<14} {_parameters(model) / 1e6:5.2f}M params | inference "
-              f"{seconds:5.2f} s -> {tuple(prediction.shape)} labels | "
-              f"training loss {loss.item():.3f} ({terms})")
-    positions = ((height + 31) // 32 * 8) * ((width + 31) // 32 * 8)
-    print(f"\nAinnoSeg's position attention covers {positions} positions at 1/4 "
-          f"resolution: DANet's formula would hold a {positions}x{positions} map "
-          f"({positions ** 2 * 4 / 2**30:.2f} GB in fp32); ours computes it in chunks.")
-    print("Run `python benchmarks/attention.py` to measure it, `ainnoseg models` for the zoo.")
-
-
-def run_data_check(args):
-    """Report a dataset folder's contents and problems; exit 1 if any."""
-    from .data.check import check_dataset, format_report
-    from .data.io import DataError
-
-    try:
-        report = check_dataset(args.path)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
-    return 1 if any(split["problems"] for split in report["splits"].values()) else 0
+from ..files import json_ready
 
 
 def _inference_options(args):
@@ -87,9 +25,9 @@ def _device(args):
 
 def run_eval(args):
     """Evaluate a checkpoint on a labelled dataset; exit 2 if it cannot be used."""
-    from .data import DataError, build_dataset, eval_transforms
-    from .engine.checkpoint import CheckpointError, load_model
-    from .engine.evaluate import evaluate, format_metrics
+    from ..data import DataError, build_dataset, eval_transforms
+    from ..engine.checkpoint import CheckpointError, load_model
+    from ..engine.evaluate import evaluate, format_metrics
 
     try:
         options = _inference_options(args)
@@ -114,7 +52,7 @@ def run_eval(args):
 
 def _image_paths(inputs):
     """Files as given, folders expanded to their images; missing paths reported."""
-    from .data.io import list_images
+    from ..data.io import list_images
 
     paths, missing = [], []
     for item in map(Path, inputs):
@@ -144,9 +82,9 @@ def _predict_one(model, path, palette, out_dir, options, training_crop):
     import numpy as np
     from PIL import Image
 
-    from .data import eval_transforms, read_image
-    from .inference import segment
-    from .viz import overlay
+    from ..data import eval_transforms, read_image
+    from ..inference import segment
+    from ..viz import overlay
 
     image = read_image(path)
     options = _choose_mode(image, options, training_crop)
@@ -161,9 +99,9 @@ def _predict_one(model, path, palette, out_dir, options, training_crop):
 
 def run_predict(args):
     """Segment image files; exit 1 if any could not be read or segmented."""
-    from .data import DataError
-    from .data.datasets import default_palette
-    from .engine.checkpoint import CheckpointError, load_model
+    from ..data import DataError
+    from ..data.datasets import default_palette
+    from ..engine.checkpoint import CheckpointError, load_model
 
     try:
         options = _inference_options(args)
@@ -242,80 +180,10 @@ def _add_predict_parser(commands):
     parser.set_defaults(run=run_predict)
 
 
-def run_train(args):
-    """Train from a config file, or resume a run directory."""
-    from .config import ConfigError, load_config
-    from .engine.checkpoint import CheckpointError
-    from .engine.train import resume, train
-
-    try:
-        if args.resume:
-            if args.config or args.overrides:
-                raise ConfigError("--resume takes the run directory alone; its config is inside")
-            resume(args.resume)
-            return 0
-        if args.config is None:
-            raise ConfigError("give a config file (see configs/) or --resume RUN_DIR")
-        overrides = list(args.overrides)
-        if not any(item.startswith("run_dir=") for item in overrides):
-            overrides.append(f"run_dir=runs/{Path(args.config).stem}")
-        train(load_config(args.config, overrides))
-    except (ConfigError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def run_selftrain(args):
-    """Self-train from a config file, or resume a self-training run directory."""
-    from .config import ConfigError, load_config
-    from .data import DataError
-    from .engine.checkpoint import CheckpointError
-    from .engine.selftrain import format_summary, resume_selftrain, selftrain
-
-    try:
-        if args.resume:
-            if args.config or args.overrides:
-                raise ConfigError("--resume takes the run directory alone; its config is inside")
-            summary = resume_selftrain(args.resume)
-        elif args.config is None:
-            raise ConfigError("give a config file (see configs/selftrain_*.yaml) "
-                              "or --resume RUN_DIR")
-        else:
-            overrides = list(args.overrides)
-            if not any(item.startswith("run_dir=") for item in overrides):
-                overrides.append(f"run_dir=runs/{Path(args.config).stem}")
-            summary = selftrain(load_config(args.config, overrides))
-    except (ConfigError, CheckpointError, DataError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if summary is not None:
-        print(format_summary(summary))
-    return 0
-
-
-def _add_selftrain_parser(commands):
-    parser = commands.add_parser(
-        "selftrain", help="teacher/student self-training rounds on an unlabeled pool",
-        description="Round 0 trains a teacher on the labelled data (or takes teacher=CKPT); "
-                    "each round then pseudo-labels the unlabeled pool (unlabeled=FOLDER) with "
-                    "the teacher's multi-scale + flip inference, trains a student on the "
-                    "pseudo-labels, fine-tunes it on the labelled data, evaluates it and makes "
-                    "it the next teacher. Settings: rounds, threshold, student_init, "
-                    "pseudo_ratio, pseudo_scales, ... (see ainnoseg/config.py). The run "
-                    "directory (default runs/<config name>) holds one folder per round and "
-                    "progress.jsonl; a stopped run continues with --resume RUN_DIR.")
-    parser.add_argument("config", nargs="?", help="YAML config file")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    parser.add_argument("--resume", metavar="RUN_DIR",
-                        help="continue a stopped self-training run where it stopped")
-    parser.set_defaults(run=run_selftrain)
-
-
 def run_export(args):
     """Export a checkpoint to ONNX and/or TorchScript, checking ONNX with onnxruntime."""
-    from .engine.checkpoint import CheckpointError, load_model
-    from .export import export_onnx, export_torchscript, onnx_difference
+    from ..engine.checkpoint import CheckpointError, load_model
+    from ..export import export_onnx, export_torchscript, onnx_difference
 
     if not args.onnx and not args.torchscript:
         print("error: say where to write: --onnx OUT.onnx and/or --torchscript OUT.pt",
@@ -337,42 +205,7 @@ def run_export(args):
     return 0
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="ainnoseg",
-        description="AinnoSeg workbench: HRNetV2 + dual attention + OCR segmentation.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    models = commands.add_parser("models", help="list the registered models")
-    models.add_argument("--num-classes", type=int, default=19)
-    models.set_defaults(run=run_models)
-    demo = commands.add_parser("demo", help="a short demonstration on one image")
-    demo.add_argument("--num-classes", type=int, default=11)
-    demo.add_argument("--size", type=int, nargs=2, default=(360, 480), metavar=("H", "W"))
-    demo.set_defaults(run=run_demo)
-    train = commands.add_parser(
-        "train", help="train a model from a config file",
-        description="Train a model as a YAML config describes (see configs/); any config key "
-                    "can be overridden as key=value, e.g. `ainnoseg train "
-                    "configs/synthetic_quick.yaml lr=0.02 iterations=500`. The run directory "
-                    "(default runs/<config name>) receives config.yaml, metrics.jsonl, "
-                    "TensorBoard events, last.pt and best.pt. Data-parallel: "
-                    "`torchrun --nproc_per_node=N -m ainnoseg train ...`.")
-    train.add_argument("config", nargs="?", help="YAML config file")
-    train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    train.add_argument("--resume", metavar="RUN_DIR",
-                       help="continue a stopped run exactly where its last checkpoint left it")
-    train.set_defaults(run=run_train)
-    data = commands.add_parser("data", help="inspect datasets")
-    data_commands = data.add_subparsers(dest="data_command", required=True)
-    check = data_commands.add_parser(
-        "check", help="counts, image sizes, class histogram and every problem of a dataset",
-        description="Reads every image and mask of a dataset folder (ADE20K, CamVid, "
-                    "images/ + masks/ + classes.txt, or a folder of images) and lists "
-                    "unreadable files, images without masks, masks whose size differs from "
-                    "their image and labels outside the classes. Exit status 1 if any.")
-    check.add_argument("path", help="the dataset folder")
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
-    check.set_defaults(run=run_data_check)
+def add_parsers(commands):
     _add_eval_parser(commands)
     _add_predict_parser(commands)
     export = commands.add_parser(
@@ -385,10 +218,3 @@ def build_parser():
     export.add_argument("--size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"),
                         help="image size the exported graph takes (default 512 512)")
     export.set_defaults(run=run_export)
-    _add_selftrain_parser(commands)
-    return parser
-
-
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    sys.exit(args.run(args) or 0)

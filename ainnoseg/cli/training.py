@@ -1,0 +1,91 @@
+"""`ainnoseg train` and `ainnoseg selftrain`."""
+
+import sys
+from pathlib import Path
+
+
+def run_train(args):
+    """Train from a config file, or resume a run directory."""
+    from ..config import ConfigError, load_config
+    from ..engine.checkpoint import CheckpointError
+    from ..engine.train import resume, train
+
+    try:
+        if args.resume:
+            if args.config or args.overrides:
+                raise ConfigError("--resume takes the run directory alone; its config is inside")
+            resume(args.resume)
+            return 0
+        if args.config is None:
+            raise ConfigError("give a config file (see configs/) or --resume RUN_DIR")
+        overrides = list(args.overrides)
+        if not any(item.startswith("run_dir=") for item in overrides):
+            overrides.append(f"run_dir=runs/{Path(args.config).stem}")
+        train(load_config(args.config, overrides))
+    except (ConfigError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_selftrain(args):
+    """Self-train from a config file, or resume a self-training run directory."""
+    from ..config import ConfigError, load_config
+    from ..data import DataError
+    from ..engine.checkpoint import CheckpointError
+    from ..engine.selftrain import format_summary, resume_selftrain, selftrain
+
+    try:
+        if args.resume:
+            if args.config or args.overrides:
+                raise ConfigError("--resume takes the run directory alone; its config is inside")
+            summary = resume_selftrain(args.resume)
+        elif args.config is None:
+            raise ConfigError("give a config file (see configs/selftrain_*.yaml) "
+                              "or --resume RUN_DIR")
+        else:
+            overrides = list(args.overrides)
+            if not any(item.startswith("run_dir=") for item in overrides):
+                overrides.append(f"run_dir=runs/{Path(args.config).stem}")
+            summary = selftrain(load_config(args.config, overrides))
+    except (ConfigError, CheckpointError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if summary is not None:
+        print(format_summary(summary))
+    return 0
+
+
+def add_parsers(commands):
+    train = commands.add_parser(
+        "train", help="train a model from a config file",
+        description="Train a model as a YAML config describes (see configs/); any config key "
+                    "can be overridden as key=value, e.g. `ainnoseg train "
+                    "configs/synthetic_quick.yaml lr=0.02 iterations=500`. The run directory "
+                    "(default runs/<config name>) receives config.yaml, metrics.jsonl, "
+                    "TensorBoard events, last.pt and best.pt. Data-parallel: "
+                    "`torchrun --nproc_per_node=N -m ainnoseg train ...`.")
+    train.add_argument("config", nargs="?", help="YAML config file")
+    train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue a stopped run exactly where its last checkpoint left it")
+    train.set_defaults(run=run_train)
+    _add_selftrain_parser(commands)
+
+
+def _add_selftrain_parser(commands):
+    parser = commands.add_parser(
+        "selftrain", help="teacher/student self-training rounds on an unlabeled pool",
+        description="Round 0 trains a teacher on the labelled data (or takes teacher=CKPT); "
+                    "each round then pseudo-labels the unlabeled pool (unlabeled=FOLDER) with "
+                    "the teacher's multi-scale + flip inference, trains a student on the "
+                    "pseudo-labels, fine-tunes it on the labelled data, evaluates it and makes "
+                    "it the next teacher. Settings: rounds, threshold, student_init, "
+                    "pseudo_ratio, pseudo_scales, ... (see ainnoseg/config.py). The run "
+                    "directory (default runs/<config name>) holds one folder per round and "
+                    "progress.jsonl; a stopped run continues with --resume RUN_DIR.")
+    parser.add_argument("config", nargs="?", help="YAML config file")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue a stopped self-training run where it stopped")
+    parser.set_defaults(run=run_selftrain)
