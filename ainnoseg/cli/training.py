@@ -4,24 +4,35 @@ import sys
 from pathlib import Path
 
 
+def _config_from_args(args, examples):
+    """The config a CONFIG [key=value ...] command line names, run_dir defaulting
+    to runs/<config name>; None with --resume (the run directory holds it)."""
+    from ..config import ConfigError, load_config
+
+    if args.resume:
+        if args.config or args.overrides:
+            raise ConfigError("--resume takes the run directory alone; its config is inside")
+        return None
+    if args.config is None:
+        raise ConfigError(f"give a config file (see {examples}) or --resume RUN_DIR")
+    overrides = list(args.overrides)
+    if not any(item.startswith("run_dir=") for item in overrides):
+        overrides.append(f"run_dir=runs/{Path(args.config).stem}")
+    return load_config(args.config, overrides)
+
+
 def run_train(args):
     """Train from a config file, or resume a run directory."""
-    from ..config import ConfigError, load_config
+    from ..config import ConfigError
     from ..engine.checkpoint import CheckpointError
     from ..engine.train import resume, train
 
     try:
-        if args.resume:
-            if args.config or args.overrides:
-                raise ConfigError("--resume takes the run directory alone; its config is inside")
+        config = _config_from_args(args, "configs/")
+        if config is None:
             resume(args.resume)
-            return 0
-        if args.config is None:
-            raise ConfigError("give a config file (see configs/) or --resume RUN_DIR")
-        overrides = list(args.overrides)
-        if not any(item.startswith("run_dir=") for item in overrides):
-            overrides.append(f"run_dir=runs/{Path(args.config).stem}")
-        train(load_config(args.config, overrides))
+        else:
+            train(config)
     except (ConfigError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -30,30 +41,26 @@ def run_train(args):
 
 def run_selftrain(args):
     """Self-train from a config file, or resume a self-training run directory."""
-    from ..config import ConfigError, load_config
+    from ..config import ConfigError
     from ..data import DataError
     from ..engine.checkpoint import CheckpointError
     from ..engine.selftrain import format_summary, resume_selftrain, selftrain
 
     try:
-        if args.resume:
-            if args.config or args.overrides:
-                raise ConfigError("--resume takes the run directory alone; its config is inside")
-            summary = resume_selftrain(args.resume)
-        elif args.config is None:
-            raise ConfigError("give a config file (see configs/selftrain_*.yaml) "
-                              "or --resume RUN_DIR")
-        else:
-            overrides = list(args.overrides)
-            if not any(item.startswith("run_dir=") for item in overrides):
-                overrides.append(f"run_dir=runs/{Path(args.config).stem}")
-            summary = selftrain(load_config(args.config, overrides))
+        config = _config_from_args(args, "configs/selftrain_*.yaml")
+        summary = resume_selftrain(args.resume) if config is None else selftrain(config)
     except (ConfigError, CheckpointError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if summary is not None:
         print(format_summary(summary))
     return 0
+
+
+def _add_run_arguments(parser, resume_help):
+    parser.add_argument("config", nargs="?", help="YAML config file")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    parser.add_argument("--resume", metavar="RUN_DIR", help=resume_help)
 
 
 def add_parsers(commands):
@@ -65,10 +72,7 @@ def add_parsers(commands):
                     "(default runs/<config name>) receives config.yaml, metrics.jsonl, "
                     "TensorBoard events, last.pt and best.pt. Data-parallel: "
                     "`torchrun --nproc_per_node=N -m ainnoseg train ...`.")
-    train.add_argument("config", nargs="?", help="YAML config file")
-    train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    train.add_argument("--resume", metavar="RUN_DIR",
-                       help="continue a stopped run exactly where its last checkpoint left it")
+    _add_run_arguments(train, "continue a stopped run exactly where its last checkpoint left it")
     train.set_defaults(run=run_train)
     _add_selftrain_parser(commands)
 
@@ -84,8 +88,5 @@ def _add_selftrain_parser(commands):
                     "pseudo_ratio, pseudo_scales, ... (see ainnoseg/config.py). The run "
                     "directory (default runs/<config name>) holds one folder per round and "
                     "progress.jsonl; a stopped run continues with --resume RUN_DIR.")
-    parser.add_argument("config", nargs="?", help="YAML config file")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    parser.add_argument("--resume", metavar="RUN_DIR",
-                        help="continue a stopped self-training run where it stopped")
+    _add_run_arguments(parser, "continue a stopped self-training run where it stopped")
     parser.set_defaults(run=run_selftrain)
