@@ -4,6 +4,9 @@ One code path serves every combination: for each scale the batch is resized,
 its flipped copy joins it in the same forward pass, and the softmax
 probabilities of every view are resized back to the input and averaged
 (the paper's multi-scale + flip testing; HRNet-OCR and mmseg do the same).
+Models that take `output_size` (every ainnoseg model) interpolate their
+logits once, from the feature map straight to the input's size, which saves
+an interpolation and the memory of full-size logits at large scales.
 """
 
 import contextlib
@@ -12,8 +15,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .precision import AMP_SETTINGS, resolve_amp
+
 MODES = ("whole", "slide")
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def _resize(x, size):
@@ -58,13 +62,17 @@ def _check(model, images, scales, mode, crop_size, stride, amp):
             "use the training crop, e.g. (520, 520)")
     if stride is not None and min(_pair(stride)) < 1:
         raise ValueError(f"stride must be at least 1 pixel, got {stride!r}")
-    if amp not in (None, False) and amp not in AMP_DTYPES:
-        raise ValueError(f"amp must be False, 'bf16' or 'fp16', got {amp!r}")
+    if amp not in (None, False) and amp not in AMP_SETTINGS:
+        raise ValueError(f"amp must be one of {', '.join(AMP_SETTINGS)} or False, got {amp!r}")
 
 
-def _probabilities(model, images):
-    """float32 softmax of the model's logits."""
-    return model(images)["out"].float().softmax(1)
+def _probabilities(model, images, output_size=None):
+    """float32 softmax of the model's logits, at `output_size` if given."""
+    if output_size is None:
+        return model(images)["out"].float().softmax(1)
+    if getattr(model, "takes_output_size", False):
+        return model(images, output_size=output_size)["out"].float().softmax(1)
+    return _resize(model(images)["out"].float(), output_size).softmax(1)
 
 
 def _window_starts(length, window, stride):
@@ -98,11 +106,12 @@ def _slide(model, images, crop_size, stride):
 
 
 def predict(model, images, scales=(1.0,), flip=False, mode="whole", crop_size=None,
-            stride=None, amp=False):
+            stride=None, amp="auto"):
     """Class probabilities averaged over scales and horizontal flips.
 
     Args:
-        model: a segmentor in eval mode returning {"out": logits}.
+        model: a segmentor in eval mode returning {"out": logits}; for the
+            fastest inference pass `ainnoseg.optimize_for_inference(model)`.
         images: normalised float (N, 3, H, W), as `eval_transforms()` makes them.
         scales: resize factors; each view is round(H * s) x round(W * s),
             e.g. (0.5, 0.75, 1.0, 1.25, 1.5, 1.75) for the paper's testing.
@@ -112,15 +121,17 @@ def predict(model, images, scales=(1.0,), flip=False, mode="whole", crop_size=No
             `crop_size`, overlapping by `stride`).
         crop_size: (height, width) of the sliding windows.
         stride: (height, width) steps between windows; default 2/3 of the crop.
-        amp: False for float32, "bf16" or "fp16" to run the model under autocast.
+        amp: autocast precision: "auto" (bf16 where the CPU or GPU runs it
+            natively, else float32), "bf16", "fp16", or "off"/False for float32.
     Returns:
         float32 (N, K, H, W) probabilities at the input size, summing to 1 over K.
-        With scales=(1.0,), flip=False and mode="whole" they equal
+        With scales=(1.0,), flip=False, mode="whole" and amp="off" they equal
         `model(images)["out"].softmax(1)` exactly.
     """
     _check(model, images, scales, mode, crop_size, stride, amp)
     count, height, width = images.shape[0], images.shape[-2], images.shape[-1]
-    autocast = (torch.autocast(images.device.type, dtype=AMP_DTYPES[amp]) if amp
+    amp_dtype = resolve_amp(amp, images.device)
+    autocast = (torch.autocast(images.device.type, dtype=amp_dtype) if amp_dtype
                 else contextlib.nullcontext())
     total = None
     with torch.inference_mode(), autocast:
@@ -130,7 +141,7 @@ def predict(model, images, scales=(1.0,), flip=False, mode="whole", crop_size=No
             if mode == "slide":
                 probs = _slide(model, views, crop_size, stride)
             else:
-                probs = _probabilities(model, views)
+                probs = _probabilities(model, views, output_size=(height, width))
             if flip:
                 probs = probs[:count] + probs[count:].flip(-1)
             probs = _resize(probs, (height, width))

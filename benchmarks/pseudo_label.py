@@ -2,8 +2,10 @@
 single-scale and 7-scale + flip side by side.
 
 Measured end to end as `ainnoseg selftrain` labels: images read and
-normalised by DataLoader workers, batched forwards (bf16 autocast where the
-config's amp=auto picks it), the threshold, and one PNG written per image.
+normalised by DataLoader workers, batched forwards of the teacher in the fast
+inference configuration (`optimize_for_inference`: folded batch norms,
+channels_last, bf16 where amp=auto picks it), the threshold, and one PNG
+written per image.
 The model has random weights; the images are CamVid-size synthetic scenes
 (360x480) unless --data names a folder of images or a dataset.
 
@@ -20,11 +22,10 @@ import torch
 from ainnoseg.data import SyntheticScenes
 from ainnoseg.engine import distributed
 from ainnoseg.engine.pseudo_label import Pool, label_pool, open_pool
-from ainnoseg.engine.train import resolve_amp
+from ainnoseg.fast import optimize_for_inference
 from ainnoseg.registry import build_model
 
 SCALES_7 = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
-AMP_NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
 def parse_args():
@@ -61,19 +62,18 @@ def main():
     else:
         pool = Pool.from_dataset(SyntheticScenes("test", size=tuple(args.size), length=args.images))
     model = build_model(args.model, num_classes=args.num_classes).eval().to(device)
-    model.to(memory_format=torch.channels_last)
-    amp = AMP_NAMES.get(resolve_amp(args.amp, device), False)
+    model = optimize_for_inference(model, amp=args.amp)
     indices = range(rank, len(pool), world_size)
-    seconds_to_label(model, pool, indices[:1], (1.0,), False, amp, args)  # warm-up
+    seconds_to_label(model, pool, indices[:1], (1.0,), False, args.amp, args)  # warm-up
     results = []
     for name, scales, flip in (("single-scale", (1.0,), False), ("7-scale + flip", SCALES_7, True)):
-        seconds = seconds_to_label(model, pool, indices, scales, flip, amp, args)
+        seconds = seconds_to_label(model, pool, indices, scales, flip, args.amp, args)
         results.append((name, len(pool) / seconds, seconds / len(pool)))
     if distributed.is_main_process():
         height, width = pool.image(0).shape[-2:]
         print(f"{args.model} (random weights), {len(pool)} images of {height}x{width}, batch "
               f"{args.batch}, {args.workers} workers, {world_size} process(es) x "
-              f"{torch.get_num_threads()} threads, amp {amp or 'off'}, {device}")
+              f"{torch.get_num_threads()} threads, autocast {model.amp_dtype}, {device}")
         print(f"{'labelling':<16} {'images/s':>9} {'s/image':>9}")
         for name, speed, per_image in results:
             print(f"{name:<16} {speed:9.2f} {per_image:9.2f}")

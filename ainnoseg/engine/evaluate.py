@@ -83,7 +83,7 @@ def _summary(cm, biou_counts, bf_counts, class_names, samples):
 
 
 def evaluate(model, dataset, scales=(1.0,), flip=False, mode="whole", crop_size=None,
-             batch_size=1, progress=False, distributed=False, num_workers=0):
+             batch_size=1, progress=False, distributed=False, num_workers=0, amp="auto"):
     """Region and boundary metrics of `model` over a labelled dataset.
 
     Args:
@@ -91,7 +91,7 @@ def evaluate(model, dataset, scales=(1.0,), flip=False, mode="whole", crop_size=
         dataset: yields (normalised float image (3, H, W), int64 mask (H, W)),
             i.e. built with `transforms=eval_transforms()`; it names its
             `class_names`, `num_classes` and `ignore_index`.
-        scales, flip, mode, crop_size: passed to `ainnoseg.inference.predict`.
+        scales, flip, mode, crop_size, amp: passed to `ainnoseg.inference.predict`.
         batch_size: images per forward; images of different sizes are never
             stacked together, so any batch size works.
         progress: show a tqdm progress bar.
@@ -119,7 +119,7 @@ def evaluate(model, dataset, scales=(1.0,), flip=False, mode="whole", crop_size=
     if progress:
         from tqdm import tqdm
         loader = tqdm(loader, desc="evaluate", unit="batch", disable=rank != 0)
-    options = dict(scales=scales, flip=flip, mode=mode, crop_size=crop_size)
+    options = dict(scales=scales, flip=flip, mode=mode, crop_size=crop_size, amp=amp)
     for batch in loader:
         for images, masks in _equal_size_batches(batch):
             images, masks = images.to(device), masks.to(device)

@@ -37,7 +37,7 @@ def pseudo_labels(probabilities, threshold=0.0):
     return labels
 
 
-def label_batch(model, images, threshold=0.0, scales=(1.0,), flip=False, amp=False):
+def label_batch(model, images, threshold=0.0, scales=(1.0,), flip=False, amp="auto"):
     """Pseudo-labels of a batch of normalised images (N, 3, H, W) -> (N, H, W) uint8."""
     return pseudo_labels(predict(model, images, scales=scales, flip=flip, amp=amp), threshold)
 
@@ -145,7 +145,7 @@ def _equal_size_batches(samples):
         start = end
 
 
-def label_pool(model, pool, out_dir, threshold=0.0, scales=(1.0,), flip=False, amp=False,
+def label_pool(model, pool, out_dir, threshold=0.0, scales=(1.0,), flip=False, amp="auto",
                batch_size=4, workers=0, indices=None, on_image=None, progress=False):
     """Write out_dir/<stem>.png for each pool image in `indices` that has none yet.
 

@@ -43,17 +43,17 @@ from torch.utils.data import Dataset
 
 from ..config import ConfigError, load_config, save_config
 from ..data import DataError, LabeledImages, train_transforms
+from ..fast import optimize_for_inference
 from . import distributed
 from .checkpoint import load_checkpoint, load_model
 from .evaluate import evaluate
 from .pseudo_label import (IGNORE, label_pool, open_pool, pseudo_label_stats, read_json,
                            write_json, write_png)
-from .train import build_datasets, resolve_amp, train
+from .train import build_datasets, train
 
 VAL_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
             "boundary_fscore")
 PSEUDO_KEYS = ("images", "kept_share", "agreement", "mean_iou", "pixel_accuracy")
-AMP_NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16"}  # predict()'s amp names
 
 
 class Progress:
@@ -160,9 +160,10 @@ def _eval_phase(config, round_index, checkpoint, val_set, progress):
     progress.start(round_index, "eval", 0, 1)
     _, world_size, device = distributed.init_distributed()
     model, _ = load_model(checkpoint, num_classes=val_set.num_classes)
-    results = evaluate(model.to(device), val_set, config.eval_scales, config.eval_flip,
+    fast = optimize_for_inference(model.to(device), config.amp, config.channels_last)
+    results = evaluate(fast, val_set, config.eval_scales, config.eval_flip,
                        config.mode, crop_size=config.crop_size, distributed=world_size > 1,
-                       num_workers=config.workers)
+                       num_workers=config.workers, amp=config.amp)
     if distributed.is_main_process():
         out.parent.mkdir(parents=True, exist_ok=True)
         write_json(out, {"checkpoint": str(checkpoint), **results})
@@ -184,15 +185,12 @@ def _pseudo_label_phase(config, round_index, teacher, pool, class_names, progres
         write_json(round_dir / "teacher.json", {"checkpoint": str(teacher)})
     distributed.barrier()
     model, _ = load_model(teacher, num_classes=len(class_names))
-    model.to(device)
-    if config.channels_last:
-        model.to(memory_format=torch.channels_last)
-    amp = AMP_NAMES.get(resolve_amp(config.amp, device), False)
+    fast = optimize_for_inference(model.to(device), config.amp, config.channels_last)
     mine = range(rank, len(pool), world_size)
     done = sum((out_dir / f"{pool.stems[i]}.png").is_file() for i in mine)
     progress.start(round_index, "pseudo-label", done, len(mine))
-    label_pool(model, pool, out_dir, config.threshold, config.pseudo_scales, config.pseudo_flip,
-               amp, config.pseudo_batch, config.workers, indices=mine,
+    label_pool(fast, pool, out_dir, config.threshold, config.pseudo_scales, config.pseudo_flip,
+               config.amp, config.pseudo_batch, config.workers, indices=mine,
                on_image=lambda written, _: progress.update(done + written, len(mine)))
     distributed.barrier()
     if distributed.is_main_process():

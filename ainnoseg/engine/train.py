@@ -18,6 +18,7 @@ from tqdm import tqdm
 from ..config import from_dict, save_config
 from ..data import MosaicCollate, build_dataset, eval_transforms, train_transforms
 from ..losses import build_loss
+from ..precision import resolve_amp
 from ..registry import build_model
 from . import distributed
 from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
@@ -32,20 +33,6 @@ def learning_rate(config, step):
         return config.lr * (step + 1) / config.warmup_iterations
     progress = (step - config.warmup_iterations) / max(1, config.iterations - config.warmup_iterations)
     return config.lr * (1 - progress) ** config.poly_power
-
-
-def resolve_amp(setting, device):
-    """The autocast dtype for `amp` = auto | bf16 | fp16 | off, or None for fp32."""
-    if setting == "off":
-        return None
-    if setting == "fp16":
-        return torch.float16
-    if setting == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    # bf16 pays on CPUs with native bf16 (AVX512-BF16, AMX); elsewhere it is slower.
-    return torch.bfloat16 if getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() else None
 
 
 def _make_loader(dataset, config, world_size, rank, start_step):
@@ -218,7 +205,7 @@ def train(config, resume=False, datasets=None, on_step=None):
         if evaluated:
             metrics = evaluate(model_without_ddp.eval(), val_set, config.eval_scales,
                                config.eval_flip, config.mode, crop_size=config.crop_size,
-                               distributed=world_size > 1)
+                               distributed=world_size > 1, amp=config.amp)
             model.train()
         if main and evaluated:
             log.write({"step": step, **{f"val.{k}": v for k, v in metrics.items()}})

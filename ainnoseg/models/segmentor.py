@@ -10,7 +10,10 @@ class Segmentor(nn.Module):
 
     Inputs of any size work: they are zero-padded on the right and bottom to a
     multiple of the backbone's stride and the logits are cropped back, never
-    resized. `forward` returns {"out": (N, num_classes, H, W)} in eval mode;
+    resized. `output_size` asks for the logits at another size (e.g. the
+    original image's, when the input is a rescaled copy): they are then
+    interpolated once, straight from the feature map, instead of to the input
+    size first and to the wanted size after. `forward` returns {"out": (N, num_classes, H, W)} in eval mode;
     in training mode it adds the auxiliary logits that the model's own loss
     uses (named in `loss_weights`), so inference pays nothing for them.
 
@@ -23,6 +26,7 @@ class Segmentor(nn.Module):
     """
 
     in_channels = 3
+    takes_output_size = True
 
     def __init__(self, backbone, head, num_classes, loss_weights):
         super().__init__()
@@ -32,19 +36,22 @@ class Segmentor(nn.Module):
         self.stride = backbone.stride
         self.loss_weights = dict(loss_weights)
 
-    def forward(self, images):
+    def forward(self, images, output_size=None):
         self._check_input(images)
         height, width = images.shape[-2:]
-        pad_bottom = -height % self.stride
-        pad_right = -width % self.stride
-        padded = F.pad(images, (0, pad_right, 0, pad_bottom))
+        padded = F.pad(images, (0, -width % self.stride, 0, -height % self.stride))
         logits = self.head(self.backbone(padded))
         if not self.training:
             logits = {"out": logits["out"]}
+        if output_size is None:
+            size, (out_height, out_width) = padded.shape[-2:], (height, width)
+        else:  # the padded input scaled as the output is, then cropped to the output
+            out_height, out_width = output_size
+            size = (round(padded.shape[-2] * out_height / height),
+                    round(padded.shape[-1] * out_width / width))
         return {
-            name: F.interpolate(
-                value, size=padded.shape[-2:], mode="bilinear", align_corners=False
-            )[..., :height, :width]
+            name: F.interpolate(value, size=size, mode="bilinear", align_corners=False)
+            [..., :out_height, :out_width]
             for name, value in logits.items()
         }
 
