@@ -183,16 +183,18 @@ def parse_overrides(overrides):
     return values
 
 
-def load_config(path=None, overrides=()):
-    """Config from a YAML file (or the defaults) with key=value overrides applied."""
-    values = {}
+def load_config(path=None, overrides=(), defaults=None):
+    """Config from a YAML file (or the defaults) with key=value overrides applied;
+    `defaults` ({key: value}) replace Config's own defaults under both."""
+    values = dict(defaults or {})
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"no config file at {path}")
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
+        from_file = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(from_file, dict):
             raise ConfigError(f"{path} must hold a mapping of config keys")
+        values.update(from_file)
     values.update(parse_overrides(overrides))
     return from_dict(values)
 

@@ -36,7 +36,8 @@ def loader_rate(dataset, batch_size, workers, batches):
 def training_rate(num_classes, batch_size, crop, fast, steps):
     config = load_config(None, ["model=ainnoseg_w18s", f"batch_size={batch_size}",
                                 f"crop_size=[{crop[0]}, {crop[1]}]"])
-    step = make_step(config, num_classes, bf16=fast, channels_last=fast)
+    step = make_step(config, num_classes, batch_size, bf16=fast, channels_last=fast,
+                     device=torch.device("cpu"))
     step()
     start = time.perf_counter()
     for _ in range(steps):

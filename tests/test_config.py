@@ -54,3 +54,15 @@ def test_missing_config_file(tmp_path):
 
 def test_defaults_validate():
     assert Config().validate().model == "ainnoseg_w18s"
+
+
+def test_given_defaults_yield_to_the_file_and_the_overrides(tmp_path):
+    defaults = {"run_dir": "runs/from_name", "lr": 0.5}
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("iterations: 10\n")
+    assert load_config(plain, defaults=defaults).run_dir == "runs/from_name"
+    named = tmp_path / "named.yaml"
+    named.write_text("run_dir: elsewhere\n")
+    config = load_config(named, defaults=defaults)
+    assert config.run_dir == "elsewhere" and config.lr == 0.5
+    assert load_config(named, ["run_dir=chosen"], defaults=defaults).run_dir == "chosen"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 def _config_from_args(args, examples):
     """The config a CONFIG [key=value ...] command line names, run_dir defaulting
-    to runs/<config name>; None with --resume (the run directory holds it)."""
+    (unless the file or an override sets it) to runs/<config name>; None with
+    --resume (the run directory holds it)."""
     from ..config import ConfigError, load_config
 
     if args.resume:
@@ -15,10 +16,8 @@ def _config_from_args(args, examples):
         return None
     if args.config is None:
         raise ConfigError(f"give a config file (see {examples}) or --resume RUN_DIR")
-    overrides = list(args.overrides)
-    if not any(item.startswith("run_dir=") for item in overrides):
-        overrides.append(f"run_dir=runs/{Path(args.config).stem}")
-    return load_config(args.config, overrides)
+    return load_config(args.config, args.overrides,
+                       defaults={"run_dir": f"runs/{Path(args.config).stem}"})
 
 
 def run_train(args):
@@ -57,6 +56,52 @@ def run_selftrain(args):
     return 0
 
 
+def run_publish(args):
+    """Half-precision weights of a run's best checkpoint, scored, into a manifest."""
+    from ..data import DataError
+    from ..engine.checkpoint import CheckpointError
+    from ..engine.publish import publish
+
+    try:
+        entry = publish(args.run_dir, args.out, args.name or Path(args.run_dir).name,
+                        data=args.data, split=args.split, amp=args.amp,
+                        ms_scales=tuple(args.ms_scales), command=args.command)
+    except (CheckpointError, DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for kind, scores in entry["val"].items():
+        print(f"{kind}: mIoU {100 * scores['mean_iou']:.2f}, pixel accuracy "
+              f"{100 * scores['pixel_accuracy']:.2f}, Boundary IoU "
+              f"{100 * scores['boundary_iou']:.2f}  ({scores['command']})")
+    print(f"wrote {Path(args.out) / entry['file']} and its entry in "
+          f"{Path(args.out) / 'manifest.json'}")
+    return 0
+
+
+def _add_publish_parser(commands):
+    parser = commands.add_parser(
+        "publish", help="release a run's best checkpoint with its scores",
+        description="Writes OUT/NAME.pt, the run's best.pt as float16 weights without "
+                    "optimizer state, and its entry in OUT/manifest.json: model, config, "
+                    "command, iterations, wall time, hardware, and the val metrics of the "
+                    "written file single-scale and multi-scale + flip, with the `ainnoseg "
+                    "eval` commands that reproduce them.")
+    parser.add_argument("run_dir", help="a training run directory (holding best.pt)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="folder for the weights and manifest.json")
+    parser.add_argument("--name", help="entry and file name (default: the run directory's)")
+    parser.add_argument("--data", help="dataset to score on (default: the run's)")
+    parser.add_argument("--split", help="split to score on (default: the run's val split)")
+    parser.add_argument("--amp", choices=("bf16", "fp16", "off", "auto"), default="bf16",
+                        help="inference precision of the scores (default bf16)")
+    parser.add_argument("--ms-scales", type=float, nargs="+",
+                        default=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], metavar="S",
+                        help="scales of the multi-scale + flip score (default: the "
+                             "paper's 0.5 0.75 ... 2.0)")
+    parser.add_argument("--command", help="the command that trained the run, for the record")
+    parser.set_defaults(run=run_publish)
+
+
 def _add_run_arguments(parser, resume_help):
     parser.add_argument("config", nargs="?", help="YAML config file")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
@@ -75,6 +120,7 @@ def add_parsers(commands):
     _add_run_arguments(train, "continue a stopped run exactly where its last checkpoint left it")
     train.set_defaults(run=run_train)
     _add_selftrain_parser(commands)
+    _add_publish_parser(commands)
 
 
 def _add_selftrain_parser(commands):
