@@ -123,6 +123,8 @@ def predict(model, images, scales=(1.0,), flip=False, mode="whole", crop_size=No
         stride: (height, width) steps between windows; default 2/3 of the crop.
         amp: autocast precision: "auto" (bf16 where the CPU or GPU runs it
             natively, else float32), "bf16", "fp16", or "off"/False for float32.
+            In half precision the views are passed channels_last, which
+            gives most of `optimize_for_inference`'s speed without a copy.
     Returns:
         float32 (N, K, H, W) probabilities at the input size, summing to 1 over K.
         With scales=(1.0,), flip=False, mode="whole" and amp="off" they equal
@@ -138,6 +140,8 @@ def predict(model, images, scales=(1.0,), flip=False, mode="whole", crop_size=No
         for scale in scales:
             scaled = _resize(images, (max(1, round(height * scale)), max(1, round(width * scale))))
             views = torch.cat([scaled, scaled.flip(-1)]) if flip else scaled
+            if amp_dtype:  # half precision runs fastest on channels_last inputs
+                views = views.contiguous(memory_format=torch.channels_last)
             if mode == "slide":
                 probs = _slide(model, views, crop_size, stride)
             else:
