@@ -9,7 +9,9 @@ weights, 2 threads) is timed:
   compiled  fast + torch.compile (with --compile; compile time printed);
   onnxruntime  the plain model exported to ONNX (with --onnx), fp32;
   and with --ablation each ingredient of fast alone or left out:
-            fp32+cl, fp32+fold+cl, bf16 (NCHW), bf16+cl (no folding).
+            fp32+cl, fp32+fold+cl, bf16 (NCHW), bf16+cl (no folding), and
+            bf16+cl-input: the plain model under bf16 autocast given
+            channels_last inputs, as `ainnoseg.predict` runs any model.
 Rows give the median time per image, its ratio to plain, the extra peak
 memory of the forward pass and its ratio to plain, and how far the logits
 are from plain's (largest difference relative to the largest logit, and the
@@ -61,6 +63,16 @@ def torch_runner(model, images):
     return run
 
 
+def autocast_runner(model, images):
+    """The unprepared model as `ainnoseg.predict` runs it by default."""
+    images = images.contiguous(memory_format=torch.channels_last)
+
+    def run():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(images)["out"].float()
+    return run
+
+
 def onnx_runner(model, images, threads, folder):
     import onnxruntime
 
@@ -90,6 +102,7 @@ def variants(model, images, args, folder):
     if args.ablation:
         for name, options in ABLATION.items():
             runners[name] = torch_runner(optimize_for_inference(model, **options), images)
+        runners["bf16+cl-input"] = autocast_runner(model, images)
     if args.compile:
         compiled = optimize_for_inference(model, compile=True)
         start = time.perf_counter()
@@ -118,7 +131,7 @@ def compare(name, runners, repeats):
         time_ = statistics.median(times[key])
         difference = (outputs[key].float() - reference).abs().max() / scale
         same = (outputs[key].argmax(1) == reference.argmax(1)).float().mean()
-        print(f"{name:<17} {key:<12} {time_:8.3f} {time_ / statistics.median(times['plain']):6.2f} "
+        print(f"{name:<17} {key:<13} {time_:8.3f} {time_ / statistics.median(times['plain']):6.2f} "
               f"{memory[key] / 2**20:9.0f} {memory[key] / memory['plain']:6.2f} "
               f"{difference:10.1e} {100 * same:7.2f}%", flush=True)
 
@@ -138,7 +151,7 @@ def main():
             runners, amp_dtype = variants(model, images, args, folder)
             if not header_printed:
                 print(f"fast = folded batch norms + channels_last + autocast {amp_dtype}")
-                print(f"{'model':<17} {'variant':<12} {'s/image':>8} {'ratio':>6} "
+                print(f"{'model':<17} {'variant':<13} {'s/image':>8} {'ratio':>6} "
                       f"{'extra MiB':>9} {'ratio':>6} {'max diff':>10} {'argmax':>8}")
                 header_printed = True
             compare(name, runners, args.repeats)
