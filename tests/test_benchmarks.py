@@ -1,0 +1,41 @@
+"""Every benchmark script runs end to end on tiny settings (no timing is checked)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+RUNS = {
+    "attention": ["--sizes", "8", "--repeats", "1", "--precisions", "fp32"],
+    "inference": ["--models", "hrnetv2_w18s", "--size", "64", "64", "--repeats", "1",
+                  "--num-classes", "3", "--ablation"],
+    "multiscale": ["--model", "ainnoseg_w18s", "--size", "64", "64", "--scales", "0.5", "1.0",
+                   "--num-classes", "3"],
+    "train_step": ["--config", "configs/synthetic_quick.yaml", "--batch", "1",
+                   "--variants", "fp32", "--steps", "1"],
+    "data": ["--crop", "64", "64", "--scale", "96", "128", "--batch", "2", "--batches", "1",
+             "--steps", "1"],
+    "pseudo_label": ["--model", "hrnetv2_w18s", "--images", "2", "--batch", "2",
+                     "--workers", "0", "--size", "64", "80"],
+}
+
+EXPECTED = {
+    "attention": "inference",
+    "inference": "bf16+cl-input",
+    "multiscale": "ours / naive",
+    "train_step": "one training step",
+    "data": "ainnoseg_w18s training",
+    "pseudo_label": "7-scale + flip costs",
+}
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_benchmark_runs(name):
+    result = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), *RUNS[name]],
+                            capture_output=True, text=True, timeout=600,
+                            cwd=BENCHMARKS.parent)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert EXPECTED[name] in result.stdout
