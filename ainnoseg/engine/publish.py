@@ -41,7 +41,8 @@ def hardware():
 
 def wall_time_hours(run_dir):
     """Hours the run was running, summed over its TensorBoard event files
-    (one per start or resume; the gaps between them are not counted)."""
+    (one per start or resume; the gaps between them are not counted, while
+    evaluations and any time the process was paused or shared the machine are)."""
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
     seconds = 0.0
