@@ -15,10 +15,11 @@ from pathlib import Path
 import yaml
 
 from .losses import CRITERIA
+from .precision import AMP_SETTINGS
 from .registry import list_models
 
 CHOICES = {
-    "amp": ("auto", "bf16", "fp16", "off"),
+    "amp": AMP_SETTINGS,
     "criterion": tuple(CRITERIA),
     "mode": ("whole", "slide"),
     "student_init": ("scratch", "teacher"),

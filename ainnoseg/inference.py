@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .precision import AMP_SETTINGS, resolve_amp
+from .precision import resolve_amp
 
 MODES = ("whole", "slide")
 
@@ -39,7 +39,7 @@ def _pair(value):
     return int(value[0]), int(value[1])
 
 
-def _check(model, images, scales, mode, crop_size, stride, amp):
+def _check(model, images, scales, mode, crop_size, stride):
     if model.training:
         raise RuntimeError(
             "the model is in training mode (batch-norm statistics would change and "
@@ -62,8 +62,6 @@ def _check(model, images, scales, mode, crop_size, stride, amp):
             "use the training crop, e.g. (520, 520)")
     if stride is not None and min(_pair(stride)) < 1:
         raise ValueError(f"stride must be at least 1 pixel, got {stride!r}")
-    if amp not in (None, False) and amp not in AMP_SETTINGS:
-        raise ValueError(f"amp must be one of {', '.join(AMP_SETTINGS)} or False, got {amp!r}")
 
 
 def _probabilities(model, images, output_size=None):
@@ -130,7 +128,7 @@ def predict(model, images, scales=(1.0,), flip=False, mode="whole", crop_size=No
         With scales=(1.0,), flip=False, mode="whole" and amp="off" they equal
         `model(images)["out"].softmax(1)` exactly.
     """
-    _check(model, images, scales, mode, crop_size, stride, amp)
+    _check(model, images, scales, mode, crop_size, stride)
     count, height, width = images.shape[0], images.shape[-2], images.shape[-1]
     amp_dtype = resolve_amp(amp, images.device)
     autocast = (torch.autocast(images.device.type, dtype=amp_dtype) if amp_dtype

@@ -23,6 +23,7 @@ from ainnoseg.data import SyntheticScenes
 from ainnoseg.engine import distributed
 from ainnoseg.engine.pseudo_label import Pool, label_pool, open_pool
 from ainnoseg.fast import optimize_for_inference
+from ainnoseg.precision import AMP_SETTINGS
 from ainnoseg.registry import build_model
 
 SCALES_7 = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
@@ -39,7 +40,7 @@ def parse_args():
                         help="synthetic image size (default CamVid's 360 480)")
     parser.add_argument("--data", help="a folder of images or a dataset (its --split) instead")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--amp", default="auto", choices=("auto", "bf16", "fp16", "off"))
+    parser.add_argument("--amp", default="auto", choices=AMP_SETTINGS)
     return parser.parse_args()
 
 

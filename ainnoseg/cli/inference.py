@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..files import json_ready
+from ..precision import AMP_SETTINGS
 
 
 def _inference_options(args):
@@ -151,7 +152,7 @@ def _add_inference_flags(parser, default_mode="whole"):
     parser.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"),
                         help="window size of --mode slide, e.g. the training crop 520 520")
     parser.add_argument("--device", help="cpu, cuda or cuda:1 (default: cuda if available)")
-    parser.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
+    parser.add_argument("--amp", choices=AMP_SETTINGS, default="auto",
                         help="precision: auto runs bf16 where the CPU (AMX, AVX512-BF16) or "
                              "GPU has it natively and float32 elsewhere; off is float32 "
                              "everywhere (default: auto)")

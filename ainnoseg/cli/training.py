@@ -1,7 +1,9 @@
-"""`ainnoseg train` and `ainnoseg selftrain`."""
+"""`ainnoseg train`, `ainnoseg selftrain` and `ainnoseg publish`."""
 
 import sys
 from pathlib import Path
+
+from ..precision import AMP_SETTINGS
 
 
 def _config_from_args(args, examples):
@@ -92,7 +94,7 @@ def _add_publish_parser(commands):
     parser.add_argument("--name", help="entry and file name (default: the run directory's)")
     parser.add_argument("--data", help="dataset to score on (default: the run's)")
     parser.add_argument("--split", help="split to score on (default: the run's val split)")
-    parser.add_argument("--amp", choices=("bf16", "fp16", "off", "auto"), default="bf16",
+    parser.add_argument("--amp", choices=AMP_SETTINGS, default="bf16",
                         help="inference precision of the scores (default bf16)")
     parser.add_argument("--ms-scales", type=float, nargs="+",
                         default=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], metavar="S",
