@@ -75,3 +75,12 @@ def test_channel_attention_follows_danet():
     energy = energy.max(-1, keepdim=True)[0].expand_as(energy) - energy
     expected = 0.5 * (torch.softmax(energy, -1) @ flat).view_as(x) + x
     torch.testing.assert_close(cam(x), expected)
+
+
+def test_position_attention_backward_keeps_gradients_on_the_inputs_device():
+    """The backward pass allocates its buffers where the inputs live (a CPU
+    buffer there broke training on CUDA); the meta device stands in for a GPU."""
+    query, key, value = (torch.randn(2, 100, c, device="meta", requires_grad=True)
+                         for c in (4, 4, 16))
+    attention._ChunkedAttention.apply(query, key, value).sum().backward()
+    assert {t.grad.device.type for t in (query, key, value)} == {"meta"}

@@ -161,13 +161,14 @@ def train(config, resume=False, datasets=None, on_step=None):
     step, best, metrics = 0, -1.0, {}
     if state is None and config.init_checkpoint:
         _load_initial_weights(model, config, train_set.num_classes)
+    # On the device first: the optimizer's loaded momentum follows its parameters' device.
+    model.to(device)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         step, best, metrics = state["step"], state["best_mean_iou"], state["metrics"]
         torch.set_rng_state(state["rng"])
-    model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     if world_size > 1 and config.sync_bn and device.type == "cuda":

@@ -104,7 +104,7 @@ class _ChunkedAttention(torch.autograd.Function):
             delta[:, chunk] = product.sum(-1, keepdim=True)
         # Loop over chunks of keys, so each chunk's dK and dV are written once
         # and only the narrow dQ (Cq = C/8 channels) is accumulated.
-        grad_query = torch.zeros(query.shape, dtype=accumulate)
+        grad_query = query.new_zeros(query.shape, dtype=accumulate)
         grad_key, grad_value = torch.empty_like(key), torch.empty_like(value)
         for start in range(0, positions, rows):
             keys = slice(start, start + rows)
