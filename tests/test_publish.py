@@ -37,7 +37,8 @@ def published(tmp_path_factory):
     assert done.value.code == 0
     with pytest.raises(SystemExit) as done:
         main(["publish", str(root / "run"), "--out", str(root / "release"), "--name", "tiny",
-              "--ms-scales", "0.75", "1.0", "--command", f"ainnoseg train {config}"])
+              "--ms-scales", "0.75", "1.0", "--command", f"ainnoseg train {config}",
+              "--trained-on", "another machine", "--note", "frames read as JPEG copies"])
     assert done.value.code == 0
     return root
 
@@ -54,7 +55,9 @@ def test_manifest_records_how_the_weights_were_made(published):
     assert entry["file"] == "tiny.pt" and len(entry["sha256"]) == 64
     assert entry["model"] == "hrnetv2_w18s" and entry["iterations"] == 2
     assert entry["best_step"] == 2 and entry["wall_time_hours"] >= 0
-    assert entry["command"].startswith("ainnoseg train") and entry["hardware"]
+    assert entry["command"].startswith("ainnoseg train")
+    assert entry["hardware"] == "another machine" and entry["scored_on"] not in ("", entry["hardware"])
+    assert entry["note"] == "frames read as JPEG copies"
     assert entry["config"]["crop_size"] == [64, 96]
     single, multi = entry["val"]["single_scale"], entry["val"]["multi_scale_flip"]
     assert single["scales"] == [1.0] and not single["flip"]

@@ -67,7 +67,8 @@ def run_publish(args):
     try:
         entry = publish(args.run_dir, args.out, args.name or Path(args.run_dir).name,
                         data=args.data, split=args.split, amp=args.amp,
-                        ms_scales=tuple(args.ms_scales), command=args.command)
+                        ms_scales=tuple(args.ms_scales), command=args.command,
+                        trained_on=args.trained_on, note=args.note)
     except (CheckpointError, DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -101,6 +102,9 @@ def _add_publish_parser(commands):
                         help="scales of the multi-scale + flip score (default: the "
                              "paper's 0.5 0.75 ... 2.0)")
     parser.add_argument("--command", help="the command that trained the run, for the record")
+    parser.add_argument("--trained-on", metavar="TEXT",
+                        help="the hardware that trained the run, when it was not this machine")
+    parser.add_argument("--note", metavar="TEXT", help="anything else a reader must know")
     parser.set_defaults(run=run_publish)
 
 

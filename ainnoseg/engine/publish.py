@@ -3,7 +3,7 @@ how they were made and what they score, measured on the published file.
 
     manifest.json = {name: {"file", "sha256", "model", "dataset", "config",
                             "command", "iterations", "best_step",
-                            "wall_time_hours", "hardware", "val": {
+                            "wall_time_hours", "hardware", "scored_on", "val": {
                                 "single_scale": {...metrics, "command"},
                                 "multi_scale_flip": {...metrics, "command"}}}}
 """
@@ -69,7 +69,8 @@ def _scored(model, dataset, amp, scales, flip, command):
 
 
 def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
-            ms_scales=(0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0), command=None):
+            ms_scales=(0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0), command=None,
+            trained_on=None, note=None):
     """Write out_dir/<name>.pt (float16 weights of run_dir/best.pt) and its
     entry in out_dir/manifest.json, evaluated single-scale and multi-scale +
     flip from the written file.
@@ -80,6 +81,9 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
             their eval commands ("off" is float32).
         ms_scales: the multi-scale + flip evaluation's scales.
         command: how the run was started, for the record.
+        trained_on: the hardware that trained the run, in words (default:
+            this machine, which is always recorded as where the scores ran).
+        note: anything else a reader must know about the run.
     Returns the manifest entry.
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
@@ -108,7 +112,8 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
         "iterations": last["step"],
         "best_step": state["step"],
         "wall_time_hours": round(wall_time_hours(run_dir), 2),
-        "hardware": hardware(),
+        "hardware": trained_on or hardware(),
+        "scored_on": hardware(),
         "torch": torch.__version__,
         "val": {
             "single_scale": _scored(model, dataset, amp, (1.0,), False, evaluate_command),
@@ -116,6 +121,8 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
                                         evaluate_command + ms_flags),
         },
     }
+    if note:
+        entry["note"] = note
     manifest_path = out_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     manifest[name] = json_ready(entry)
