@@ -76,9 +76,12 @@ def _one_hot(labels, num_classes, valid):
 
 def _erode(masks, radius):
     """Square erosion by `radius`; outside the image counts as background,
-    as in the Boundary IoU reference code (cv2.erode on a zero-padded mask)."""
+    as in the Boundary IoU reference code (cv2.erode on a zero-padded mask).
+    The square is a row then a column: 2(2r + 1) comparisons a pixel, not (2r + 1)^2."""
     outside = F.pad((~masks).float().unsqueeze(1), (radius,) * 4, value=1.0)
-    return F.max_pool2d(outside, 2 * radius + 1, stride=1).squeeze(1) == 0
+    size = 2 * radius + 1
+    rows = F.max_pool2d(outside, (1, size), stride=1)
+    return F.max_pool2d(rows, (size, 1), stride=1).squeeze(1) == 0
 
 
 def _check_pair(pred, target):
