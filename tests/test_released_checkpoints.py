@@ -1,0 +1,45 @@
+"""The checkpoints committed under assets/checkpoints/ match their manifests."""
+
+import hashlib
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+import torch
+
+from ainnoseg.cli import main
+from ainnoseg.engine.checkpoint import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+RELEASES = ROOT / "assets" / "checkpoints" / "camvid"
+MANIFEST = json.loads((RELEASES / "manifest.json").read_text())
+CAMVID = ROOT.parent / "shared" / "datasets" / "camvid"
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_file_matches_its_manifest_entry(name):
+    entry = MANIFEST[name]
+    path = RELEASES / entry["file"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+    model, state = load_model(path, num_classes=len(entry["class_names"]))
+    assert state["config"]["model"] == entry["model"] and state["step"] == entry["best_step"]
+    with torch.no_grad():
+        logits = model.eval()(torch.rand(1, 3, 64, 96))["out"]
+    assert logits.shape == (1, len(entry["class_names"]), 64, 96)
+
+
+@pytest.mark.skipif(not CAMVID.is_dir(), reason=f"CamVid not found at {CAMVID} (a fresh clone has no ../shared)")
+def test_recorded_eval_command_reproduces_the_single_scale_score(tmp_path, monkeypatch, capsys):
+    """As a user would: run the manifest's own command from the project root
+    (the smallest model, to keep the suite fast)."""
+    entry = MANIFEST["hrnetv2_w18s"]
+    recorded = entry["val"]["single_scale"]
+    arguments = shlex.split(recorded["command"])[1:]
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit) as done:
+        main(arguments + ["--quiet", "--json", str(tmp_path / "scores.json")])
+    assert done.value.code == 0, capsys.readouterr().err
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    for key in ("mean_iou", "pixel_accuracy", "boundary_iou"):
+        assert scores[key] == pytest.approx(recorded[key], abs=2e-3), key
