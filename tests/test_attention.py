@@ -84,3 +84,23 @@ def test_position_attention_backward_keeps_gradients_on_the_inputs_device():
                          for c in (4, 4, 16))
     attention._ChunkedAttention.apply(query, key, value).sum().backward()
     assert {t.grad.device.type for t in (query, key, value)} == {"meta"}
+
+
+def test_fused_path_computes_danets_formula_with_gradients():
+    """The CUDA path's SDPA call (unscaled, value wider than query and key),
+    checked here through SDPA's math backend."""
+    query, key, value = _inputs(2, 130, 4, 24, dtype=torch.float64)
+    fused = attention.fused_position_attention(
+        query, key, value, backends=(attention.SDPBackend.MATH,))
+    naive = naive_position_attention(query, key, value)
+    torch.testing.assert_close(fused, naive)
+    grads = torch.autograd.grad(fused.sum(), (query, key, value))
+    expected = torch.autograd.grad(naive.sum(), (query, key, value))
+    for ours, theirs in zip(grads, expected):
+        torch.testing.assert_close(ours, theirs)
+
+
+def test_fused_path_refuses_inputs_its_backends_cannot_take():
+    query, key, value = _inputs(1, 64, 4, 8)
+    with pytest.raises(RuntimeError):  # no memory-efficient kernel on the CPU
+        attention.fused_position_attention(query, key, value)

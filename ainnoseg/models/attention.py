@@ -6,14 +6,19 @@ map in fp32 and 27 GB at the paper's largest scale. `position_attention`
 computes the same numbers over chunks of query rows and recomputes each chunk
 in the backward pass (as FlashAttention does), so memory stays O(N * C).
 
-Why not `scaled_dot_product_attention`: DANet's query/key width (C/8) differs
-from its value width (C), and on the CPU SDPA then falls back to its math
-kernel, which builds the whole N x N matrix. Padding q/k or splitting v into
-heads reaches the flash kernel but multiplies the query-key work by C/(C/8)=8.
+Why not `scaled_dot_product_attention` everywhere: DANet's query/key width
+(C/8) differs from its value width (C), and on the CPU SDPA then falls back to
+its math kernel, which builds the whole N x N matrix. Padding q/k or splitting
+v into heads reaches the flash kernel but multiplies the query-key work by
+C/(C/8)=8. On CUDA, SDPA's memory-efficient kernel takes a wider value, keeps
+no N x N map either and runs each pass as one kernel instead of a Python loop
+of chunks, so CUDA tensors go there first.
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 # Rows of the attention map computed at once: elements per chunk, 8 MB
 # of fp32. Large enough for efficient matrix products, small enough for cache.
@@ -118,6 +123,16 @@ class _ChunkedAttention(torch.autograd.Function):
         return grad_query.to(query.dtype), grad_key, grad_value
 
 
+def fused_position_attention(query, key, value, backends=(SDPBackend.EFFICIENT_ATTENTION,)):
+    """softmax(q k^T) v through `scaled_dot_product_attention` restricted to
+    `backends` (scale 1, as DANet); raises RuntimeError where none of them
+    takes these inputs."""
+    with sdpa_kernel(list(backends)):
+        out = F.scaled_dot_product_attention(
+            query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1), scale=1.0)
+    return out.squeeze(1)
+
+
 def position_attention(query, key, value):
     """Exactly `naive_position_attention`, without the N x N map.
 
@@ -132,6 +147,11 @@ def position_attention(query, key, value):
         dtype = torch.get_autocast_dtype(query.device.type)
     query, key, value = (_operand(t.to(dtype)) for t in (query, key, value))
     with torch.autocast(query.device.type, enabled=False):
+        if query.is_cuda:
+            try:
+                return fused_position_attention(query, key, value)
+            except RuntimeError:  # no fused kernel for these shapes or this card
+                pass
         if torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value)):
             return _ChunkedAttention.apply(query, key, value)
         return _forward_chunks(query, key, value, keep_logsumexp=False)[0]
