@@ -10,9 +10,10 @@ Why not `scaled_dot_product_attention` everywhere: DANet's query/key width
 (C/8) differs from its value width (C), and on the CPU SDPA then falls back to
 its math kernel, which builds the whole N x N matrix. Padding q/k or splitting
 v into heads reaches the flash kernel but multiplies the query-key work by
-C/(C/8)=8. On CUDA, SDPA's memory-efficient kernel takes a wider value, keeps
-no N x N map either and runs each pass as one kernel instead of a Python loop
-of chunks, so CUDA tensors go there first.
+C/(C/8)=8. On CUDA, SDPA's memory-efficient kernel takes a value wider than
+query and key (widths multiples of 8), keeps no N x N map either and runs each
+pass as one kernel instead of a Python loop of chunks, so CUDA tensors go
+there first; where it refuses the inputs, they take the chunked path.
 """
 
 import torch
