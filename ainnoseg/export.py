@@ -27,7 +27,7 @@ def _example(image_size, batch=1):
 
 def export_onnx(model, path, image_size=(512, 512)):
     """Write `model` (in eval mode) as ONNX to `path` for images of `image_size`."""
-    wrapped = LogitsOnly(model.eval())
+    wrapped = LogitsOnly(model).eval()
     torch.onnx.export(wrapped, (_example(image_size),), str(path), dynamo=True,
                       input_names=["images"], output_names=["logits"], verbose=False)
     return path
@@ -36,7 +36,7 @@ def export_onnx(model, path, image_size=(512, 512)):
 def export_torchscript(model, path, image_size=(512, 512)):
     """Write a traced TorchScript copy of `model` for images of `image_size`."""
     with torch.no_grad():
-        traced = torch.jit.trace(LogitsOnly(model.eval()), _example(image_size))
+        traced = torch.jit.trace(LogitsOnly(model).eval(), _example(image_size))
     traced.save(str(path))
     return path
 
