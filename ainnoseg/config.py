@@ -127,6 +127,11 @@ class Config:
         return dataclasses.asdict(self)
 
 
+# Keys a resumed run may change: they leave its result alone (the data's
+# location, loader processes, how often it logs and checkpoints).
+RESUME_OVERRIDABLE = ("data", "workers", "log_every", "checkpoint_every")
+
+
 class ConfigError(ValueError):
     """A configuration key or value that cannot be used; names the key."""
 

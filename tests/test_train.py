@@ -94,7 +94,8 @@ def test_killed_run_resumes_with_the_same_loss_sequence(tmp_path):
     process.wait()
     stopped_at = load_checkpoint(killed / "last.pt")["step"]
     assert 0 < stopped_at < 8
-    result = _run_cli("train", "--resume", str(killed))
+    # with another loader process count: each sample's augmentation is seeded by its place
+    result = _run_cli("train", "--resume", str(killed), "workers=0")
     assert result.returncode == 0, result.stderr[-2000:]
     expected, got = _losses(straight), _losses(killed)
     assert [s for s, _ in got] == [s for s, _ in expected] == list(range(1, 9))
@@ -168,3 +169,16 @@ def test_training_can_start_from_another_runs_weights(tmp_path):
     with pytest.raises(CheckpointError, match="holds a hrnetv2_w18s but ainnoseg_w18s"):
         train(load_config(_config_file(tmp_path, iterations=1),
                           [f"run_dir={tmp_path / 'third'}", f"init_checkpoint={first / 'last.pt'}"]))
+
+
+def test_resume_refuses_changes_that_would_alter_the_run(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train(load_config(_config_file(tmp_path, "d", iterations=1, eval_every=100, workers=0),
+                      [f"run_dir={run_dir}"]))
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--resume", str(run_dir), "workers=0", "lr=0.5"])
+    error = capsys.readouterr().err
+    assert done.value.code == 2 and "['lr'] would change the run" in error and "workers" in error
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--resume", str(run_dir), "configs/synthetic_quick.yaml"])
+    assert done.value.code == 2 and "drop configs/synthetic_quick.yaml" in capsys.readouterr().err

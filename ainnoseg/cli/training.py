@@ -22,6 +22,19 @@ def _config_from_args(args, examples):
                        defaults={"run_dir": f"runs/{Path(args.config).stem}"})
 
 
+def _resume_overrides(args):
+    """key=value words after `train --resume RUN_DIR` (argparse puts the first
+    in the config slot); a config file there is refused."""
+    from ..config import ConfigError
+
+    words = ([args.config] if args.config else []) + list(args.overrides)
+    files = [word for word in words if "=" not in word]
+    if files:
+        raise ConfigError(f"--resume continues the config inside the run directory; "
+                          f"drop {files[0]}")
+    return words
+
+
 def run_train(args):
     """Train from a config file, or resume a run directory."""
     from ..config import ConfigError
@@ -29,11 +42,10 @@ def run_train(args):
     from ..engine.train import resume, train
 
     try:
-        config = _config_from_args(args, "configs/")
-        if config is None:
-            resume(args.resume)
+        if args.resume:
+            resume(args.resume, _resume_overrides(args))
         else:
-            train(config)
+            train(_config_from_args(args, "configs/"))
     except (ConfigError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -123,7 +135,9 @@ def add_parsers(commands):
                     "(default runs/<config name>) receives config.yaml, metrics.jsonl, "
                     "TensorBoard events, last.pt and best.pt. Data-parallel: "
                     "`torchrun --nproc_per_node=N -m ainnoseg train ...`.")
-    _add_run_arguments(train, "continue a stopped run exactly where its last checkpoint left it")
+    _add_run_arguments(train, "continue a stopped run exactly where its last checkpoint left "
+                              "it; key=value may change only data, workers, log_every and "
+                              "checkpoint_every")
     train.set_defaults(run=run_train)
     _add_selftrain_parser(commands)
     _add_publish_parser(commands)

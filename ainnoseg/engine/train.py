@@ -15,7 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..config import from_dict, save_config
+from ..config import RESUME_OVERRIDABLE, ConfigError, from_dict, parse_overrides, save_config
 from ..data import MosaicCollate, build_dataset, eval_transforms, train_transforms
 from ..losses import build_loss
 from ..precision import resolve_amp
@@ -190,7 +190,10 @@ def train(config, resume=False, datasets=None, on_step=None):
         for group in optimizer.param_groups:
             group["lr"] = lr
         started = time.perf_counter()
-        batches = [next(loader) for _ in range(config.accumulate)]
+        # Loading seeds torch's generator per sample; without worker processes that
+        # happens here, so keep this process's draws (dropout) as they would be.
+        with torch.random.fork_rng(devices=[], enabled=config.workers == 0):
+            batches = [next(loader) for _ in range(config.accumulate)]
         loss, terms, seen = _train_step(model, loss_fn, batches, optimizer, scaler, config,
                                         amp_dtype, device)
         step += 1
@@ -227,9 +230,20 @@ def train(config, resume=False, datasets=None, on_step=None):
     return metrics
 
 
-def resume(run_dir):
-    """Continue the run in `run_dir` from its last checkpoint, exactly."""
+def resume(run_dir, overrides=()):
+    """Continue the run in `run_dir` from its last checkpoint, exactly.
+
+    overrides: key=value strings for the keys in RESUME_OVERRIDABLE only
+        (e.g. workers=1 on a smaller machine, data=... where the data moved).
+    """
     state = load_checkpoint(Path(run_dir) / "last.pt")
-    config = from_dict(state["config"])
+    changes = parse_overrides(overrides)
+    refused = sorted(set(changes) - set(RESUME_OVERRIDABLE))
+    if refused:
+        raise ConfigError(
+            f"a resumed run keeps its config; {refused} would change the run (only "
+            f"{', '.join(RESUME_OVERRIDABLE)} may change): start a new run instead, "
+            f"e.g. with init_checkpoint={run_dir}/last.pt")
+    config = from_dict({**state["config"], **changes})
     config.run_dir = str(run_dir)
     return train(config, resume=True)
