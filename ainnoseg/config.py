@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from .inference import PAPER_SCALES
 from .losses import CRITERIA
 from .precision import AMP_SETTINGS
 from .registry import list_models
@@ -85,7 +86,7 @@ class Config:
     pseudo_ratio: float = 1.0
     student_iterations: int = 0  # 0: `iterations`
     finetune_iterations: int = 0  # 0: `iterations`
-    pseudo_scales: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+    pseudo_scales: tuple[float, ...] = PAPER_SCALES
     pseudo_flip: bool = True
     pseudo_batch: int = 4  # images per forward while pseudo-labelling
 

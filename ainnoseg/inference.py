@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from .precision import resolve_amp
 
 MODES = ("whole", "slide")
+# The paper's test-time scales (each also flipped).
+PAPER_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
 
 
 def _resize(x, size):
@@ -112,7 +114,7 @@ def predict(model, images, scales=(1.0,), flip=False, mode="whole", crop_size=No
             fastest inference pass `ainnoseg.optimize_for_inference(model)`.
         images: normalised float (N, 3, H, W), as `eval_transforms()` makes them.
         scales: resize factors; each view is round(H * s) x round(W * s),
-            e.g. (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0) for the paper's testing.
+            e.g. PAPER_SCALES for the paper's testing.
         flip: also predict the mirrored images (in the same forward pass)
             and average them in, flipped back.
         mode: "whole" (one forward per view) or "slide" (windows of

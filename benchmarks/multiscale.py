@@ -22,8 +22,8 @@ import torch
 from memory import configure_allocator, peak_extra_bytes
 import ainnoseg
 from ainnoseg.fast import optimize_for_inference
+from ainnoseg.inference import PAPER_SCALES
 
-SCALES_7 = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
 FEATURE_STRIDE = 4  # HRNetV2's output, where the dual attention runs
 NAIVE_BYTES_PER_ELEMENT = 4 * 2  # float32 energy + its softmax, both N x N
 
@@ -32,7 +32,7 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="ainnoseg_w48")
     parser.add_argument("--size", type=int, nargs=2, default=(1024, 1280), metavar=("H", "W"))
-    parser.add_argument("--scales", type=float, nargs="+", default=list(SCALES_7))
+    parser.add_argument("--scales", type=float, nargs="+", default=list(PAPER_SCALES))
     parser.add_argument("--num-classes", type=int, default=150)
     parser.add_argument("--threads", type=int, default=2)
     return parser.parse_args()

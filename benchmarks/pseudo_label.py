@@ -23,10 +23,10 @@ from ainnoseg.data import SyntheticScenes
 from ainnoseg.engine import distributed
 from ainnoseg.engine.pseudo_label import Pool, label_pool, open_pool
 from ainnoseg.fast import optimize_for_inference
+from ainnoseg.inference import PAPER_SCALES
 from ainnoseg.precision import AMP_SETTINGS
 from ainnoseg.registry import build_model
 
-SCALES_7 = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
 
 
 def parse_args():
@@ -67,7 +67,8 @@ def main():
     indices = range(rank, len(pool), world_size)
     seconds_to_label(model, pool, indices[:1], (1.0,), False, args.amp, args)  # warm-up
     results = []
-    for name, scales, flip in (("single-scale", (1.0,), False), ("7-scale + flip", SCALES_7, True)):
+    settings = (("single-scale", (1.0,), False), ("7-scale + flip", PAPER_SCALES, True))
+    for name, scales, flip in settings:
         seconds = seconds_to_label(model, pool, indices, scales, flip, args.amp, args)
         results.append((name, len(pool) / seconds, seconds / len(pool)))
     if distributed.is_main_process():

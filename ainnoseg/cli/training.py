@@ -3,6 +3,7 @@
 import sys
 from pathlib import Path
 
+from ..inference import PAPER_SCALES
 from ..precision import AMP_SETTINGS
 
 
@@ -110,7 +111,7 @@ def _add_publish_parser(commands):
     parser.add_argument("--amp", choices=AMP_SETTINGS, default="bf16",
                         help="inference precision of the scores (default bf16)")
     parser.add_argument("--ms-scales", type=float, nargs="+",
-                        default=[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0], metavar="S",
+                        default=list(PAPER_SCALES), metavar="S",
                         help="scales of the multi-scale + flip score (default: the "
                              "paper's 0.5 0.75 ... 2.0)")
     parser.add_argument("--command", help="the command that trained the run, for the record")

@@ -18,6 +18,7 @@ import torch
 from ..data import build_dataset, eval_transforms
 from ..fast import optimize_for_inference
 from ..files import atomic_write, json_ready
+from ..inference import PAPER_SCALES
 from .checkpoint import export_weights, load_checkpoint, load_model
 from .evaluate import evaluate
 
@@ -69,7 +70,7 @@ def _scored(model, dataset, amp, scales, flip, command):
 
 
 def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
-            ms_scales=(0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0), command=None,
+            ms_scales=PAPER_SCALES, command=None,
             trained_on=None, note=None):
     """Write out_dir/<name>.pt (float16 weights of run_dir/best.pt) and its
     entry in out_dir/manifest.json, evaluated single-scale and multi-scale +
