@@ -70,8 +70,7 @@ def _scored(model, dataset, amp, scales, flip, command):
 
 
 def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
-            ms_scales=PAPER_SCALES, command=None,
-            trained_on=None, note=None):
+            ms_scales=PAPER_SCALES, command=None, trained_on=None, note=None):
     """Write out_dir/<name>.pt (float16 weights of run_dir/best.pt) and its
     entry in out_dir/manifest.json, evaluated single-scale and multi-scale +
     flip from the written file.
