@@ -25,7 +25,8 @@ from ainnoseg.engine.checkpoint import load_checkpoint, load_model
 from ainnoseg.engine.pseudo_label import (label_batch, label_pool, open_pool,
                                           pseudo_label_stats, pseudo_labels, write_png)
 from ainnoseg.engine.run_log import read_jsonl
-from ainnoseg.engine.selftrain import MixedSamples, resume_selftrain, selftrain
+from ainnoseg.engine.selftrain import (MixedSamples, resume_selftrain,
+                                       round_wall_time_hours, selftrain)
 from ainnoseg.fast import optimize_for_inference
 
 TINY = {
@@ -268,6 +269,63 @@ def test_a_finished_run_is_not_started_over(two_rounds):
     run_dir, config, _ = two_rounds
     with pytest.raises(ConfigError, match="--resume"):
         selftrain(config)
+
+
+# Publishing a round
+
+
+def test_a_published_round_is_its_fine_tuned_student_with_the_rounds_record(two_rounds, tmp_path):
+    run_dir, _, _ = two_rounds
+    with pytest.raises(SystemExit) as done:
+        main(["publish", str(run_dir), "--round", "2", "--out", str(tmp_path), "--name", "r2",
+              "--ms-scales", "1.0"])
+    assert done.value.code == 0
+    entry = json.loads((tmp_path / "manifest.json").read_text())["r2"]
+    record = entry["selftrain"]
+    assert record["round"] == 2 and record["student_init"] == "teacher"
+    assert record["labelled_by"] == str(run_dir / "round_1" / "finetune" / "last.pt")
+    assert record["pseudo"]["images"] == 4 and record["pseudo"]["agreement"] is not None
+    assert record["pseudo_scales"] == [1.0] and record["threshold"] == 0.0
+    assert record["student_iterations"] == record["finetune_iterations"] == 3
+    assert entry["iterations"] == entry["best_step"] == 6
+    assert entry["command"].startswith("ainnoseg selftrain")
+    published = load_checkpoint(tmp_path / "r2.pt")["model"]
+    source = load_checkpoint(run_dir / "round_2" / "finetune" / "last.pt")["model"]
+    for key, value in source.items():
+        assert torch.equal(published[key], value.half() if value.is_floating_point() else value)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--round", "0"], "round 0 is the teacher"),
+    (["--round", "3"], "rounds 1 to 2"),
+    ([], "say which round"),
+])
+def test_publishing_a_round_that_holds_no_student_is_refused(two_rounds, tmp_path, capsys,
+                                                           arguments, message):
+    with pytest.raises(SystemExit) as done:
+        main(["publish", str(two_rounds[0]), "--out", str(tmp_path), *arguments])
+    assert done.value.code == 2 and message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_round_of_a_plain_training_run_is_refused(two_rounds, tmp_path, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["publish", str(two_rounds[0] / "round_0"), "--round", "1", "--out", str(tmp_path)])
+    assert done.value.code == 2 and "not a self-training run" in capsys.readouterr().err
+
+
+def test_a_rounds_wall_time_leaves_out_the_time_the_run_was_stopped(tmp_path):
+    def record(time, round_index, step, eta):
+        return json.dumps({"time": time, "round": round_index, "phase": "student",
+                           "step": step, "total": 9, "eta_s": eta})
+    lines = [record(0, 0, 0, None), record(50, 0, 1, 5.0),       # round 0: 50 s
+             record(100, 1, 0, None), record(160, 1, 1, 5.0),    # round 1: 60 s, then killed
+             record(5000, 1, 1, None), record(5030, 1, 2, 5.0),  # resumed: 30 s
+             record(5040, 2, 0, None), record(5100, 2, 1, 5.0)]  # round 2: 60 s
+    (tmp_path / "progress.jsonl").write_text("\n".join(lines) + "\n")
+    assert round_wall_time_hours(tmp_path, 1) * 3600 == pytest.approx(90)
+    assert round_wall_time_hours(tmp_path, 2) * 3600 == pytest.approx(60)
+    assert round_wall_time_hours(tmp_path, 3) == 0
 
 
 # Resuming after a kill

@@ -81,7 +81,7 @@ def run_publish(args):
         entry = publish(args.run_dir, args.out, args.name or Path(args.run_dir).name,
                         data=args.data, split=args.split, amp=args.amp,
                         ms_scales=tuple(args.ms_scales), command=args.command,
-                        trained_on=args.trained_on, note=args.note)
+                        trained_on=args.trained_on, note=args.note, round_index=args.round)
     except (CheckpointError, DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -102,7 +102,11 @@ def _add_publish_parser(commands):
                     "command, iterations, wall time, hardware, and the val metrics of the "
                     "written file single-scale and multi-scale + flip, with the `ainnoseg "
                     "eval` commands that reproduce them.")
-    parser.add_argument("run_dir", help="a training run directory (holding best.pt)")
+    parser.add_argument("run_dir", help="a training run directory (holding best.pt), or a "
+                                        "self-training run with --round")
+    parser.add_argument("--round", type=int, metavar="R",
+                        help="publish round R's fine-tuned student of a self-training run "
+                             "(the checkpoint the round evaluated and passed on as teacher)")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder for the weights and manifest.json")
     parser.add_argument("--name", help="entry and file name (default: the run directory's)")

@@ -21,6 +21,7 @@ from ..files import atomic_write, json_ready
 from ..inference import PAPER_SCALES
 from .checkpoint import export_weights, load_checkpoint, load_model
 from .evaluate import evaluate
+from .selftrain import round_record
 
 SUMMARY_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
                 "boundary_fscore", "class_iou", "class_boundary_iou")
@@ -70,12 +71,18 @@ def _scored(model, dataset, amp, scales, flip, command):
 
 
 def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
-            ms_scales=PAPER_SCALES, command=None, trained_on=None, note=None):
+            ms_scales=PAPER_SCALES, command=None, trained_on=None, note=None,
+            round_index=None):
     """Write out_dir/<name>.pt (float16 weights of run_dir/best.pt) and its
     entry in out_dir/manifest.json, evaluated single-scale and multi-scale +
     flip from the written file.
 
     Args:
+        run_dir: a training run, or a self-training run with `round_index`:
+            then the round's fine-tuned student (round_<r>/finetune/last.pt,
+            the checkpoint the round evaluated and handed on as the next
+            teacher) is published, and the entry gains "selftrain" (see
+            `round_record`); its iterations and wall time are the round's.
         data, split: where to score; default the run's own data and val split.
         amp: inference precision of the scores, recorded with them and in
             their eval commands ("off" is float32).
@@ -87,14 +94,25 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
     Returns the manifest entry.
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    best = run_dir / "best.pt"
-    state = load_checkpoint(best)
+    selftrain_run = (run_dir / "selftrain.yaml").is_file()
+    if selftrain_run != (round_index is not None):
+        raise ValueError(f"{run_dir} is a self-training run: say which round to publish"
+                         if selftrain_run else
+                         f"{run_dir} is not a self-training run (no selftrain.yaml); "
+                         "a round applies to self-training runs only")
+    if selftrain_run:
+        source, selftrain = round_record(run_dir, round_index)
+        earlier_steps = load_checkpoint(source.parent.parent / "student" / "last.pt")["step"]
+    else:
+        source, selftrain, earlier_steps = run_dir / "best.pt", None, 0
+    state = load_checkpoint(source)
     config = state["config"]
     dataset_path, split = data or config["data"], split or config["val_split"]
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{name}.pt"
-    export_weights(best, weights)
-    last = load_checkpoint(run_dir / "last.pt") if (run_dir / "last.pt").is_file() else state
+    export_weights(source, weights)
+    last_path = source.parent / "last.pt"
+    last = load_checkpoint(last_path) if last_path.is_file() else state
 
     dataset = build_dataset(dataset_path, split, transforms=eval_transforms())
     model, _ = load_model(weights, num_classes=dataset.num_classes)
@@ -108,10 +126,12 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
                    f"scored on {split}",
         "class_names": state["class_names"],
         "config": config,
-        "command": command or f"ainnoseg train CONFIG (run directory {run_dir})",
-        "iterations": last["step"],
-        "best_step": state["step"],
-        "wall_time_hours": round(wall_time_hours(run_dir), 2),
+        "command": command or (f"ainnoseg {'selftrain' if selftrain else 'train'} CONFIG "
+                               f"(run directory {run_dir})"),
+        "iterations": earlier_steps + last["step"],
+        "best_step": earlier_steps + state["step"],
+        "wall_time_hours": round(selftrain["round_wall_time_hours"] if selftrain
+                                 else wall_time_hours(run_dir), 2),
         "hardware": trained_on or hardware(),
         "scored_on": hardware(),
         "torch": torch.__version__,
@@ -121,6 +141,8 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
                                         evaluate_command + ms_flags),
         },
     }
+    if selftrain:
+        entry["selftrain"] = selftrain
     if note:
         entry["note"] = note
     manifest_path = out_dir / "manifest.json"

@@ -266,6 +266,54 @@ def write_summary(run_dir, rounds):
     return read_json(run_dir / "summary.json")  # as written: NaN became null
 
 
+def round_wall_time_hours(run_dir, round_index):
+    """Hours round `round_index` of the self-training run in `run_dir` ran, from
+    progress.jsonl: each phase start or resume opens a segment that lasts to its
+    last record, so the time the run was stopped is not counted."""
+    path = Path(run_dir) / "progress.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    seconds, segment_start, previous = 0.0, None, None
+    for record in records + [None]:
+        starts = record is None or record["eta_s"] is None or record["round"] != round_index
+        if starts and segment_start is not None:
+            seconds += previous["time"] - segment_start["time"]
+            segment_start = None
+        if record is not None and record["round"] == round_index:
+            if segment_start is None:
+                segment_start = record
+            previous = record
+    return seconds / 3600
+
+
+def round_record(run_dir, round_index):
+    """What a published round-r checkpoint needs to say about its round:
+    (its checkpoint path, a dict of the round's settings and pseudo-labels)."""
+    run_dir = Path(run_dir)
+    config = load_config(run_dir / "selftrain.yaml")
+    if not 1 <= round_index <= config.rounds:
+        raise ConfigError(f"{run_dir} has rounds 1 to {config.rounds}; round {round_index} "
+                          "holds no student (round 0 is the teacher)")
+    round_dir = run_dir / f"round_{round_index}"
+    checkpoint = round_dir / "finetune" / "last.pt"
+    stats = read_json(round_dir / "pseudo_stats.json")
+    if stats is None or not (round_dir / "metrics.json").is_file():
+        raise ConfigError(f"round {round_index} of {run_dir} is not finished; continue it with "
+                          f"`ainnoseg selftrain --resume {run_dir}`")
+    record = {
+        "round": round_index,
+        "labelled_by": read_json(round_dir / "teacher.json")["checkpoint"],
+        "pool": f"{config.unlabeled or config.data} ({config.unlabeled_split})",
+        "pseudo_scales": stats["scales"], "pseudo_flip": stats["flip"],
+        "threshold": stats["threshold"], "student_init": config.student_init,
+        "pseudo_ratio": config.pseudo_ratio,
+        "student_iterations": config.student_iterations or config.iterations,
+        "finetune_iterations": config.finetune_iterations or config.iterations,
+        "pseudo": {key: stats[key] for key in PSEUDO_KEYS},
+        "round_wall_time_hours": round(round_wall_time_hours(run_dir, round_index), 2),
+    }
+    return checkpoint, record
+
+
 def _open_run_dir(config, resume):
     run_dir = Path(config.run_dir)
     saved = run_dir / "selftrain.yaml"
