@@ -49,6 +49,7 @@ from .checkpoint import load_checkpoint, load_model
 from .evaluate import evaluate
 from .pseudo_label import (IGNORE, label_pool, open_pool, pseudo_label_stats, read_json,
                            write_json, write_png)
+from .run_log import read_jsonl
 from .train import build_datasets, train
 
 VAL_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
@@ -270,8 +271,7 @@ def round_wall_time_hours(run_dir, round_index):
     """Hours round `round_index` of the self-training run in `run_dir` ran, from
     progress.jsonl: each phase start or resume opens a segment that lasts to its
     last record, so the time the run was stopped is not counted."""
-    path = Path(run_dir) / "progress.jsonl"
-    records = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    records = read_jsonl(Path(run_dir) / "progress.jsonl")
     seconds, segment_start, previous = 0.0, None, None
     for record in records + [None]:
         starts = record is None or record["eta_s"] is None or record["round"] != round_index
