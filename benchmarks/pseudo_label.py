@@ -10,7 +10,8 @@ written per image.
 The model has random weights; the images are CamVid-size synthetic scenes
 (360x480) unless --data names a folder of images or a dataset.
 
-    python benchmarks/pseudo_label.py [--model ainnoseg_w18s] [--images 8] [--batch 4] [--scales 0.75 1 1.25]
+    python benchmarks/pseudo_label.py [--model ainnoseg_w18s] [--images 8] [--batch 4]
+                                      [--scales 0.75 1 1.25]
     torchrun --nproc_per_node=2 benchmarks/pseudo_label.py   (each process labels a share)
 """
 

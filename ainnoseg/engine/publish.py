@@ -21,7 +21,7 @@ from ..files import atomic_write, json_ready
 from ..inference import PAPER_SCALES
 from .checkpoint import export_weights, load_checkpoint, load_model
 from .evaluate import evaluate
-from .selftrain import round_record
+from .selftrain import round_record, round_wall_time_hours
 
 SUMMARY_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
                 "boundary_fscore", "class_iou", "class_boundary_iou")
@@ -102,9 +102,11 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
                          "a round applies to self-training runs only")
     if selftrain_run:
         source, selftrain = round_record(run_dir, round_index)
-        earlier_steps = load_checkpoint(source.parent.parent / "student" / "last.pt")["step"]
+        earlier_steps = selftrain["student_iterations"]  # the round is finished
+        hours = round_wall_time_hours(run_dir, round_index)
     else:
         source, selftrain, earlier_steps = run_dir / "best.pt", None, 0
+        hours = wall_time_hours(run_dir)
     state = load_checkpoint(source)
     config = state["config"]
     dataset_path, split = data or config["data"], split or config["val_split"]
@@ -130,8 +132,7 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
                                f"(run directory {run_dir})"),
         "iterations": earlier_steps + last["step"],
         "best_step": earlier_steps + state["step"],
-        "wall_time_hours": round(selftrain["round_wall_time_hours"] if selftrain
-                                 else wall_time_hours(run_dir), 2),
+        "wall_time_hours": round(hours, 2),
         "hardware": trained_on or hardware(),
         "scored_on": hardware(),
         "torch": torch.__version__,

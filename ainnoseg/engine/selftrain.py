@@ -309,7 +309,6 @@ def round_record(run_dir, round_index):
         "student_iterations": config.student_iterations or config.iterations,
         "finetune_iterations": config.finetune_iterations or config.iterations,
         "pseudo": {key: stats[key] for key in PSEUDO_KEYS},
-        "round_wall_time_hours": round(round_wall_time_hours(run_dir, round_index), 2),
     }
     return checkpoint, record
 
