@@ -1,4 +1,4 @@
-"""The README's CamVid results table shows what the manifest records."""
+"""The README's CamVid tables show what the manifest records."""
 
 import json
 import re
@@ -52,3 +52,36 @@ def test_row_matches_the_manifest(name):
         *(percent(single["class_iou"][label], 1) for label in CLASS_COLUMNS),
     ]
     assert RESULTS[name] == expected
+
+
+SELFTRAIN = table_rows("### Self-training on CamVid")
+ROUNDS = sorted((name for name, entry in MANIFEST.items() if "selftrain" in entry),
+                key=lambda name: MANIFEST[name]["selftrain"]["round"])
+
+
+def teacher_of_first_round():
+    labelled_by = Path(MANIFEST[ROUNDS[0]]["selftrain"]["labelled_by"]).name
+    return next(name for name, entry in MANIFEST.items() if entry["file"] == labelled_by)
+
+
+def test_self_training_table_has_the_teacher_and_every_round_in_order():
+    assert ROUNDS, "the manifest holds no self-training round"
+    assert list(SELFTRAIN) == [teacher_of_first_round(), *ROUNDS]
+
+
+@pytest.mark.parametrize("name", ROUNDS + ["teacher"])
+def test_self_training_row_matches_the_manifest(name):
+    name = teacher_of_first_round() if name == "teacher" else name
+    entry = MANIFEST[name]
+    single = entry["val"]["single_scale"]
+    pseudo = entry.get("selftrain", {}).get("pseudo")
+    expected = [
+        str(entry["selftrain"]["round"]) if "selftrain" in entry else "0",
+        percent(single["mean_iou"], 2),
+        percent(single["pixel_accuracy"], 2),
+        percent(single["score"], 2),
+        percent(single["boundary_iou"], 2),
+        percent(pseudo["kept_share"], 1) if pseudo else "-",
+        percent(pseudo["agreement"], 1) if pseudo and pseudo["agreement"] is not None else "-",
+    ]
+    assert SELFTRAIN[name] == expected
