@@ -1,11 +1,17 @@
-"""AinnoSeg workbench: HRNetV2 + dual attention + OCR segmentation and its baselines."""
+"""AinnoSeg workbench: HRNetV2 + dual attention + OCR segmentation and its baselines.
+
+    model = ainnoseg.load("camvid/ainnoseg_w18s")
+    labels = ainnoseg.segment_image(model, "frame.png")
+"""
 
 from . import models
 from .fast import optimize_for_inference
-from .inference import predict, segment
+from .inference import PAPER_SCALES, predict, segment, segment_image
 from .losses import SegmentationLoss, build_loss
 from .registry import build_model, list_models
+from .released import list_released, load
 
 __version__ = "0.1.0"
-__all__ = ["SegmentationLoss", "build_loss", "build_model", "list_models", "models",
-           "optimize_for_inference", "predict", "segment"]
+__all__ = ["PAPER_SCALES", "SegmentationLoss", "build_loss", "build_model", "list_models",
+           "list_released", "load", "models", "optimize_for_inference", "predict", "segment",
+           "segment_image"]

@@ -106,7 +106,8 @@ class FastSegmentor(nn.Module):
 
 
 def optimize_for_inference(model, amp="auto", channels_last=True, fold_bn=True, compile=False):
-    """A copy of `model` in the fast inference configuration.
+    """A copy of `model` in the fast inference configuration (keeping the
+    `class_names`, `palette`, `config` etc. that `ainnoseg.load` attached).
 
     Args:
         model: a segmentor (any registered model); it is copied, not changed.
@@ -128,5 +129,11 @@ def optimize_for_inference(model, amp="auto", channels_last=True, fold_bn=True, 
         fast = fast.to(memory_format=torch.channels_last)
     for parameter in fast.parameters():
         parameter.requires_grad_(False)
+    from .released import MODEL_METADATA
+
     compiled = torch.compile(fast) if compile else None
-    return FastSegmentor(fast, resolve_amp(amp, device), channels_last, compiled).eval()
+    wrapper = FastSegmentor(fast, resolve_amp(amp, device), channels_last, compiled).eval()
+    for key in MODEL_METADATA:  # what `ainnoseg.load` attached: classes, palette, config
+        if hasattr(model, key):
+            setattr(wrapper, key, getattr(model, key))
+    return wrapper

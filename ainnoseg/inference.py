@@ -156,3 +156,51 @@ def predict(model, images, scales=(1.0,), flip=False, mode="whole", crop_size=No
 def segment(model, images, **options):
     """(N, H, W) int64 class indices: the argmax of `predict(model, images, **options)`."""
     return predict(model, images, **options).argmax(1)
+
+
+def choose_mode(image_size, crop_size, mode="auto"):
+    """("whole" or "slide", crop): with mode="auto", windows of the training
+    crop for images over 4 crops in area, the whole image otherwise."""
+    crop = _pair(crop_size)
+    if mode != "auto":
+        return mode, crop
+    large = image_size[0] * image_size[1] > 4 * crop[0] * crop[1]
+    return ("slide" if large else "whole"), crop
+
+
+def segment_image(model, image, scales=(1.0,), flip=False, amp="auto", mode="auto",
+                  crop_size=None, probabilities=False):
+    """Class indices of one image, at its original size: the one-call inference.
+
+        model = ainnoseg.load("camvid/ainnoseg_w18s")
+        labels = ainnoseg.segment_image(model, "frame.png")
+
+    Args:
+        model: a segmentor in eval mode, e.g. from `ainnoseg.load` (or its
+            `optimize_for_inference` copy); the image goes to its device.
+        image: a file path, a PIL image of any mode, a uint8 NumPy array
+            (H, W, 3) or a uint8 tensor (3, H, W); converted to RGB and
+            normalised here.
+        scales, flip, amp: as for `predict` (e.g. PAPER_SCALES and flip=True
+            for the paper's testing).
+        mode: "auto" slides windows of the training crop over images larger
+            than 4 crops in area and takes smaller ones whole; or "whole" / "slide".
+        crop_size: the windows' (height, width); default the model's training
+            crop (its `config["crop_size"]`), else 512 x 512.
+        probabilities: also return the (K, H, W) float32 class probabilities.
+    Returns:
+        (H, W) int64 class indices on the CPU, or (labels, probabilities).
+    """
+    from .data.io import as_image
+    from .data.transforms import eval_transforms
+
+    pixels = as_image(image)
+    if crop_size is None:
+        crop_size = (getattr(model, "config", None) or {}).get("crop_size", (512, 512))
+    mode, crop = choose_mode(pixels.shape[-2:], crop_size, mode)
+    device = next(model.parameters()).device
+    batch = eval_transforms()(pixels).unsqueeze(0).to(device)
+    probs = predict(model, batch, scales=scales, flip=flip, mode=mode, crop_size=crop,
+                    amp=amp)[0].cpu()
+    labels = probs.argmax(0)
+    return (labels, probs) if probabilities else labels

@@ -79,3 +79,40 @@ def read_mask(path):
             f"mask {path} is a {mask.mode} image; masks must hold one class index per "
             "pixel (PNG mode L or P), not colours: convert colour masks to indices first")
     return tv_tensors.Mask(torch.from_numpy(array.copy()))
+
+
+def as_image(image):
+    """Any image a user holds -> an RGB `tv_tensors.Image` (3, H, W) uint8.
+
+    Takes a file path, a PIL image of any mode (converted as `read_image`
+    converts files), a NumPy array (H, W, 3) or (H, W, 4) or (H, W) of uint8,
+    or a uint8 tensor (3, H, W), (1, H, W) or (H, W).
+    """
+    if isinstance(image, (str, Path)):
+        return read_image(image)
+    if isinstance(image, Image.Image):
+        array = np.asarray(_to_rgb(image))
+        return tv_tensors.Image(torch.from_numpy(array.copy()).permute(2, 0, 1))
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise DataError(f"an image array must be uint8 (0-255), got {image.dtype}; "
+                            "convert it, e.g. (array * 255).round().astype(np.uint8)")
+        if image.ndim == 3 and image.shape[-1] in (3, 4):
+            return tv_tensors.Image(torch.from_numpy(image[..., :3].copy()).permute(2, 0, 1))
+        if image.ndim == 2:
+            return tv_tensors.Image(torch.from_numpy(image.copy()).expand(3, -1, -1).clone())
+        raise DataError(f"an image array must be shaped (H, W, 3), (H, W, 4) or (H, W), "
+                        f"got {image.shape}")
+    if isinstance(image, torch.Tensor):
+        if image.dtype != torch.uint8:
+            raise DataError(
+                f"an image tensor must be uint8 (0-255), got {image.dtype}; for normalised "
+                "float batches call ainnoseg.predict(model, images) instead")
+        if image.ndim == 2:
+            image = image.unsqueeze(0)
+        if image.ndim == 3 and image.shape[0] in (1, 3):
+            return tv_tensors.Image(image.expand(3, -1, -1).clone())
+        raise DataError(f"an image tensor must be shaped (3, H, W), (1, H, W) or (H, W), "
+                        f"got {tuple(image.shape)}")
+    raise DataError(f"cannot read an image from a {type(image).__name__}; give a file path, "
+                    "a PIL image, a uint8 NumPy array (H, W, 3) or a uint8 tensor (3, H, W)")

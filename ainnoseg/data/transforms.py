@@ -5,6 +5,7 @@ so every geometric op treats masks right by itself: nearest-neighbour only,
 padding with the ignore index, values never rescaled.
 """
 
+import PIL.Image
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
@@ -126,7 +127,19 @@ def train_transforms(crop_size, scale, ratio_range=(0.5, 2.0), cat_max_ratio=0.7
     ])
 
 
+class PILToRGBImage(v2.Transform):
+    """A PIL image of any mode -> an RGB `tv_tensors.Image`, converted as
+    image files are (grayscale, palette, RGBA, 16-bit)."""
+
+    _transformed_types = (PIL.Image.Image,)
+
+    def transform(self, inpt, params):
+        from .io import as_image
+
+        return as_image(inpt)
+
+
 def eval_transforms(scale=None):
-    """Evaluation: optionally fit into `scale`, then normalise."""
+    """Evaluation: PIL images to RGB tensors, optionally fit into `scale`, then normalise."""
     steps = [FitScale(scale)] if scale is not None else []
-    return v2.Compose([*steps, *_to_model_input()])
+    return v2.Compose([PILToRGBImage(), *steps, *_to_model_input()])

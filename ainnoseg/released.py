@@ -1,0 +1,128 @@
+"""Released checkpoints and one call to load any model: `ainnoseg.load`.
+
+    model = ainnoseg.load("camvid/ainnoseg_w18s")     # a released name
+    model = ainnoseg.load("runs/my_run/best.pt")      # any checkpoint file
+    model.class_names, model.palette, model.release   # what it predicts, how it was made
+
+Releases live in `assets/checkpoints/<dataset>/`: float16 weights beside a
+`manifest.json` that records how each file was trained and what it scores
+(written by `ainnoseg publish`). A release's name is `<dataset>/<manifest key>`.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from .engine.checkpoint import CheckpointError, load_model
+
+RELEASES_DIR = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
+IGNORE_INDEX = 255  # every dataset of the project marks ignored pixels with 255
+# What `load` attaches to a model; `optimize_for_inference` carries it over.
+MODEL_METADATA = ("name", "class_names", "palette", "ignore_index", "config", "release",
+                  "checkpoint_path")
+
+
+def _manifests(root):
+    for path in sorted(Path(root).glob("*/manifest.json")):
+        try:
+            yield path.parent, json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise CheckpointError(f"the release manifest {path} is not valid JSON: {error}") from error
+
+
+def _percent(scores, key):
+    value = (scores or {}).get(key)
+    return None if value is None else round(100 * value, 2)
+
+
+def list_released(root=RELEASES_DIR):
+    """The released checkpoints, one dict each, in manifest order per dataset.
+
+    Each has "name" (what `load` takes, e.g. "camvid/ainnoseg_w18s"),
+    "dataset", "model", "path", "megabytes", the single-scale val "mean_iou",
+    "boundary_iou" and "pixel_accuracy" and the multi-scale + flip
+    "ms_mean_iou" (in %, None where not scored), "iterations", and "entry":
+    the whole manifest entry (config, command, hardware, per-class scores).
+    """
+    releases = []
+    for folder, manifest in _manifests(root):
+        for key, entry in manifest.items():
+            path = folder / entry["file"]
+            val = entry.get("val", {})
+            single, multi = val.get("single_scale"), val.get("multi_scale_flip")
+            releases.append({
+                "name": f"{folder.name}/{key}", "dataset": folder.name,
+                "model": entry["model"], "path": path,
+                "megabytes": round(path.stat().st_size / 2**20, 1) if path.is_file() else None,
+                "mean_iou": _percent(single, "mean_iou"),
+                "boundary_iou": _percent(single, "boundary_iou"),
+                "pixel_accuracy": _percent(single, "pixel_accuracy"),
+                "ms_mean_iou": _percent(multi, "mean_iou"),
+                "iterations": entry.get("iterations"), "entry": entry,
+            })
+    return releases
+
+
+def _release(name, root):
+    releases = {release["name"]: release for release in list_released(root)}
+    if name in releases:
+        return releases[name]
+    known = ", ".join(releases) or f"none (no manifest under {root})"
+    matches = [known_name for known_name in releases if known_name.endswith(f"/{name}")]
+    hint = f"did you mean {' or '.join(matches)}? " if matches else ""
+    raise CheckpointError(
+        f"{name!r} is neither a checkpoint file nor a released model; {hint}"
+        f"released models: {known}")
+
+
+def _check_sha256(release):
+    path, expected = release["path"], release["entry"].get("sha256")
+    if not path.is_file():
+        raise CheckpointError(f"the released file {path} of {release['name']} is missing; "
+                              "restore it from the repository (git checkout -- assets)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if expected and digest != expected:
+        raise CheckpointError(
+            f"{path} does not match its manifest's sha256 (the file changed since it was "
+            "published); restore it from the repository or publish it again")
+
+
+def load(name_or_path, device="cpu", root=RELEASES_DIR):
+    """A model in eval mode, ready for `segment_image`, from a released name or a file.
+
+    Args:
+        name_or_path: a released name such as "camvid/ainnoseg_w18s" or
+            "synthetic/hrnetv2_w18s" (`list_released()` lists them), or the
+            path of any checkpoint `ainnoseg train` or `publish` wrote.
+        device: where the model's weights go ("cpu", "cuda", ...).
+        root: the folder of released datasets' manifests.
+    Returns:
+        the model (float32 weights) with attributes `name`, `class_names`,
+        `palette`, `ignore_index`, `config` (the training config as a dict),
+        `release` (its manifest entry, or None for a file that is not a
+        release) and `checkpoint_path`.
+    Raises:
+        CheckpointError: an unknown name (the message lists the released
+            ones), a missing or unreadable file, or a release whose file no
+            longer matches its manifest.
+    """
+    path = Path(name_or_path)
+    release = None
+    if not path.is_file() and path.suffix != ".pt":
+        release = _release(str(name_or_path), root)
+        _check_sha256(release)
+        path = release["path"]
+    model, state = load_model(path)
+    from .data.datasets import default_palette
+
+    model.name = release["name"] if release else str(path)
+    model.class_names = list(state["class_names"])
+    model.palette = [tuple(color) for color in
+                     (state.get("palette") or default_palette(len(model.class_names)))]
+    model.ignore_index = IGNORE_INDEX
+    model.config = dict(state["config"])
+    model.release = release["entry"] if release else None
+    model.checkpoint_path = path
+    return model.to(torch.device(device)).eval()

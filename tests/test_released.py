@@ -1,0 +1,67 @@
+"""`ainnoseg.list_released` and `ainnoseg.load` of a released name or a file."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+import ainnoseg
+from ainnoseg.engine.checkpoint import CheckpointError
+from ainnoseg.released import RELEASES_DIR
+
+
+def test_every_manifest_entry_is_listed_with_its_file_and_scores():
+    releases = ainnoseg.list_released()
+    manifests = {path.parent.name: json.loads(path.read_text())
+                 for path in RELEASES_DIR.glob("*/manifest.json")}
+    assert [r["name"] for r in releases] == [
+        f"{dataset}/{key}" for dataset in sorted(manifests) for key in manifests[dataset]]
+    for release in releases:
+        entry = manifests[release["dataset"]][release["name"].split("/", 1)[1]]
+        assert release["path"].is_file() and release["model"] == entry["model"]
+        assert release["mean_iou"] == round(100 * entry["val"]["single_scale"]["mean_iou"], 2)
+        assert 0 < release["megabytes"] < 50
+
+
+def test_a_released_name_loads_its_model_with_classes_palette_and_manifest():
+    model = ainnoseg.load("camvid/hrnetv2_w18s")
+    entry = json.loads((RELEASES_DIR / "camvid" / "manifest.json").read_text())["hrnetv2_w18s"]
+    assert model.name == "camvid/hrnetv2_w18s" and model.release == entry
+    assert model.class_names == entry["class_names"] and len(model.palette) == 11
+    assert model.config["model"] == "hrnetv2_w18s" and not model.training
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_an_unknown_name_lists_the_released_ones_and_a_bare_model_name_gets_a_hint():
+    with pytest.raises(CheckpointError, match="released models: .*camvid/hrnetv2_w18s"):
+        ainnoseg.load("camvid/no_such_model")
+    with pytest.raises(CheckpointError, match="did you mean camvid/ocrnet_hrnet_w18s"):
+        ainnoseg.load("ocrnet_hrnet_w18s")
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        ainnoseg.load("runs/missing/best.pt")
+
+
+def test_a_released_file_that_no_longer_matches_its_manifest_is_refused(tmp_path):
+    shutil.copytree(RELEASES_DIR / "camvid", tmp_path / "camvid",
+                    ignore=lambda folder, names: [n for n in names if n.endswith(".pt")
+                                                  and n != "hrnetv2_w18s.pt"])
+    path = tmp_path / "camvid" / "hrnetv2_w18s.pt"
+    assert ainnoseg.load("camvid/hrnetv2_w18s", root=tmp_path).class_names
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256"):
+        ainnoseg.load("camvid/hrnetv2_w18s", root=tmp_path)
+    path.unlink()
+    with pytest.raises(CheckpointError, match="missing"):
+        ainnoseg.load("camvid/hrnetv2_w18s", root=tmp_path)
+
+
+def test_a_released_file_also_loads_by_its_path_and_matches_the_named_load():
+    by_name = ainnoseg.load("camvid/hrnetv2_w18s")
+    by_path = ainnoseg.load(RELEASES_DIR / "camvid" / "hrnetv2_w18s.pt")
+    assert by_path.release is None and by_path.class_names == by_name.class_names
+    images = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        assert torch.equal(by_name(images)["out"], by_path(images)["out"])
