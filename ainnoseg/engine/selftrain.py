@@ -47,6 +47,7 @@ from ..fast import optimize_for_inference
 from . import distributed
 from .checkpoint import load_checkpoint, load_model
 from .evaluate import evaluate
+from .heartbeat import Heartbeat
 from .pseudo_label import (IGNORE, label_pool, open_pool, pseudo_label_stats, read_json,
                            write_json, write_png)
 from .run_log import read_jsonl
@@ -65,6 +66,7 @@ class Progress:
         self.path, self.callback = Path(path), callback
         self.round = self.phase = None
         self.started, self.first_step = 0.0, 0
+        self.heartbeat = Heartbeat(self.path.parent, enabled=distributed.is_main_process())
 
     def start(self, round_index, phase, step, total):
         """A phase begins (or resumes) at `step` of `total`."""
@@ -84,6 +86,7 @@ class Progress:
         if distributed.is_main_process():
             with self.path.open("a") as handle:
                 handle.write(json.dumps(record) + "\n")
+        self.heartbeat.beat(step, total, round=self.round, phase=self.phase)
         if self.callback is not None:
             self.callback(record)
 
@@ -355,6 +358,7 @@ def selftrain(config, resume=False, on_progress=None):
     summary = None
     if distributed.is_main_process():
         summary = write_summary(config.run_dir, config.rounds)
+    progress.heartbeat.finish()
     if joined:
         distributed.cleanup()
     return summary

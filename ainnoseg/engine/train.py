@@ -23,6 +23,7 @@ from ..registry import build_model
 from . import distributed
 from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from .evaluate import evaluate
+from .heartbeat import Heartbeat
 from .run_log import RunLog
 from .sampler import SeededDataset, StepBatchSampler
 
@@ -183,6 +184,7 @@ def train(config, resume=False, datasets=None, on_step=None):
         save_config(config, run_dir / "config.yaml")
         log = RunLog(run_dir, step)
     loader = iter(_make_loader(train_set, config, world_size, rank, step))
+    heartbeat = Heartbeat(run_dir, enabled=main)
     progress = tqdm(total=config.iterations, initial=step, disable=not main, dynamic_ncols=True)
     model.train()
     while step < config.iterations:
@@ -201,6 +203,7 @@ def train(config, resume=False, datasets=None, on_step=None):
         progress.update(1)
         if on_step is not None:
             on_step(step, config.iterations)
+        heartbeat.beat(step, config.iterations)
         progress.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", img_s=f"{speed:.1f}")
         if main and (step % config.log_every == 0 or step == 1):
             log.write({"step": step, "loss": loss, "lr": lr, "images_per_s": speed,
@@ -223,6 +226,7 @@ def train(config, resume=False, datasets=None, on_step=None):
         if evaluated:
             distributed.barrier()
     progress.close()
+    heartbeat.beat(step, config.iterations, final=True)
     if log is not None:
         log.close()
     if joined:
