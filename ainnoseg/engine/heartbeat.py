@@ -8,7 +8,8 @@ measure its speed without guessing.
 
 `since` makes the rate of this process measurable: (time - since.time) /
 (step - since.step) seconds a step, evaluations included. `final` is true on
-the beat written when the work is done.
+the beat written when the work is done. `read_heartbeat` and `beating` read it
+back (for `ainnoseg.runs` and `ainnoseg.jobs`).
 """
 
 import json
@@ -18,8 +19,12 @@ import time
 from pathlib import Path
 
 from ..files import atomic_write
+from ..supervisor import process_alive
 
 EVERY_S = 2.0  # at most one write this often, besides the first and the final one
+# A heartbeat from another machine (a shared disk) whose process cannot be
+# looked up counts as alive this long: evaluations write no beats for minutes.
+STALE_S = 900.0
 
 
 class Heartbeat:
@@ -58,3 +63,29 @@ class Heartbeat:
             keep = {k: v for k, v in self.record.items()
                     if k not in ("time", "pid", "host", "step", "total", "since", "final")}
             self.beat(self.record["step"], self.record["total"], final=True, **keep)
+
+
+def read_heartbeat(run_dir):
+    """The heartbeat record of `run_dir`, or None if there is none; ValueError
+    naming the file if it is not a heartbeat."""
+    path = Path(run_dir) / "heartbeat.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as error:
+        raise ValueError(f"{path} is not JSON ({error})") from None
+    if not isinstance(record, dict) or not {"time", "pid", "step", "since"} <= set(record):
+        raise ValueError(f"{path} is not a heartbeat (time, pid, step, since)")
+    return record
+
+
+def beating(record, now=None):
+    """Whether the process that wrote heartbeat `record` still works: not
+    final, and its pid alive and started before its first beat (on this
+    machine); from another machine, a beat younger than STALE_S."""
+    if not record or record.get("final"):
+        return False
+    if record.get("host") not in (None, socket.gethostname()):
+        return (now or time.time()) - record["time"] < STALE_S
+    return process_alive(record["pid"], started=record["since"]["time"])
