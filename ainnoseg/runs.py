@@ -1,0 +1,362 @@
+"""Run directories as a dashboard or notebook sees them: what each run is,
+where it stands, how it ended and what it measured, from its files only.
+
+    for run in ainnoseg.runs.list_runs("runs"):
+        print(run.name, run.kind, run.status, run.step, run.total, run.eta_s)
+    run = ainnoseg.runs.load_run("runs/synthetic_quick")
+    pandas.DataFrame(run.curves["val"])      # phase, round, step, mean_iou, ... per evaluation
+
+A run directory is a training run (`ainnoseg train`: config.yaml,
+metrics.jsonl, last.pt, best.pt; see engine/train.py) or a self-training run
+(`ainnoseg selftrain`: selftrain.yaml, progress.jsonl, round_*/; see
+engine/selftrain.py), whose inner training runs are part of it, not runs of
+their own. Either may hold heartbeat.json (engine/heartbeat.py) and, when
+started by `ainnoseg.jobs.launch`, job.json and job.log (supervisor.py).
+
+Status, from those facts:
+    running   its heartbeat's process is alive (a live pid that started before
+              the beat), or its job's supervisor is, or (a run written before
+              heartbeats) the process named by its newest TensorBoard event file
+    finished  its job exited with 0; without a job record: its last.pt reached
+              the configured iterations (self-training: its last round's
+              metrics.json exists)
+    failed    its job exited with another code, or was killed by a signal
+              other than SIGTERM, SIGINT or SIGHUP; `error` holds the log's
+              error line
+    stopped   stopped by `ainnoseg.jobs.stop` (or SIGTERM from elsewhere), or
+              ended unfinished with no job record to say how (a run started in
+              a terminal and interrupted); `status_reason` says which
+    unknown   only where the run could not be read at all (see `error`)
+A corrupt or half-written file costs only what it holds: it is named in
+`error` and the rest of the run is read.
+"""
+
+import dataclasses
+import shlex
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import supervisor
+from .engine.heartbeat import beating, read_heartbeat
+from .run_eta import (active_seconds, selftrain_remaining, train_remaining,
+                      train_seconds_per_step)
+from .run_files import (checkpoint_facts, curves, event_sessions, log_error, log_lines,
+                        read_json, read_jsonl, read_yaml, scalars)
+
+STATUSES = ("running", "finished", "failed", "stopped")
+STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
+LOG_TAIL_LINES = 40
+
+
+@dataclass
+class Run:
+    """One run directory, in plain types (`to_dict()` for JSON or a table)."""
+
+    path: str
+    name: str
+    kind: str  # "train" or "selftrain"
+    status: str  # see STATUSES; "unknown" where nothing could be read
+    status_reason: str | None = None  # why a run counts as stopped, or failed
+    error: str | None = None  # the failure's error line, and any file that could not be read
+    model: str | None = None
+    dataset: str | None = None
+    round: int | None = None  # self-training: the current round
+    phase: str | None = None  # "train"; self-training: teacher, pseudo-label, student, fine-tune, eval
+    step: int | None = None  # of the current phase
+    total: int | None = None  # the current phase's steps
+    checkpoint_step: int | None = None  # training run: last.pt's step, where a resume starts
+    eta_s: float | None = None  # seconds the whole run still needs (None: a phase unmeasured)
+    remaining: list = field(default_factory=list)  # [{"round", "phase", "steps", "seconds"}]
+    rounds: list = field(default_factory=list)  # self-training: per-round results
+    curves: dict = field(default_factory=lambda: {"loss": [], "val": []})  # tables of rows
+    best: dict | None = None  # {"path", "step", "round", "val"}: the best checkpoint
+    config: dict = field(default_factory=dict)
+    command: list = field(default_factory=list)  # reruns it from its saved config
+    command_line: str = ""  # shlex.join(command), for display
+    resume_command: list = field(default_factory=list)
+    started: float | None = None  # epoch seconds of its first start
+    updated: float | None = None  # its latest recorded activity
+    duration_s: float | None = None  # seconds it ran, summed over its starts
+    log_tail: list = field(default_factory=list)  # the last lines of job.log
+    job: dict | None = None  # job.json, if launched by ainnoseg.jobs
+    heartbeat: dict | None = None
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def run_kind(path):
+    """"train", "selftrain", or None if `path` is no run directory."""
+    path = Path(path)
+    if (path / "selftrain.yaml").is_file():
+        return "selftrain"
+    if any((path / name).is_file() for name in ("config.yaml", "metrics.jsonl", "last.pt",
+                                                "heartbeat.json")):
+        return "train"
+    if (path / supervisor.RECORD).is_file():  # launched, nothing written yet
+        try:
+            kind = (supervisor.read_record(path) or {}).get("kind")
+        except (OSError, ValueError):
+            kind = None
+        return kind if kind in ("train", "selftrain") else "train"
+    return None
+
+
+def find_run_dirs(root="runs", depth=3):
+    """The run directories under `root` (itself included), up to `depth`
+    folders deep, sorted; a run's own folders are not searched."""
+    found = []
+
+    def visit(folder, level):
+        if run_kind(folder):
+            found.append(folder)
+            return
+        if level < depth:
+            for child in sorted(folder.iterdir()):
+                if child.is_dir() and not child.name.startswith("."):
+                    visit(child, level + 1)
+
+    root = Path(root)
+    if root.is_dir():
+        visit(root, 0)
+    return found
+
+
+def list_runs(root="runs"):
+    """Every run under `root` as a `Run`, sorted by path; an unreadable one
+    is listed with its `error`, never stopping the listing."""
+    supervisor.reap()
+    return [load_run(path) for path in find_run_dirs(root)]
+
+
+def load_run(path):
+    """The `Run` in directory `path`. FileNotFoundError if it holds no run;
+    files that cannot be read are named in the run's `error`."""
+    path = Path(path)
+    kind = run_kind(path)
+    if kind is None:
+        raise FileNotFoundError(
+            f"{path} is not a run directory (no config.yaml, selftrain.yaml, metrics.jsonl, "
+            "last.pt or job.json): give a folder `ainnoseg train` or `ainnoseg selftrain` "
+            "wrote, or see list_runs(root)")
+    try:
+        return _read_run(path, kind)
+    except Exception as error:  # the last resort: one broken run must not hide the others
+        return Run(path=str(path), name=path.name, kind=kind, status="unknown",
+                   error=f"cannot read {path}: {type(error).__name__}: {error}")
+
+
+def judge_status(job, heartbeat, complete, writer_alive=False):
+    """(status, reason or None) from the job record, the heartbeat, whether
+    the run's work on disk is complete, and whether the process that wrote
+    its newest event file is alive (see the module docstring)."""
+    if beating(heartbeat) or writer_alive:
+        return "running", None
+    ended = job.get("ended") if job else None
+    if job and ended and heartbeat and heartbeat.get("time", 0) > ended + 1:
+        job = None  # a process started elsewhere worked here after the job ended
+    if job is None:
+        if complete:
+            return "finished", None
+        return "stopped", ("ended unfinished, and no job record says how (a run started "
+                           "outside ainnoseg.jobs): resume it to finish")
+    if ended is None:
+        if supervisor.process_alive(job.get("pid"), job.get("started")):
+            return "running", None
+        if complete:
+            return "finished", None
+        return "stopped", (f"its job (supervisor pid {job.get('pid')}) ended without recording "
+                           "an exit code: it was killed, or the machine restarted")
+    code, name = job.get("exit_code"), job.get("signal")
+    if code == 0:
+        return "finished", None
+    if job.get("stop_requested"):
+        return "stopped", "stopped by ainnoseg.jobs.stop"
+    if name in STOP_SIGNALS:
+        return "stopped", f"ended by {name} from outside ainnoseg.jobs.stop"
+    return "failed", f"exit code {code}" + (f" ({name})" if name else "")
+
+
+def _read_run(path, kind):
+    errors = []
+    job = _record(supervisor.read_record, path, errors)
+    heartbeat = _record(read_heartbeat, path, errors)
+    run = Run(path=str(path), name=path.name, kind=kind, status="unknown", job=job,
+              heartbeat=heartbeat)
+    complete = (_read_selftrain if kind == "selftrain" else _read_train)(run, path, errors)
+    run.status, run.status_reason = judge_status(job, heartbeat, complete,
+                                                 kind == "train" and _writer_alive(path))
+    lines = log_lines(path / supervisor.LOG, count=400)
+    run.log_tail = lines[-LOG_TAIL_LINES:]
+    if run.status == "failed":
+        message = log_error(lines)
+        errors.insert(0, f"{message} ({run.status_reason})" if message else run.status_reason)
+    run.error = "; ".join(errors) or None
+    run.command_line = shlex.join(run.command)
+    return run
+
+
+def _writer_alive(path):
+    """Whether the process that started the newest event file still runs
+    (a run from before heartbeats; an older heartbeat is another process's)."""
+    sessions = event_sessions(path)
+    if not sessions:
+        return False
+    start, pid, host, _ = sessions[-1]
+    return host == socket.gethostname() and supervisor.process_alive(pid, started=start)
+
+
+def _record(read, path, errors):
+    try:
+        return read(path)
+    except (OSError, ValueError) as error:
+        errors.append(str(error))
+        return None
+
+
+def _commands(run, path, kind, config_file):
+    base = [sys.executable, "-m", "ainnoseg", kind]
+    run.command = base + [str(path / config_file)]
+    run.resume_command = base + ["--resume", str(path)]
+
+
+def _read_train(run, path, errors):
+    """Fill a training run's fields; returns whether last.pt reached its iterations."""
+    done, saved = checkpoint_facts(path / "last.pt", errors)
+    run.config = read_yaml(path / "config.yaml", errors) or saved or {}
+    records = read_jsonl(path / "metrics.jsonl", errors)
+    loss_rows, val_rows = curves(records, "train")
+    run.curves = {"loss": loss_rows, "val": val_rows}
+    run.model, run.dataset = run.config.get("model"), run.config.get("data")
+    run.phase, run.total, run.checkpoint_step = "train", run.config.get("iterations"), done
+    logged = max((record["step"] for record in records if "step" in record), default=done)
+    run.step = run.heartbeat["step"] if run.heartbeat else logged
+    complete = done is not None and run.total is not None and done >= run.total
+    rate = train_seconds_per_step(run.heartbeat, loss_rows, run.config.get("batch_size"))
+    run.remaining, run.eta_s = train_remaining(run.step, run.total, rate, complete)
+    if val_rows and val_rows[0].get("mean_iou") is not None:
+        best = max((row for row in val_rows if row.get("mean_iou") is not None),
+                   key=lambda row: row["mean_iou"])  # max keeps the first best, as training does
+        run.best = {"path": str(path / "best.pt") if (path / "best.pt").is_file() else None,
+                    "step": best["step"], "round": None,
+                    "val": {k: v for k, v in best.items() if k not in ("phase", "round", "step")}}
+    _commands(run, path, "train", "config.yaml")
+    _train_times(run, path)
+    return complete
+
+
+def _train_times(run, path):
+    """Start, last activity and running time, from the event files (one per
+    start, named by its start time and pid), the heartbeat and the job."""
+    job, beat = run.job or {}, run.heartbeat or {}
+    sessions, seconds = event_sessions(path), 0.0
+    for start, pid, _, written in sessions:
+        end = max(written, beat.get("time", 0) if pid == beat.get("pid") else 0)
+        seconds += max(0.0, end - start)
+    starts = [s for s, *_ in sessions] + [t for t in (job.get("started"),
+                                                         (beat.get("since") or {}).get("time"))
+                                            if t is not None]
+    run.started = min(starts, default=None)
+    marks = [w for *_, w in sessions] + [t for t in (beat.get("time"), job.get("ended"),
+                                                       job.get("started")) if t is not None]
+    marks += [p.stat().st_mtime for p in (path / "metrics.jsonl", path / "last.pt") if p.is_file()]
+    run.updated = max(marks, default=None)
+    if sessions:
+        run.duration_s = round(seconds, 1)
+    elif job.get("started") is not None:
+        run.duration_s = round((job.get("ended") or run.updated) - job["started"], 1)
+
+
+def _read_selftrain(run, path, errors):
+    """Fill a self-training run's fields; returns whether its last round is evaluated."""
+    run.config = read_yaml(path / "selftrain.yaml", errors) or {}
+    records = [r for r in read_jsonl(path / "progress.jsonl", errors)
+               if isinstance(r.get("time"), (int, float))]
+    rounds = run.config.get("rounds", 0)
+    run.model, run.dataset = run.config.get("model"), run.config.get("data")
+    run.rounds = [_round_result(path, index, records, errors) for index in range(rounds + 1)]
+    if records:
+        last = records[-1]
+        run.round, run.phase = last.get("round"), last.get("phase")
+        run.step, run.total = last.get("step"), last.get("total")
+    complete = bool(run.config) and (path / f"round_{rounds}" / "metrics.json").is_file()
+    run.curves = _selftrain_curves(path, rounds, errors)
+    scored = [r for r in run.rounds if (r["val"] or {}).get("mean_iou") is not None]
+    if scored:
+        best = max(scored, key=lambda r: r["val"]["mean_iou"])
+        run.best = {"path": best["checkpoint"], "step": None, "round": best["round"],
+                    "val": best["val"]}
+    pool_size = _pool_size(run.config, records, run.rounds)
+    run.remaining, run.eta_s = selftrain_remaining(run.config, records, pool_size, complete)
+    _commands(run, path, "selftrain", "selftrain.yaml")
+    job = run.job or {}
+    starts = [t for t in ([records[0]["time"]] if records else []) + [job.get("started")] if t]
+    run.started = min(starts, default=None)
+    marks = [t for t in ([records[-1]["time"]] if records else []) +
+             [(run.heartbeat or {}).get("time"), job.get("ended"), job.get("started")] if t]
+    run.updated = max(marks, default=None)
+    run.duration_s = round(active_seconds(records), 1) if records else None
+    return complete
+
+
+def _round_result(path, index, records, errors):
+    """A round's val metrics (metrics.json), pseudo-label statistics and seconds worked."""
+    folder = path / f"round_{index}"
+    metrics = _mapping(read_json(folder / "metrics.json", errors), folder / "metrics.json", errors)
+    stats = _mapping(read_json(folder / "pseudo_stats.json", errors),
+                     folder / "pseudo_stats.json", errors)
+    teacher = _mapping(read_json(folder / "teacher.json", errors), folder / "teacher.json", errors)
+    mine = [r for r in records if r.get("round") == index]
+    return {
+        "round": index,
+        "checkpoint": (metrics or {}).get("checkpoint"),
+        "labelled_by": (teacher or {}).get("checkpoint") if index > 0 else None,
+        "val": scalars(metrics) or None,
+        "class_iou": (metrics or {}).get("class_iou"),
+        "pseudo": scalars(stats) or None,
+        "seconds": round(active_seconds(mine), 1) if mine else None,
+    }
+
+
+def _mapping(value, path, errors):
+    if value is not None and not isinstance(value, dict):
+        errors.append(f"{path} holds {type(value).__name__}, not a mapping")
+        return None
+    return value
+
+
+def _selftrain_curves(path, rounds, errors):
+    """Loss and val tables of every inner training run, tagged by phase and round."""
+    table = {"loss": [], "val": []}
+    for index in range(rounds + 1):
+        folder = path / f"round_{index}"
+        parts = [(folder, "teacher")] if index == 0 else \
+            [(folder / "student", "student"), (folder / "finetune", "fine-tune")]
+        for run_dir, phase in parts:
+            loss_rows, val_rows = curves(read_jsonl(run_dir / "metrics.jsonl", errors),
+                                         phase, index)
+            table["loss"] += loss_rows
+            table["val"] += val_rows
+    return table
+
+
+def _pool_size(config, records, rounds):
+    """Images to pseudo-label a round: measured (progress, statistics), else counted."""
+    for record in records:
+        if record.get("phase") == "pseudo-label" and record.get("total") is not None:
+            return record["total"]
+    for row in rounds:
+        if (row["pseudo"] or {}).get("images") is not None:
+            return row["pseudo"]["images"]
+    if not config or not config.get("rounds"):
+        return None
+    try:
+        from .engine.pseudo_label import open_pool
+
+        return len(open_pool(config.get("unlabeled") or config.get("data"),
+                             config.get("unlabeled_split", "test"),
+                             config.get("unlabeled_limit", 0)))
+    except Exception:  # the pool is not readable here: that phase's cost stays unknown
+        return None
