@@ -86,24 +86,33 @@ class MosaicCollate:
         new_images, new_masks = zip(*mosaics)
         return torch.cat([images, torch.stack(new_images)]), torch.cat([masks, torch.stack(new_masks)])
 
-    def make(self, images, masks, generator=None):
-        """One mosaic from four samples of the batch tensors (B, C, h, w), (B, h, w)."""
-        batch = images.shape[0]
+    def choose(self, batch, size, generator=None):
+        """(the four batch indices, in quadrant order: top-left, top-right,
+        bottom-left, bottom-right; the centre (y, x)) of one mosaic."""
         if batch >= 4:
             chosen = torch.randperm(batch, generator=generator)[:4]
         else:
             chosen = torch.randint(batch, (4,), generator=generator)
-        centre = random_centre(*images.shape[-2:], self.centre_range, generator)
+        return chosen, random_centre(*size, self.centre_range, generator)
+
+    def make(self, images, masks, generator=None):
+        """One mosaic from four samples of the batch tensors (B, C, h, w), (B, h, w)."""
+        chosen, centre = self.choose(images.shape[0], images.shape[-2:], generator)
         return stitch(images[chosen], masks[chosen], centre, self.ignore_index)
 
 
-def mosaic_sample(dataset, index, seed=0, centre_range=(0.5, 1.5)):
-    """Mosaic sample number `index` of a dataset, the same every time.
+def mosaic_parts(dataset, index, seed=0, centre_range=(0.5, 1.5)):
+    """Mosaic sample number `index` of a dataset and what it is made of.
 
     Picks four samples and a centre from a generator seeded by (seed, index)
     and runs the dataset's own (random) transforms under that seed, so the
     dashboard can show "sample 17" again. The dataset must return equally
     sized tensors (training transforms with a crop).
+
+    Returns a dict: "image" (C, h, w) and "mask" (h, w), the mosaic;
+    "indices", the four dataset indices in quadrant order (top-left,
+    top-right, bottom-left, bottom-right); "sources", their (image, mask) as
+    transformed; "centre", (y, x) on the (2h, 2w) canvas.
     """
     generator = torch.Generator().manual_seed(seed * 1_000_003 + index)
     if len(dataset) >= 4:
@@ -115,5 +124,15 @@ def mosaic_sample(dataset, index, seed=0, centre_range=(0.5, 1.5)):
         samples = [dataset[i] for i in chosen]
     images, masks = default_collate(samples)
     mosaic = MosaicCollate(1.0, centre_range, getattr(dataset, "ignore_index", 255))
-    return mosaic.make(images, masks, generator=torch.Generator().manual_seed(
+    order, centre = mosaic.choose(4, images.shape[-2:], torch.Generator().manual_seed(
         torch.randint(2**62, (), generator=generator).item()))
+    image, mask = stitch(images[order], masks[order], centre, mosaic.ignore_index)
+    return {"image": image, "mask": mask, "indices": [chosen[i] for i in order.tolist()],
+            "sources": [(images[i], masks[i]) for i in order.tolist()], "centre": centre}
+
+
+def mosaic_sample(dataset, index, seed=0, centre_range=(0.5, 1.5)):
+    """(image, mask) of Mosaic sample number `index` of a dataset, the same
+    every time (see `mosaic_parts`, which also returns its four sources)."""
+    parts = mosaic_parts(dataset, index, seed, centre_range)
+    return parts["image"], parts["mask"]

@@ -1,0 +1,167 @@
+"""Per-image evaluation: the metrics of one prediction, a worst-images table
+for a split, checkpoints to choose from, and a model's confidence map.
+
+    model = ainnoseg.load("camvid/ainnoseg_w18s")
+    dataset = ainnoseg.data.build_dataset("synthetic", "val")
+    rows = score_images(model, dataset, indices=range(20))
+    table = worst_images({"AinnoSeg": rows})          # worst mIoU first
+
+Scores are fractions in [0, 1], None where a metric is undefined (an image
+whose pixels are all ignored). The dashboard's Predictions page shows these;
+notebooks can call them the same way.
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import metrics
+from .inference import segment_image
+from .viz import label_boundaries
+
+METRICS = ("mean_iou", "boundary_iou", "pixel_accuracy")
+TABLE_NAMES = {"mean_iou": "mIoU", "boundary_iou": "Boundary IoU",
+               "pixel_accuracy": "pixel acc."}
+
+
+def _tensor(labels):
+    if isinstance(labels, np.ndarray):
+        labels = torch.from_numpy(labels)
+    return labels.as_subclass(torch.Tensor).long()
+
+
+def _finite(value):
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def image_metrics(pred, target, num_classes, ignore_index=255):
+    """Region and boundary scores of one (H, W) prediction against its ground truth.
+
+    Returns a dict: "mean_iou" and "boundary_iou" (means over the classes in
+    the image's ground truth or prediction), "pixel_accuracy", and
+    "boundary_errors" / "interior_errors": the shares of labelled pixels
+    wrong within the Boundary IoU band of a ground-truth boundary, and away
+    from it (the orange and red of `ainnoseg.viz.error_map`).
+    """
+    pred, target = _tensor(pred), _tensor(target)
+    if pred.shape != target.shape:
+        raise ValueError(f"the prediction is {tuple(pred.shape)} but the ground truth is "
+                         f"{tuple(target.shape)}; predict at the image's size")
+    cm = metrics.confusion_matrix(pred, target, num_classes, ignore_index)
+    labelled = int(cm.sum())
+    if labelled == 0:
+        return {key: None for key in (*METRICS, "boundary_errors", "interior_errors")}
+    counts = metrics.boundary_iou_counts(pred, target, num_classes, ignore_index)
+    band = max(1, round(0.02 * math.hypot(*target.shape)))
+    near = torch.from_numpy(label_boundaries(target.numpy(), band))
+    wrong = (pred != target) & (target != ignore_index)
+    return {
+        "mean_iou": _finite(metrics.mean_iou(cm)),
+        "boundary_iou": _finite(torch.nanmean(metrics.boundary_iou(counts)).item()),
+        "pixel_accuracy": metrics.pixel_accuracy(cm),
+        "boundary_errors": int((wrong & near).sum()) / labelled,
+        "interior_errors": int((wrong & ~near).sum()) / labelled,
+    }
+
+
+def sample_name(dataset, index):
+    """The file stem of sample `index`, or "<split> 00017" for the synthetic scenes."""
+    if hasattr(dataset, "pairs"):
+        return Path(dataset.pairs[index][0]).stem
+    if hasattr(dataset, "paths"):
+        return Path(dataset.paths[index]).stem
+    return f"{getattr(dataset, 'split', 'sample')} {index:05d}"
+
+
+def load_sample(dataset, index):
+    """(uint8 image (H, W, 3), (H, W) uint8 mask or None) of a dataset built
+    without transforms; the mask is None for unlabeled images."""
+    sample = dataset[index]
+    image, mask = sample if isinstance(sample, (tuple, list)) else (sample, None)
+    image = image.as_subclass(torch.Tensor).permute(1, 2, 0).numpy()
+    if mask is not None:
+        mask = mask.as_subclass(torch.Tensor).to(torch.uint8).numpy()
+    return image, mask
+
+
+def score_images(model, dataset, indices=None, scales=(1.0,), flip=False, on_image=None):
+    """`image_metrics` of `model` on each image of a labelled dataset.
+
+    Args:
+        model: a model from `ainnoseg.load` (eval mode).
+        dataset: a labelled dataset built without transforms.
+        indices: the samples to score (default all).
+        scales, flip: test-time augmentation, as in `segment_image`.
+        on_image: called as on_image(done, total) after each image (a progress bar).
+    Returns one dict per image, in `indices` order: "index", "name" and the
+    keys of `image_metrics`.
+    """
+    if not hasattr(dataset, "num_classes"):
+        raise ValueError("the worst-images table needs ground truth; choose a split with labels")
+    indices = list(range(len(dataset)) if indices is None else indices)
+    rows = []
+    for done, index in enumerate(indices, 1):
+        image, mask = load_sample(dataset, index)
+        pred = segment_image(model, image, scales=scales, flip=flip)
+        scores = image_metrics(pred, mask, dataset.num_classes, dataset.ignore_index)
+        rows.append({"index": index, "name": sample_name(dataset, index), **scores})
+        if on_image is not None:
+            on_image(done, len(indices))
+    return rows
+
+
+def worst_images(scores, by=None):
+    """One table of per-image scores of several checkpoints, worst first.
+
+    Args:
+        scores: {checkpoint label: rows of `score_images`}, all of the same images.
+        by: the label whose mIoU sorts the table (default the first).
+    Returns rows {"index", "name", "mIoU <label>", "Boundary IoU <label>",
+    "pixel acc. <label>" for each label, and with two or more checkpoints
+    "mIoU gain" (last minus first)}, sorted by ascending mIoU of `by`,
+    images without a score last.
+    """
+    labels = list(scores)
+    if not labels:
+        return []
+    by = labels[0] if by is None else by
+    merged = {}
+    for label in labels:
+        for row in scores[label]:
+            entry = merged.setdefault(row["index"], {"index": row["index"], "name": row["name"]})
+            for key in METRICS:
+                entry[f"{TABLE_NAMES[key]} {label}"] = row[key]
+    if len(labels) > 1:
+        first, last = f"mIoU {labels[0]}", f"mIoU {labels[-1]}"
+        for entry in merged.values():
+            both = entry.get(first) is not None and entry.get(last) is not None
+            entry["mIoU gain"] = entry[last] - entry[first] if both else None
+    key = f"mIoU {by}"
+    return sorted(merged.values(),
+                  key=lambda entry: (entry.get(key) is None, entry.get(key) or 0.0,
+                                     entry["index"]))
+
+
+def find_checkpoints(root):
+    """Checkpoint files (*.pt) under a runs folder, newest first.
+
+    Returns dicts {"label": path relative to `root`, "path", "modified"
+    (epoch seconds)}; an empty list when the folder does not exist.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [(path.stat().st_mtime, path) for path in root.rglob("*.pt") if path.is_file()]
+    return [{"label": str(path.relative_to(root)), "path": path, "modified": modified}
+            for modified, path in sorted(found, key=lambda item: (-item[0], str(item[1])))]
+
+
+def confidence_map(model, image, scales=(1.0,), flip=False):
+    """(labels, confidence): the (H, W) class indices and the (H, W) float
+    highest class probability of `model` on `image`, the confidence a
+    pseudo-label threshold is compared against."""
+    labels, probabilities = segment_image(model, image, scales=scales, flip=flip,
+                                          probabilities=True)
+    return labels.numpy(), probabilities.max(0).values.numpy()
