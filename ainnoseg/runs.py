@@ -231,8 +231,9 @@ def _read_train(run, path, errors):
     run.curves = {"loss": loss_rows, "val": val_rows}
     run.model, run.dataset = run.config.get("model"), run.config.get("data")
     run.phase, run.total, run.checkpoint_step = "train", run.config.get("iterations"), done
-    logged = max((record["step"] for record in records if "step" in record), default=done)
-    run.step = run.heartbeat["step"] if run.heartbeat else logged
+    steps = [record["step"] for record in records if isinstance(record.get("step"), int)]
+    steps += [s for s in (done, (run.heartbeat or {}).get("step")) if isinstance(s, int)]
+    run.step = max(steps, default=None)  # the latest of log, checkpoint and heartbeat
     complete = done is not None and run.total is not None and done >= run.total
     rate = train_seconds_per_step(run.heartbeat, loss_rows, run.config.get("batch_size"))
     run.remaining, run.eta_s = train_remaining(run.step, run.total, rate, complete)

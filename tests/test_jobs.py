@@ -1,0 +1,149 @@
+"""Background jobs end to end: tiny synthetic runs launched as real detached
+processes, read back through `ainnoseg.runs`: one to completion, one that
+fails, one stopped mid-way and resumed exactly, two launches into one place."""
+
+import os
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+
+from ainnoseg import jobs, runs, supervisor
+from ainnoseg.config import ConfigError
+from ainnoseg.engine.run_log import read_jsonl
+
+CONFIG = "configs/synthetic_quick.yaml"
+TINY = ["iterations=6", "eval_every=3", "crop_size=[64,80]", "scale=[64,80]", "batch_size=2",
+        "workers=0", "model=hrnetv2_w18s", "val_limit=2", "log_every=1", "checkpoint_every=1"]
+TIMEOUT = 300
+
+
+def _launch(run_dir, overrides=TINY, **kwargs):
+    # One thread each: the same arithmetic in every job, so losses compare exactly.
+    return jobs.launch("train", CONFIG, overrides, run_dir=run_dir, threads=1, **kwargs)
+
+
+def _losses(run_dir):
+    return [(r["step"], r["loss"]) for r in read_jsonl(Path(run_dir) / "metrics.jsonl")
+            if "loss" in r]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A tiny run launched in the background and waited for."""
+    run_dir = tmp_path_factory.mktemp("jobs") / "finished"
+    _launch(run_dir)
+    jobs.wait(run_dir, timeout=TIMEOUT)
+    return run_dir
+
+
+def test_a_launched_run_finishes_and_reads_back(finished):
+    run = runs.load_run(finished)
+    assert (run.kind, run.status, run.error) == ("train", "finished", None)
+    assert (run.model, run.dataset, run.phase) == ("hrnetv2_w18s", "synthetic", "train")
+    assert (run.step, run.total, run.checkpoint_step, run.eta_s) == (6, 6, 6, 0.0)
+    assert run.job["exit_code"] == 0 and run.job["ended"] >= run.job["started"]
+    assert run.job["env"] == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                              "OMP_WAIT_POLICY": "PASSIVE"}
+    assert run.job["command"][1:4] == ["-m", "ainnoseg", "train"]
+    assert run.heartbeat["final"] and run.heartbeat["step"] == 6
+    assert run.heartbeat["pid"] == run.job["child_pid"]
+    assert [row["step"] for row in run.curves["loss"]] == [1, 2, 3, 4, 5, 6]
+    assert [row["step"] for row in run.curves["val"]] == [3, 6]
+    best = max(run.curves["val"], key=lambda row: row["mean_iou"])
+    assert run.best["path"] == str(finished / "best.pt") and Path(run.best["path"]).is_file()
+    assert (run.best["step"], run.best["val"]["mean_iou"]) == (best["step"], best["mean_iou"])
+    assert run.config["iterations"] == 6 and run.config["crop_size"] == [64, 80]
+    assert run.command[-1] == str(finished / "config.yaml")
+    assert run.command_line == shlex.join(run.command)
+    assert run.resume_command[-2:] == ["--resume", str(finished)]
+    assert any("job ended: exit code 0" in line for line in run.log_tail)
+    assert run.started <= run.updated and run.duration_s > 0
+    assert [r.path for r in runs.list_runs(finished.parent)] == [str(finished)]
+
+
+def test_a_failing_run_reports_the_error_from_its_log(tmp_path):
+    missing = tmp_path / "no_such_dataset"
+    _launch(tmp_path / "bad", TINY + [f"data={missing}"])
+    record = jobs.wait(tmp_path / "bad", timeout=TIMEOUT)
+    run = runs.load_run(tmp_path / "bad")
+    assert record["exit_code"] not in (0, None)
+    assert run.status == "failed"
+    assert str(missing) in run.error and f"exit code {record['exit_code']}" in run.error
+    assert any(str(missing) in line for line in run.log_tail)
+
+
+def test_a_stopped_run_resumes_with_the_losses_of_an_uninterrupted_one(tmp_path, finished):
+    run_dir = tmp_path / "stopped"
+    _launch(run_dir)
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline and len(_losses(run_dir)) < 2:
+        time.sleep(0.05)
+    record = jobs.stop(run_dir)
+    run = runs.load_run(run_dir)
+    assert record["stop_requested"] and record["signal"] == "SIGTERM"
+    assert (run.status, run.status_reason) == ("stopped", "stopped by ainnoseg.jobs.stop")
+    assert 0 < run.checkpoint_step < 6
+    assert run.eta_s is not None and run.eta_s > 0  # what a resume still needs
+    with pytest.raises(jobs.JobError, match="already ended"):
+        jobs.stop(run_dir)
+
+    jobs.launch("train", run_dir=run_dir, resume=True, threads=1)
+    jobs.wait(run_dir, timeout=TIMEOUT)
+    run = runs.load_run(run_dir)
+    assert (run.status, run.checkpoint_step) == ("finished", 6)
+    assert _losses(run_dir) == _losses(finished)
+    assert run.job["resume"] and run.job["command"][-2:] == ["--resume", str(run_dir)]
+
+
+def test_two_launches_into_one_directory_are_refused(tmp_path, finished):
+    before = {p.name: p.stat().st_mtime_ns for p in finished.iterdir()}
+    run_dir = tmp_path / "busy"
+    first = _launch(run_dir, TINY + ["iterations=1000"])
+    with pytest.raises(jobs.JobError, match=f"in use by job pid {first['pid']}"):
+        _launch(run_dir)
+    with pytest.raises(jobs.JobError, match="already holds a run"):
+        _launch(finished)
+    jobs.stop(run_dir, timeout=10)
+    assert runs.load_run(run_dir).status == "stopped"
+    assert not supervisor.process_alive(first["pid"])
+    # the other jobs never touched the finished run's files
+    assert {p.name: p.stat().st_mtime_ns for p in finished.iterdir()} == before
+
+
+def test_launch_refuses_requests_that_cannot_start(tmp_path):
+    with pytest.raises(jobs.JobError, match="choose one of"):
+        jobs.launch("eval", CONFIG, run_dir=tmp_path / "a")
+    with pytest.raises(jobs.JobError, match="no last.pt to resume"):
+        jobs.launch("train", run_dir=tmp_path / "a", resume=True)
+    with pytest.raises(jobs.JobError, match="no selftrain.yaml to resume"):
+        jobs.launch("selftrain", run_dir=tmp_path / "a", resume=True)
+    with pytest.raises(jobs.JobError, match="as launch"):
+        jobs.launch("train", CONFIG, ["run_dir=elsewhere"], run_dir=tmp_path / "a")
+    with pytest.raises(ConfigError, match="lr"):
+        jobs.launch("train", CONFIG, ["lr=-1"], run_dir=tmp_path / "a")
+    with pytest.raises(jobs.JobError, match="needs a config"):
+        jobs.launch("train", run_dir=tmp_path / "a")
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_job_gets_its_share_of_the_cores(tmp_path):
+    assert jobs.thread_count(tmp_path, cores=4) == 4
+    (tmp_path / "other").mkdir()
+    supervisor.write_record(tmp_path / "other", {"pid": os.getpid(), "started": time.time(),
+                                                 "ended": None})  # a live job
+    assert jobs.thread_count(tmp_path, cores=4) == 2
+    assert jobs.thread_count(tmp_path, cores=1) == 1
+    env = jobs.child_environment(3)
+    assert (env["OMP_NUM_THREADS"], env["OMP_WAIT_POLICY"]) == ("3", "PASSIVE")
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == jobs.PACKAGE_PARENT
+
+
+def test_selftrain_commands_are_argument_lists():
+    command = jobs.job_command("selftrain", "configs/selftrain_synthetic_quick.yaml",
+                               ["rounds=1"], "runs/st")
+    assert command[1:] == ["-m", "ainnoseg", "selftrain", "configs/selftrain_synthetic_quick.yaml",
+                           "rounds=1", "run_dir=runs/st"]
+    assert jobs.job_command("selftrain", run_dir="runs/st", resume=True)[-2:] == \
+        ["--resume", "runs/st"]
