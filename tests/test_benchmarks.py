@@ -20,6 +20,8 @@ RUNS = {
              "--steps", "1"],
     "pseudo_label": ["--model", "hrnetv2_w18s", "--images", "2", "--batch", "2",
                      "--workers", "0", "--size", "64", "80"],
+    "jobs": ["--overrides", "crop_size=[64,80]", "scale=[64,80]", "batch_size=2", "workers=0",
+             "model=hrnetv2_w18s", "--warmup", "1", "--steps", "1", "--threads", "1"],
 }
 
 EXPECTED = {
@@ -29,6 +31,7 @@ EXPECTED = {
     "train_step": "one training step",
     "data": "ainnoseg_w18s training",
     "pseudo_label": "7-scale + flip costs",
+    "jobs": "side by side / solo",
 }
 
 
