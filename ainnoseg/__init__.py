@@ -4,7 +4,7 @@
     labels = ainnoseg.segment_image(model, "frame.png")
 """
 
-from . import models
+from . import jobs, models, runs
 from .fast import optimize_for_inference
 from .inference import PAPER_SCALES, predict, segment, segment_image
 from .losses import SegmentationLoss, build_loss
@@ -12,6 +12,6 @@ from .registry import build_model, list_models
 from .released import list_released, load
 
 __version__ = "0.1.0"
-__all__ = ["PAPER_SCALES", "SegmentationLoss", "build_loss", "build_model", "list_models",
-           "list_released", "load", "models", "optimize_for_inference", "predict", "segment",
+__all__ = ["PAPER_SCALES", "SegmentationLoss", "build_loss", "build_model", "jobs",
+           "list_models", "list_released", "load", "models", "runs", "optimize_for_inference", "predict", "segment",
            "segment_image"]
