@@ -13,5 +13,5 @@ from .released import list_released, load
 
 __version__ = "0.1.0"
 __all__ = ["PAPER_SCALES", "SegmentationLoss", "build_loss", "build_model", "jobs",
-           "list_models", "list_released", "load", "models", "runs", "optimize_for_inference", "predict", "segment",
-           "segment_image"]
+           "list_models", "list_released", "load", "models", "optimize_for_inference",
+           "predict", "runs", "segment", "segment_image"]
