@@ -198,14 +198,19 @@ def stop(run, timeout=30.0):
             raise JobError(_not_running(run_dir, record))
         record["stop_requested"] = round(time.time(), 3)
         supervisor.write_record(run_dir, record)
-    pid = record["pid"]
-    _signal_group(pid, signal.SIGTERM)
+    pid, sent = record["pid"], signal.SIGTERM
+    _signal_group(pid, sent)
     if not _wait_for_exit(pid, record["started"], timeout):
-        _signal_group(pid, signal.SIGKILL)
+        sent = signal.SIGKILL
+        _signal_group(pid, sent)
         _wait_for_exit(pid, record["started"], 5.0)
-        supervisor.update_record(run_dir, ended=round(time.time(), 3), exit_code=-9,
-                                 signal="SIGKILL")
-    return supervisor.read_record(run_dir)
+    supervisor.reap()
+    with supervisor.locked(run_dir):
+        record = supervisor.read_record(run_dir)
+        if record.get("ended") is None:  # the supervisor died before it could record it
+            record.update(ended=round(time.time(), 3), exit_code=-sent, signal=sent.name)
+            supervisor.write_record(run_dir, record)
+    return record
 
 
 def wait(run, timeout=None, poll=0.2):

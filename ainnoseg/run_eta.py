@@ -89,7 +89,7 @@ def _costed(remaining, rates):
         rate = rates.get(phase)
         seconds = None if steps is None or rate is None else round(steps * rate, 1)
         rows.append({"round": round_index, "phase": phase, "steps": steps, "seconds": seconds})
-        total = None if total is None or seconds is None else total + seconds
+        total = None if total is None or seconds is None else round(total + seconds, 1)
     return rows, total
 
 

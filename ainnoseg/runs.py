@@ -63,7 +63,7 @@ class Run:
     model: str | None = None
     dataset: str | None = None
     round: int | None = None  # self-training: the current round
-    phase: str | None = None  # "train"; self-training: teacher, pseudo-label, student, fine-tune, eval
+    phase: str | None = None  # "train"; teacher, pseudo-label, student, fine-tune, eval
     step: int | None = None  # of the current phase
     total: int | None = None  # the current phase's steps
     checkpoint_step: int | None = None  # training run: last.pt's step, where a resume starts

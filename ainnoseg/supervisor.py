@@ -31,7 +31,8 @@ from pathlib import Path
 
 RECORD, LOG, LOCK = "job.json", "job.log", ".job.lock"
 START_SLACK_S = 5.0  # a process that started this long after a record was written is another one
-CHILDREN = {}  # pid -> Popen of the supervisors this process launched, polled so none stays a zombie
+# pid -> Popen of the supervisors this process launched, polled so none stays a zombie
+CHILDREN = {}
 
 
 @contextlib.contextmanager
@@ -154,6 +155,8 @@ def supervise(run_dir, command):
             print(f"error: cannot start {command[0]}: {error}", flush=True)
             code = 127
     if state["child"] is not None:
+        if state["signal"]:  # arrived while the child was being started
+            state["child"].send_signal(state["signal"])
         update_record(run_dir, child_pid=state["child"].pid)
         code = state["child"].wait()
     name = signal.Signals(-code).name if code < 0 else None

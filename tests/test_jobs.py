@@ -4,6 +4,7 @@ fails, one stopped mid-way and resumed exactly, two launches into one place."""
 
 import os
 import shlex
+import subprocess
 import time
 from pathlib import Path
 
@@ -110,6 +111,31 @@ def test_two_launches_into_one_directory_are_refused(tmp_path, finished):
     assert not supervisor.process_alive(first["pid"])
     # the other jobs never touched the finished run's files
     assert {p.name: p.stat().st_mtime_ns for p in finished.iterdir()} == before
+
+
+def _group_leader(command, tmp_path):
+    """A process in its own process group, recorded as the job of tmp_path."""
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE)
+    supervisor.CHILDREN[process.pid] = process
+    supervisor.write_record(tmp_path, {"pid": process.pid, "started": time.time(),
+                                       "ended": None})
+    return process
+
+
+def test_stop_records_the_end_where_the_supervisor_could_not(tmp_path):
+    # stopped before a supervisor could install its handler: nobody else records the end
+    _group_leader(["sleep", "60"], tmp_path)
+    record = jobs.stop(tmp_path, timeout=5)
+    assert (record["exit_code"], record["signal"]) == (-15, "SIGTERM")
+    assert record["stop_requested"] and runs.load_run(tmp_path).status == "stopped"
+
+
+def test_a_job_that_ignores_sigterm_is_killed_after_the_timeout(tmp_path):
+    process = _group_leader(["sh", "-c", "trap '' TERM; echo ready; sleep 60"], tmp_path)
+    assert process.stdout.readline() == b"ready\n"
+    record = jobs.stop(tmp_path, timeout=0.5)
+    assert (record["exit_code"], record["signal"]) == (-9, "SIGKILL")
+    assert process.wait(timeout=5) == -9
 
 
 def test_launch_refuses_requests_that_cannot_start(tmp_path):

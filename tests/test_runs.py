@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
-from ainnoseg import runs, supervisor
+from ainnoseg import runs
 from ainnoseg.config import from_dict, save_config
 from ainnoseg.engine.selftrain import selftrain
 from ainnoseg.run_eta import phase_rates, selftrain_remaining, train_remaining
@@ -56,7 +55,8 @@ def test_a_selftraining_run_reads_back_with_its_rounds(selftrained):
     assert run.rounds[1]["labelled_by"] == str(selftrained / "round_0" / "last.pt")
     for row in run.rounds:
         saved = json.loads((selftrained / f"round_{row['round']}" / "metrics.json").read_text())
-        assert row["val"]["mean_iou"] == saved["mean_iou"] and row["checkpoint"] == saved["checkpoint"]
+        assert row["val"]["mean_iou"] == saved["mean_iou"]
+        assert row["checkpoint"] == saved["checkpoint"]
         assert row["seconds"] > 0
     best = max(run.rounds, key=lambda row: row["val"]["mean_iou"])
     assert (run.best["round"], run.best["path"]) == (best["round"], best["checkpoint"])
