@@ -78,7 +78,9 @@ class Run:
     resume_command: list = field(default_factory=list)
     started: float | None = None  # epoch seconds of its first start
     updated: float | None = None  # its latest recorded activity
-    duration_s: float | None = None  # seconds it ran, summed over its starts
+    # Seconds it ran, summed over its starts (self-training: over its phases'
+    # progress records, so the setup between phases is not counted).
+    duration_s: float | None = None
     log_tail: list = field(default_factory=list)  # the last lines of job.log
     job: dict | None = None  # job.json, if launched by ainnoseg.jobs
     heartbeat: dict | None = None
@@ -186,8 +188,8 @@ def _read_run(path, kind):
     run = Run(path=str(path), name=path.name, kind=kind, status="unknown", job=job,
               heartbeat=heartbeat)
     complete = (_read_selftrain if kind == "selftrain" else _read_train)(run, path, errors)
-    run.status, run.status_reason = judge_status(job, heartbeat, complete,
-                                                 kind == "train" and _writer_alive(path))
+    run.status, run.status_reason = judge_status(
+        job, heartbeat, complete, kind == "train" and _writer_alive(path, heartbeat))
     lines = log_lines(path / supervisor.LOG, count=400)
     run.log_tail = lines[-LOG_TAIL_LINES:]
     if run.status == "failed":
@@ -198,13 +200,16 @@ def _read_run(path, kind):
     return run
 
 
-def _writer_alive(path):
-    """Whether the process that started the newest event file still runs
-    (a run from before heartbeats; an older heartbeat is another process's)."""
+def _writer_alive(path, heartbeat):
+    """Whether the process that started the newest event file still runs, for
+    a session no heartbeat speaks for (code from before heartbeats). Where one
+    does, it decides: a notebook kernel that trained in-process lives on."""
     sessions = event_sessions(path)
     if not sessions:
         return False
     start, pid, host, _ = sessions[-1]
+    if heartbeat and (heartbeat.get("since") or {}).get("time", 0) >= start - 1:
+        return False
     return host == socket.gethostname() and supervisor.process_alive(pid, started=start)
 
 

@@ -183,6 +183,21 @@ def test_eta_of_a_training_run_comes_from_its_heartbeat(tmp_path):
     assert (run.status, run.step, run.eta_s) == ("running", 20, pytest.approx(240.0))
 
 
+def test_a_run_from_before_heartbeats_is_running_while_its_event_files_writer_lives(tmp_path):
+    run_dir = _fake_train_run(tmp_path / "run")
+    events = run_dir / f"events.out.tfevents.{int(NOW)}.{socket.gethostname()}.{os.getpid()}.0"
+    events.write_bytes(b"")
+    assert runs.load_run(run_dir).status == "running"  # this process wrote it
+    # a heartbeat of that session decides: a notebook that trained in-process lives on
+    beat = {"time": NOW + 1, "pid": os.getpid(), "host": socket.gethostname(), "step": 20,
+            "since": {"time": NOW, "step": 1}, "final": True}
+    (run_dir / "heartbeat.json").write_text(json.dumps(beat))
+    assert runs.load_run(run_dir).status == "stopped"
+    (run_dir / "heartbeat.json").unlink()
+    events.rename(run_dir / f"events.out.tfevents.0.{socket.gethostname()}.{os.getpid()}.0")
+    assert runs.load_run(run_dir).status == "stopped"  # its pid now names a later process
+
+
 def test_corrupt_files_are_named_and_the_other_runs_still_listed(tmp_path):
     good = _fake_train_run(tmp_path / "good")
     bad = _fake_train_run(tmp_path / "bad")
