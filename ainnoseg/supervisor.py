@@ -19,7 +19,6 @@ instead of `ainnoseg.files.atomic_write`.)
 """
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -28,6 +27,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: the package still imports; jobs need POSIX process groups
+    fcntl = None
 
 RECORD, LOG, LOCK = "job.json", "job.log", ".job.lock"
 START_SLACK_S = 5.0  # a process that started this long after a record was written is another one
@@ -40,6 +44,9 @@ def locked(run_dir):
     """Hold RUN_DIR/.job.lock (an advisory file lock) while the record is read and written."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        raise OSError("background jobs need a POSIX system (Linux, macOS): process groups "
+                      "and file locks; train with `ainnoseg train` in a terminal instead")
     with open(run_dir / LOCK, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
