@@ -165,3 +165,15 @@ def confidence_map(model, image, scales=(1.0,), flip=False):
     labels, probabilities = segment_image(model, image, scales=scales, flip=flip,
                                           probabilities=True)
     return labels.numpy(), probabilities.max(0).values.numpy()
+
+
+def confidence_picture(confidence, threshold=0.0):
+    """A (H, W) confidence map as a uint8 (H, W, 3) picture: grey levels
+    (white = 1), tinted red where it falls below `threshold` (the pixels a
+    pseudo-label ignores)."""
+    grey = np.clip(np.round(np.asarray(confidence, np.float32) * 255), 0, 255).astype(np.uint8)
+    picture = np.repeat(grey[..., None], 3, axis=-1)
+    below = np.asarray(confidence) < threshold
+    picture[below, 0] = 128 + grey[below] // 2
+    picture[below, 1:] = grey[below, None] // 2
+    return picture

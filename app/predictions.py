@@ -1,0 +1,135 @@
+"""Predictions: a checkpoint (or two side by side) on one image, with its
+error map and scores, and the worst images of a split."""
+
+import hashlib
+
+import streamlit as st
+import widgets
+
+import ainnoseg
+from ainnoseg import analysis, viz
+from ainnoseg.data import DataError
+from ainnoseg.uploads import read_upload
+
+SPLITS = ("val", "train", "test")
+MULTI_SCALE = (0.75, 1.0, 1.25)
+
+st.title("Predictions")
+first, second = st.columns(2)
+with first:
+    checkpoint_a = widgets.checkpoint_picker("Checkpoint", "pred_a")
+with second:
+    checkpoint_b = widgets.checkpoint_picker("Compare with", "pred_b", optional=True)
+augment = st.toggle(f"Multi-scale {MULTI_SCALE} + flip", key="pred_ms")
+scales, flip = (MULTI_SCALE, True) if augment else ((1.0,), False)
+chosen = list(dict(c for c in (checkpoint_a, checkpoint_b) if c).items())
+models = {label: widgets.load_model(path) for label, path in chosen}
+models = {label: model for label, model in models.items() if model is not None}
+if not models:
+    st.stop()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def segment(path, modified, image_key, scales, flip, _model, _image):
+    return ainnoseg.segment_image(_model, _image, scales=scales, flip=flip)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def sample(data, split, index, _dataset):
+    return analysis.load_sample(_dataset, index)
+
+
+def choose_image():
+    """(image, ground truth or None, cache key, dataset, split) from a split or an upload."""
+    source = st.radio("Image", ["from a dataset", "upload"], horizontal=True, key="pred_source")
+    if source == "upload":
+        upload = st.file_uploader("An image (PNG, JPEG, ...)", key="pred_upload")
+        if upload is None:
+            st.stop()
+        data = upload.getvalue()
+        try:
+            image = read_upload(data, upload.name)
+        except DataError as error:
+            st.error(str(error))
+            st.stop()
+        return image, None, hashlib.sha1(data).hexdigest(), None
+    left, middle, right = st.columns([3, 1, 1])
+    with left:
+        data = widgets.dataset_picker("pred_data")
+    split = middle.selectbox("Split", SPLITS, key="pred_split")
+    dataset = widgets.open_dataset(data, split)
+    if dataset is None:
+        st.stop()
+    index = right.number_input(f"Image (0-{len(dataset) - 1})", 0, len(dataset) - 1,
+                               key="pred_index")
+    image, mask = sample(data, split, index, dataset)
+    return image, mask, f"{data}|{split}|{index}", dataset
+
+
+@st.cache_resource
+def worst_tables():
+    """Scored splits, shared by every tab: {signature: table}."""
+    return {}
+
+
+def open_row():
+    """A click in the worst-images table opens that image above."""
+    rows = st.session_state["worst_table"]["selection"]["rows"]
+    if rows:
+        st.session_state["pred_index"] = st.session_state["worst_rows"][rows[0]]["index"]
+
+
+def worst_images(dataset, image_key):
+    st.subheader("Worst images")
+    limit = st.slider("Images to score", 1, len(dataset), min(12, len(dataset)), key="worst_limit")
+    signature = (tuple((label, str(path), widgets.stamp(path)) for label, path in chosen),
+                 image_key.rsplit("|", 1)[0], limit, scales, flip)
+    tables = worst_tables()
+    if signature not in tables and st.button(f"Score the first {limit} images", key="worst_go"):
+        bar = st.progress(0.0)
+        scores = {}
+        for label, model in models.items():
+            def step(done, total, label=label):
+                bar.progress(done / total, text=f"{label}: {done} / {total} images")
+            scores[label] = analysis.score_images(model, dataset, range(limit), scales, flip,
+                                                  on_image=step)
+        tables[signature] = analysis.worst_images(scores)
+        bar.empty()
+    if signature in tables:
+        st.session_state["worst_rows"] = rows = tables[signature]
+        st.caption("Per-image scores, worst mIoU first; click a row to open the image above.")
+        st.dataframe(rows, key="worst_table", on_select=open_row, selection_mode="single-row",
+                     hide_index=True, column_config=widgets.percent_columns(rows))
+
+
+image, mask, image_key, dataset = choose_image()
+first_model = next(iter(models.values()))
+if mask is not None and dataset.num_classes != len(first_model.class_names):
+    st.warning(f"The dataset has {dataset.num_classes} classes and the model "
+               f"{len(first_model.class_names)}: no error map or scores.")
+    mask = None
+
+top = st.columns([2, 2, 2, 1])
+top[0].image(image, caption=f"image ({image.shape[1]} x {image.shape[0]})", width="stretch")
+if mask is not None:
+    top[1].image(viz.overlay(image, mask, first_model.palette), caption="ground truth",
+                 width="stretch")
+    widgets.show_error_key(top[2])
+widgets.show_legend(first_model.class_names, first_model.palette, top[3])
+for label, model in models.items():
+    path = dict(chosen)[label]
+    with st.spinner(f"Segmenting with {label} ..."):
+        labels = segment(str(path), widgets.stamp(path), image_key, scales, flip, model, image)
+    row = st.columns([2, 2, 3])
+    row[0].image(viz.overlay(image, labels.numpy(), model.palette), caption=f"{label}",
+                 width="stretch")
+    if mask is not None:
+        row[1].image(viz.error_map(labels.numpy(), mask), width="stretch",
+                     caption=f"{label}: errors near boundaries apart from interior ones")
+        scores = analysis.image_metrics(labels, mask, len(model.class_names))
+        row[2].markdown(f"**{label}** on this image")
+        row[2].dataframe([scores], column_config=widgets.percent_columns([scores]),
+                         hide_index=True)
+
+if dataset is not None and mask is not None:
+    worst_images(dataset, image_key)

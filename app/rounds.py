@@ -1,0 +1,97 @@
+"""Rounds: a self-training run round by round, and an audit of its pseudo-labels."""
+
+import altair as alt
+import streamlit as st
+import widgets
+
+from ainnoseg import analysis, rounds, viz
+from ainnoseg.runs import list_runs, load_run
+
+st.title("Rounds")
+root = widgets.runs_root()
+runs = [run for run in list_runs(root) if run.kind == "selftrain"]
+if not runs:
+    st.info(f"No self-training run under `{root}` yet: launch one on the Launch page "
+            "(preset selftrain_synthetic_quick).")
+    st.stop()
+names = [run.name for run in runs]
+run = load_run(runs[names.index(st.selectbox("Self-training run", names, key="rounds_run"))].path)
+st.caption(f"{run.status} · {run.model} on {run.dataset} · "
+           f"{len(run.rounds) - 1} student round(s) after the teacher (round 0)")
+
+table = rounds.round_table(run.rounds)
+st.dataframe(table, hide_index=True, column_config=widgets.percent_columns(table))
+
+cells = rounds.class_iou_cells(run.rounds)
+if cells:
+    st.subheader("Val IoU per class and round")
+    st.caption("Colour: IoU; text: IoU and change against the teacher (round 0), in points.")
+    for cell in cells:
+        delta = "" if cell["delta"] is None or cell["round"] == 0 else f" ({100 * cell['delta']:+.1f})"
+        cell["label"] = "-" if cell["iou"] is None else f"{100 * cell['iou']:.1f}{delta}"
+    base = alt.Chart(alt.Data(values=cells)).encode(
+        x=alt.X("class:N", sort=None, title=None), y=alt.Y("round:O", title="round"))
+    heat = base.mark_rect().encode(color=alt.Color("iou:Q", title="IoU",
+                                                   scale=alt.Scale(domain=[0, 1])))
+    text = base.mark_text(fontSize=11).encode(text="label:N")
+    height = 32 * len({cell["round"] for cell in cells}) + 90  # rows, and the class names
+    st.altair_chart(heat + text, width="stretch", height=height)
+
+histogram = rounds.pseudo_label_cells(run.path)
+if histogram:
+    st.subheader("Pseudo-labels: class shares per round")
+    chart = alt.Chart(alt.Data(values=histogram)).mark_bar().encode(
+        x=alt.X("class:N", sort=None, title=None), y=alt.Y("share:Q", axis=alt.Axis(format="%")),
+        xOffset="round:N", color="round:N", tooltip=["round:N", "class:N", "share:Q", "pixels:Q"])
+    st.altair_chart(chart, width="stretch", height=300)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def ranking(path, modified):
+    return rounds.disagreement_ranking(path)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def pool_of(path, modified):
+    return rounds.open_run_pool(path)
+
+
+st.subheader("Pseudo-label browser")
+ranked = ranking(run.path, widgets.stamp(f"{run.path}/progress.jsonl"))
+if not ranked:
+    st.caption("No pseudo-labels yet: round 1 writes them after the teacher.")
+    st.stop()
+st.caption("Pool images, those the rounds disagree on most first (the share of pixels two "
+           "rounds both kept but labelled differently; with one round, the share ignored). "
+           "Black pixels: ignored by the confidence threshold.")
+stems = [row["stem"] for row in ranked]
+left, right = st.columns([1, 2])
+left.dataframe(ranked, hide_index=True, height=260,
+               column_config=widgets.percent_columns(ranked))
+stem = right.selectbox("Pool image", stems, key="rounds_stem")
+pool = pool_of(run.path, widgets.stamp(f"{run.path}/selftrain.yaml"))
+image, truth = rounds.pool_sample(pool, run.path, stem)
+labels = rounds.pseudo_labels(run.path, stem)
+class_names, palette = rounds.run_classes(run.path)
+
+columns = st.columns(2 + len(labels))
+columns[0].image(image, caption=f"pool image {stem}", width="stretch")
+if truth is not None:
+    columns[1].image(viz.overlay(image, truth, palette), caption="its ground truth (training never sees it)",
+                     width="stretch")
+for column, (index, label) in zip(columns[2:], labels.items()):
+    kept = (label != 255).mean()
+    column.image(viz.colorize(label, palette), width="stretch",
+                 caption=f"round {index} pseudo-label, {100 * kept:.0f} % kept")
+
+index = st.selectbox("Teacher confidence of round", list(labels), key="rounds_confidence")
+teacher = rounds.round_teacher(run.path, index)
+model = widgets.load_model(teacher["checkpoint"]) if teacher else None
+if model is not None:
+    with st.spinner("The teacher's confidence ..."):
+        _, confidence = analysis.confidence_map(model, image, teacher["scales"], teacher["flip"])
+    shade, key = st.columns([2, 3])
+    shade.image(analysis.confidence_picture(confidence, teacher["threshold"]), width="stretch",
+                caption=f"confidence of {teacher['checkpoint']} (white: 1); red: below the "
+                        f"threshold {teacher['threshold']}, ignored")
+    widgets.show_legend(class_names, palette, key)

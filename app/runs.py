@@ -1,0 +1,73 @@
+"""Runs: every run under the runs folder, their curves, and one run in detail."""
+
+import shlex
+
+import altair as alt
+import streamlit as st
+import widgets
+import yaml
+
+import ainnoseg
+from ainnoseg import run_tables
+from ainnoseg.runs import list_runs
+
+st.title("Runs")
+root = widgets.runs_root()
+runs = list_runs(root)
+running = any(run.status == "running" for run in runs)
+
+
+@st.fragment(run_every=3 if running else None)
+def table():
+    rows = run_tables.runs_table(list_runs(root))
+    st.dataframe(rows, hide_index=True, column_config=widgets.percent_columns(rows),
+                 key="runs_table")
+
+
+if runs:
+    table()
+else:
+    st.info(f"No runs under `{root}` yet: start one on the Launch page, or run "
+            "`ainnoseg train configs/synthetic_quick.yaml`.")
+
+with st.expander("Released models", expanded=not runs):
+    st.dataframe(run_tables.released_table(ainnoseg.list_released()), hide_index=True)
+if not runs:
+    st.stop()
+
+st.subheader("Curves")
+names = [run.name for run in runs]
+shown = st.multiselect("Runs to overlay", names, default=names[:3], key="runs_curves")
+picked = [run for run in runs if run.name in shown]
+metric = st.selectbox("Val metric", ["mean_iou", "boundary_iou", "pixel_accuracy", "score"],
+                      key="runs_metric")
+loss_col, val_col = st.columns(2)
+for column, (table_name, key, title) in zip(
+        (loss_col, val_col), (("loss", "loss", "training loss"), ("val", metric, f"val {metric}"))):
+    rows = run_tables.curve_rows(picked, table_name, key)
+    if not rows:
+        column.caption(f"No {title} recorded yet.")
+        continue
+    chart = alt.Chart(alt.Data(values=rows)).mark_line(point=table_name == "val").encode(
+        x=alt.X("run step:Q", title="step"), y=alt.Y("value:Q", title=title),
+        color=alt.Color("run:N"), detail="phase:N",
+        tooltip=["run:N", "phase:N", "round:O", "step:Q", "value:Q"])
+    column.altair_chart(chart, width="stretch")
+
+st.subheader("One run")
+run = runs[names.index(st.selectbox("Run", names, key="runs_one"))]
+if run.status == "failed":
+    st.error(f"**{run.name} failed**: {run.error}")
+elif run.error:
+    st.warning(run.error)
+st.markdown(f"**{run.status}**" + (f": {run.status_reason}" if run.status_reason else ""))
+st.caption("Reproduce it (from its saved config):")
+st.code(run.command_line, language="bash")
+if run.resume_command:
+    st.caption("Continue it where it stopped:")
+    st.code(shlex.join(run.resume_command), language="bash")
+config_col, log_col = st.columns(2)
+config_col.caption("config")
+config_col.code(yaml.safe_dump(run.config, sort_keys=False), language="yaml")
+log_col.caption("log (last lines of job.log)")
+log_col.code("\n".join(run.log_tail) or "(no job log: not started from the dashboard)")
