@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from ainnoseg import metrics
-from ainnoseg.analysis import (confidence_map, find_checkpoints, image_metrics, load_sample,
-                               sample_name, score_images, worst_images)
+from ainnoseg.analysis import (confidence_map, confidence_picture, find_checkpoints,
+                               image_metrics, load_sample, sample_name, score_images,
+                               worst_images)
 from ainnoseg.data import build_dataset
 from ainnoseg.viz import ERROR_COLORS, error_map
 
@@ -126,3 +127,11 @@ def test_confidence_map_is_the_highest_probability():
     labels, confidence = confidence_map(model, image)
     assert labels.shape == confidence.shape == (20, 30)
     assert (confidence >= 1 / 11 - 1e-6).all() and (confidence <= 1).all()
+
+
+def test_confidence_picture_is_grey_and_red_below_the_threshold():
+    picture = confidence_picture(np.array([[1.0, 0.2]]), threshold=0.5)
+    assert picture.dtype == np.uint8 and picture.shape == (1, 2, 3)
+    assert picture[0, 0].tolist() == [255, 255, 255]
+    red, green, blue = picture[0, 1].tolist()
+    assert red > 128 and green == blue < red
