@@ -96,17 +96,22 @@ def test_batching_does_not_change_the_metrics(tmp_path):
 
 
 def test_evaluate_matches_metrics_of_the_summed_counts(tmp_path, model):
+    """Per-image counts summed here give evaluate's metrics exactly. Both sides
+    predict in float32 (amp="off"): under bf16 the convolution kernels that a
+    tensor's memory layout selects round differently on some processors (an
+    unsqueezed image and evaluate's stacked batch take different ones on AMD
+    EPYC), and this test is about the counting, not the rounding."""
     dataset = build_dataset(_random_tree(tmp_path, count=3), "val", transforms=eval_transforms())
     k = len(CLASSES)
     cm = torch.zeros(k, k, dtype=torch.int64)
     biou, bf = torch.zeros(k, 2, dtype=torch.int64), torch.zeros(k, 4, dtype=torch.int64)
     for index in range(len(dataset)):
         image, mask = dataset[index]
-        pred = segment(model, image.unsqueeze(0))[0]
+        pred = segment(model, image.unsqueeze(0), amp="off")[0]
         cm += metrics.confusion_matrix(pred, mask, k, 255)
         biou += metrics.boundary_iou_counts(pred, mask, k, 255)
         bf += metrics.boundary_fscore_counts(pred, mask, k, 255)
-    results = evaluate(model, dataset)
+    results = evaluate(model, dataset, amp="off")
     table = cm.numpy().astype(float)
     union = table.sum(0) + table.sum(1) - np.diag(table)
     present = union > 0
