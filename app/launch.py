@@ -72,7 +72,7 @@ run_name = st.text_input("Run name (a folder in the runs folder)", name, key=f"l
 extra = st.text_area("More settings (key=value, one a line)", key="launch_extra",
                      placeholder="lr=0.02\nbatch_size=4")
 
-if st.button("Start", type="primary", key="launch_start"):
+if st.button("Start", type="primary", key="launch_start", disabled=bool(report["error"])):
     try:
         overrides = launching.launch_overrides(
             data=data, model=model, iterations=iterations, rounds=rounds, threshold=threshold,
