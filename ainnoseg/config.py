@@ -8,12 +8,14 @@ directory and checkpoint.
 """
 
 import dataclasses
+import difflib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from .files import atomic_write
 from .inference import PAPER_SCALES
 from .losses import CRITERIA
 from .precision import AMP_SETTINGS
@@ -105,6 +107,14 @@ class Config:
                 raise ConfigError(f"{key}={getattr(self, key)} must be at least 1")
         if self.lr <= 0:
             raise ConfigError(f"lr={self.lr} must be positive")
+        if not self.eval_scales or any(not s > 0 for s in self.eval_scales):
+            raise ConfigError(
+                f"eval_scales={list(self.eval_scales)} must be positive numbers, e.g. [1.0] or "
+                "[0.75, 1.0, 1.25]")
+        for key in ("crop_size", "scale"):
+            if min(getattr(self, key)) < 1:
+                raise ConfigError(f"{key}={list(getattr(self, key))} must be positive "
+                                  "(height, width) in pixels, e.g. [256, 320]")
         self._validate_selftrain()
         return self
 
@@ -137,17 +147,43 @@ class ConfigError(ValueError):
     """A configuration key or value that cannot be used; names the key."""
 
 
+def resume_changes(overrides, restart_hint):
+    """{key: value} from the key=value words given with --resume; keys outside
+    RESUME_OVERRIDABLE are refused, `restart_hint` saying how to start anew."""
+    changes = parse_overrides(overrides)
+    refused = sorted(set(changes) - set(RESUME_OVERRIDABLE))
+    if refused:
+        raise ConfigError(
+            f"a resumed run keeps its config; {refused} would change the run (only "
+            f"{', '.join(RESUME_OVERRIDABLE)} may change): start a new run instead, "
+            f"{restart_hint}")
+    return changes
+
+
+TYPE_NAMES = {int: "an integer", float: "a number", str: "text"}
+
+
+def _items(value):
+    """The values of a list, of a comma-separated string ("128,160") or of one value."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, str) and "," in value:
+        return [yaml.safe_load(part) for part in value.split(",")]
+    return [value]
+
+
 def _convert(key, value, annotation):
     """Coerce a YAML value to the field's type, or explain what was expected."""
     origin = typing.get_origin(annotation) or annotation
     try:
         if origin is tuple:
-            items = value if isinstance(value, (list, tuple)) else [value]
+            items = _items(value)
             item_types = typing.get_args(annotation)
             if item_types[-1] is Ellipsis:
                 return tuple(_convert(key, v, item_types[0]) for v in items)
             if len(items) != len(item_types):
-                raise ValueError(f"{len(item_types)} values")
+                example = ", ".join(["256", "320"][:len(item_types)])
+                raise ValueError(f"{len(item_types)} values, e.g. {key}=[{example}]")
             return tuple(_convert(key, v, t) for v, t in zip(items, item_types))
         if origin is bool:
             if not isinstance(value, bool):
@@ -159,13 +195,26 @@ def _convert(key, value, annotation):
             return {str(k): float(v) for k, v in value.items()}
         if origin is str and isinstance(value, bool):
             return "on" if value else "off"  # YAML 1.1 reads a bare off/on as a bool
-        if origin is int and isinstance(value, float) and not value.is_integer():
-            raise ValueError("an integer")
-        if origin in (int, float) and isinstance(value, bool):
-            raise ValueError(origin.__name__)
+        if origin in (int, float):
+            return _number(value, origin)
         return origin(value)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{key}={value!r} is not valid: expected {error}") from None
+
+
+def _number(value, kind):
+    """An int or float from a number or numeric text ("1e3"); bools are refused."""
+    if isinstance(value, bool):
+        raise ValueError(TYPE_NAMES[kind])
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(TYPE_NAMES[kind]) from None
+    if kind is float:
+        return number
+    if not number.is_integer():
+        raise ValueError("an integer")
+    return int(value) if isinstance(value, int) else int(number)
 
 
 def from_dict(values):
@@ -174,7 +223,11 @@ def from_dict(values):
     hints = typing.get_type_hints(Config)
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown config key(s) {unknown}; known keys: {', '.join(fields)}")
+        guesses = [f"{match[0]} (for {key})" for key in unknown
+                   if (match := difflib.get_close_matches(key, fields, n=1))]
+        hint = f"; did you mean {', '.join(guesses)}?" if guesses else ""
+        raise ConfigError(f"unknown config key(s) {unknown}{hint}; known keys: "
+                          f"{', '.join(fields)}")
     converted = {key: _convert(key, value, hints[key]) for key, value in values.items()}
     return Config(**converted).validate()
 
@@ -207,7 +260,9 @@ def load_config(path=None, overrides=(), defaults=None):
 
 
 def save_config(config, path):
-    Path(path).write_text(yaml.safe_dump(_plain(config.to_dict()), sort_keys=False))
+    """Write `config` as YAML, atomically (a resumed self-training run reads it back)."""
+    text = yaml.safe_dump(_plain(config.to_dict()), sort_keys=False)
+    atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
 def _plain(values):

@@ -66,3 +66,22 @@ def test_given_defaults_yield_to_the_file_and_the_overrides(tmp_path):
     config = load_config(named, defaults=defaults)
     assert config.run_dir == "elsewhere" and config.lr == 0.5
     assert load_config(named, ["run_dir=chosen"], defaults=defaults).run_dir == "chosen"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("iterations=forty", "iterations='forty' is not valid: expected an integer$"),
+    ("lr=fast", "lr='fast' is not valid: expected a number$"),
+    ("itrations=40", r"did you mean iterations \(for itrations\)\?"),
+    ("crop_size=[128]", r"expected 2 values, e.g. crop_size=\[256, 320\]"),
+    ("eval_scales=[0, 1]", r"eval_scales=\[0.0, 1.0\] must be positive numbers"),
+    ("crop_size=[0, 64]", "must be positive"),
+])
+def test_messages_say_what_is_expected(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_pairs_and_lists_can_be_written_with_commas():
+    config = load_config(None, ["crop_size=128,160", "eval_scales=0.75,1,1.25", "iterations=1e3"])
+    assert config.crop_size == (128, 160) and config.eval_scales == (0.75, 1.0, 1.25)
+    assert config.iterations == 1000

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,7 +29,9 @@ def test_every_problem_is_found_and_names_its_file(tmp_path):
     write_mask(root / "masks" / "img1.png", np.zeros((10, 10)))
     write_mask(root / "masks" / "img2.png", stripes(values=(0, 42)))
     write_image(root / "images" / "lonely.jpg")
-    problems = check_dataset(root)["splits"]["train"]["problems"]
+    report = check_dataset(root)
+    assert list(report["splits"]) == ["all"]  # no split folders: checked once, not per split
+    problems = report["splits"]["all"]["problems"]
     text = "\n".join(f"{path}: {message}" for path, message in problems)
     assert len(problems) == 4, text
     assert "lonely.jpg: image without a mask" in text
@@ -43,7 +46,7 @@ def test_cli_exit_status_and_json(tmp_path, capsys):
         main(["data", "check", str(root), "--json"])
     assert exit_info.value.code == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["splits"]["train"]["samples"] == 2
+    assert report["splits"]["all"]["samples"] == 2
     Image.new("RGB", (5, 5)).save(root / "masks" / "img0.png")
     with pytest.raises(SystemExit) as exit_info:
         main(["data", "check", str(root)])
@@ -57,3 +60,46 @@ def test_cli_on_an_empty_folder_explains_the_layouts(tmp_path, capsys):
         main(["data", "check", str(tmp_path / "empty")])
     assert exit_info.value.code == 2
     assert "layouts" in capsys.readouterr().err
+
+
+def test_masks_with_camvids_void_are_explained_and_their_images_still_counted(tmp_path, capsys):
+    root = folder_tree(tmp_path / "data", count=2)
+    for index in range(2):
+        write_mask(root / "masks" / f"img{index}.png", stripes(values=(0, 1, 11)))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "check", str(root)])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 1
+    assert "image sizes: 32x24 (2)" in out  # the images are fine
+    assert out.count("PROBLEM") == 2  # once per file
+    assert "holds labels [11]" in out and "CamVid's void is 11" in out and "to 255" in out
+    assert "no split folders" in out
+
+
+def test_a_camvid_copy_with_only_its_val_split_is_recognised(tmp_path):
+    root = camvid_tree(tmp_path / "camvid")
+    for split in ("train", "trainannot", "test"):
+        for path in (root / split).iterdir():
+            path.unlink()
+        (root / split).rmdir()
+    report = check_dataset(root)
+    assert report["layout"] == "camvid" and list(report["splits"]) == ["val"]
+    assert report["splits"]["val"]["samples"] == 2 and not report["splits"]["val"]["problems"]
+
+
+def test_the_fast_path_finds_what_training_would_trip_on(tmp_path):
+    from ainnoseg.data import build_dataset
+    from ainnoseg.data.check import quick_check
+
+    root = folder_tree(tmp_path / "data", count=4)
+    png = root / "images" / "img1.png"
+    write_image(png)
+    (root / "images" / "img1.jpg").unlink()
+    png.write_bytes(png.read_bytes()[:-30])  # cut short
+    (root / "images" / "img0.jpg").write_bytes(b"garbage")
+    write_mask(root / "masks" / "img2.png", np.zeros((10, 10)))
+    write_mask(root / "masks" / "img3.png", stripes(values=(0, 42)))
+    problems = dict(quick_check(build_dataset(root)))
+    assert sorted(Path(path).name for path in problems) == [
+        "img0.jpg", "img1.png", "img2.jpg", "img3.jpg"]
+    assert "img2.png is 10x10 but its image" in problems[str(root / "images" / "img2.jpg")]

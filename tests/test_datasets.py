@@ -128,3 +128,36 @@ def test_exif_rotation_is_applied(tmp_path):
     exif[0x0112] = 6  # rotate 90 degrees clockwise to display
     image.save(tmp_path / "photo.jpg", exif=exif)
     assert read_image(tmp_path / "photo.jpg").shape == (3, 40, 20)
+
+
+def test_a_camvid_copy_without_its_train_split_says_which_splits_it_has(tmp_path):
+    root = camvid_tree(tmp_path / "camvid")
+    for split in ("train", "trainannot"):
+        for path in (root / split).iterdir():
+            path.unlink()
+        (root / split).rmdir()
+    assert detect_layout(root) == "camvid"
+    assert isinstance(build_dataset(root, "val"), CamVid)
+    with pytest.raises(DataError, match=r"CamVid folder .* has no train/ split \(it has val, test\)"):
+        build_dataset(root, "train")
+
+
+def test_a_label_outside_the_classes_suggests_mapping_void_to_ignore(tmp_path):
+    root = folder_tree(tmp_path / "data", count=1)
+    write_mask(root / "masks" / "img0.png", stripes(values=(0, 1, 11)))
+    with pytest.raises(DataError) as error:
+        build_dataset(root)[0]
+    message = str(error.value)
+    assert "holds labels [11]" in message and "valid file labels are 0-2 and 255" in message
+    assert "set those pixels to 255" in message and "classes.txt" in message
+
+
+def test_a_split_folder_layout_without_the_asked_split_names_those_it_has(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "classes.txt").write_text("a\nb\n")
+    write_image(root / "images" / "train" / "0.png")
+    write_mask(root / "masks" / "train" / "0.png", stripes(values=(0, 1)))
+    assert build_dataset(root, "train").split_folders
+    with pytest.raises(DataError, match="no val split: images/ holds the split folders train"):
+        build_dataset(root, "val")

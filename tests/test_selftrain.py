@@ -137,17 +137,20 @@ def test_label_pool_batches_images_of_one_size_and_skips_labelled_ones(tmp_path,
     batches = []
     monkeypatch.setattr(pseudo_label, "label_batch", lambda m, images, *rest: batches.append(
         len(images)) or label_batch(m, images, *rest))
-    assert label_pool(model, pool, out, batch_size=3) == 5
+    # float32 on both sides: under bf16 a batch of three and a single image
+    # may take convolution kernels that round differently, on some processors.
+    assert label_pool(model, pool, out, amp="off", batch_size=3) == 5
     monkeypatch.undo()
     assert batches == [3, 1, 1]  # the 12-pixel-wide image is never stacked with the others
     for index, size in enumerate(sizes):
         labels = np.asarray(Image.open(out / f"img{index}.png"))
         image = eval_transforms()(pool.image(index)).unsqueeze(0)
         assert labels.shape == size
-        assert np.array_equal(labels, label_batch(model, image)[0].numpy())
+        assert np.array_equal(labels, label_batch(model, image, amp="off")[0].numpy())
     (out / "img3.png").unlink()
     calls = []
-    assert label_pool(model, pool, out, batch_size=3, on_image=lambda *a: calls.append(a)) == 1
+    assert label_pool(model, pool, out, amp="off", batch_size=3,
+                      on_image=lambda *a: calls.append(a)) == 1
     assert calls == [(1, 1)] and (out / "img3.png").is_file()
 
 
@@ -249,18 +252,26 @@ def test_two_rounds_write_a_readable_run_directory(two_rounds):
     assert summary["rounds"][2]["checkpoint"] == str(run_dir / "round_2" / "finetune" / "last.pt")
 
 
-def test_round_two_is_labelled_by_round_ones_fine_tuned_student(two_rounds):
+def test_round_two_is_labelled_by_round_ones_fine_tuned_student(two_rounds, tmp_path):
     run_dir, config, _ = two_rounds
     teacher = run_dir / "round_1" / "finetune" / "last.pt"
     labelled_by = json.loads((run_dir / "round_2" / "teacher.json").read_text())["checkpoint"]
     assert labelled_by == str(teacher)
     student = load_checkpoint(run_dir / "round_2" / "student" / "last.pt")["config"]
     assert student["init_checkpoint"] == str(teacher)
+    # Labelled again as the round labels its pool (the same fast copy, precision
+    # and batches), the pool gives the same PNGs exactly, on any processor.
     model, _ = load_model(teacher)
-    image = eval_transforms()(SyntheticScenes("test")[3][0]).unsqueeze(0)
-    expected = label_batch(optimize_for_inference(model), image)[0].numpy()
-    written = np.asarray(Image.open(run_dir / "round_2" / "pseudo" / "00003.png"))
-    assert (written == expected).mean() > 0.999
+    fast = optimize_for_inference(model, config.amp, config.channels_last)
+    pool = open_pool(config.unlabeled or config.data, config.unlabeled_split,
+                     config.unlabeled_limit)
+    again = tmp_path / "again"
+    assert label_pool(fast, pool, again, config.threshold, config.pseudo_scales,
+                      config.pseudo_flip, config.amp, config.pseudo_batch, config.workers) == 4
+    for stem in pool.stems:
+        written, expected = (np.asarray(Image.open(folder / f"{stem}.png"))
+                             for folder in (run_dir / "round_2" / "pseudo", again))
+        assert np.array_equal(written, expected), stem
     metrics = json.loads((run_dir / "round_2" / "metrics.json").read_text())
     assert metrics["checkpoint"] == str(run_dir / "round_2" / "finetune" / "last.pt")
 
@@ -449,3 +460,64 @@ def test_torchrun_shares_the_pool_and_the_training_between_processes(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [row["round"] for row in summary["rounds"]] == [0, 1]
     assert summary["rounds"][1]["labelled_by"] == str(run_dir / "round_0" / "last.pt")
+
+
+# Nothing is overwritten, nothing half-made is left
+
+
+def _file_bytes(folder):
+    return {path.relative_to(folder): path.read_bytes()
+            for path in sorted(Path(folder).rglob("*")) if path.is_file()}
+
+
+def test_selftraining_twice_into_one_run_directory_leaves_it_byte_for_byte(
+        two_rounds, tmp_path, capsys):
+    run_dir, _, _ = two_rounds
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump({**TINY, "rounds": 2, "student_init": "teacher"}))
+    before = _file_bytes(run_dir)
+    with pytest.raises(SystemExit) as done:
+        main(["selftrain", str(config_file), f"run_dir={run_dir}"])
+    assert done.value.code == 2
+    assert f"ainnoseg selftrain --resume {run_dir}" in capsys.readouterr().err
+    assert _file_bytes(run_dir) == before
+
+
+def test_selftraining_into_a_training_runs_directory_is_refused_untouched(tmp_path, capsys):
+    run_dir = tmp_path / "trained"
+    run_dir.mkdir()
+    for name in ("config.yaml", "metrics.jsonl", "last.pt", "best.pt"):
+        (run_dir / name).write_bytes(name.encode())
+    before = _file_bytes(run_dir)
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump({**TINY, "rounds": 1}))
+    with pytest.raises(SystemExit) as done:
+        main(["selftrain", str(config_file), f"run_dir={run_dir}"])
+    assert done.value.code == 2 and "already holds a run" in capsys.readouterr().err
+    assert _file_bytes(run_dir) == before
+
+
+def test_a_missing_teacher_is_refused_before_the_run_directory_is_made(tmp_path, capsys):
+    config_file, run_dir = tmp_path / "tiny.yaml", tmp_path / "run"
+    config_file.write_text(yaml.safe_dump({**TINY, "rounds": 1}))
+    with pytest.raises(SystemExit) as done:
+        main(["selftrain", str(config_file), f"run_dir={run_dir}",
+              f"teacher={tmp_path / 'missing.pt'}"])
+    assert done.value.code == 2 and "missing.pt" in capsys.readouterr().err
+    assert not run_dir.exists()
+
+
+def test_resume_takes_the_same_safe_overrides_as_training(two_rounds, tmp_path, capsys):
+    import shutil
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(two_rounds[0], run_dir)
+    with pytest.raises(SystemExit) as done:
+        main(["selftrain", "--resume", str(run_dir), "workers=0", "log_every=5"])
+    assert done.value.code == 0, capsys.readouterr().err
+    saved = yaml.safe_load((run_dir / "selftrain.yaml").read_text())
+    assert saved["log_every"] == 5 and saved["workers"] == 0
+    with pytest.raises(SystemExit) as done:
+        main(["selftrain", "--resume", str(run_dir), "lr=0.5"])
+    error = capsys.readouterr().err
+    assert done.value.code == 2 and "['lr'] would change the run" in error

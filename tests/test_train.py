@@ -1,3 +1,5 @@
+import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -10,10 +12,11 @@ import torch
 import yaml
 
 from ainnoseg.cli import main
-from ainnoseg.config import load_config
-from ainnoseg.engine.checkpoint import CheckpointError, load_checkpoint, load_model
+from ainnoseg.config import ConfigError, load_config
+from ainnoseg.engine.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from ainnoseg.engine.run_log import read_jsonl
 from ainnoseg.engine.train import learning_rate, train
+from data_trees import stripes, write_image, write_mask
 
 TINY = {
     "data": "synthetic", "crop_size": [64, 96], "scale": [96, 128], "ratio_range": [0.75, 1.25],
@@ -182,3 +185,124 @@ def test_resume_refuses_changes_that_would_alter_the_run(tmp_path, capsys):
     with pytest.raises(SystemExit) as done:
         main(["train", "--resume", str(run_dir), "configs/synthetic_quick.yaml"])
     assert done.value.code == 2 and "drop configs/synthetic_quick.yaml" in capsys.readouterr().err
+
+
+# A run directory is never overwritten, and every run ends with what it reached
+
+
+def _file_bytes(folder):
+    return {path.relative_to(folder): path.read_bytes()
+            for path in sorted(Path(folder).rglob("*")) if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A 2-step hrnetv2_w18s run made by `ainnoseg train`, and what it printed."""
+    root = tmp_path_factory.mktemp("finished")
+    config = _config_file(root, "tiny", model="hrnetv2_w18s", iterations=2, eval_every=2,
+                          run_dir=str(root / "run"))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), pytest.raises(SystemExit) as done:
+        main(["train", str(config)])
+    assert done.value.code == 0
+    return root / "run", config, printed.getvalue()
+
+
+def test_training_twice_into_one_run_directory_leaves_the_first_run_untouched(
+        finished_run, capsys):
+    run_dir, config, _ = finished_run
+    before = _file_bytes(run_dir)
+    assert {"config.yaml", "metrics.jsonl", "last.pt", "best.pt"} <= {str(p) for p in before}
+    with pytest.raises(SystemExit) as done:
+        main(["train", str(config)])
+    error = capsys.readouterr().err
+    assert done.value.code == 2
+    assert f"ainnoseg train --resume {run_dir}" in error and "run_dir=" in error
+    assert _file_bytes(run_dir) == before  # byte for byte, and no file added
+
+
+def test_a_run_directory_with_a_runs_files_but_no_checkpoint_is_refused_too(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
+    with pytest.raises(ConfigError, match="no checkpoint to resume .*run_dir="):
+        train(load_config(_config_file(tmp_path), [f"run_dir={run_dir}"]))
+    assert (run_dir / "metrics.jsonl").read_text() == '{"step": 1, "loss": 2.0}\n'
+
+
+def test_training_ends_with_its_best_score_and_a_finished_run_says_so(finished_run, capsys):
+    run_dir, _, printed = finished_run
+    best = max((r for r in read_jsonl(run_dir / "metrics.jsonl") if "val.mean_iou" in r),
+               key=lambda r: r["val.mean_iou"])
+    assert f"best val mIoU {100 * best['val.mean_iou']:.2f} %" in printed
+    assert "Boundary IoU" in printed and f"at step {best['step']}" in printed
+    assert str(run_dir / "best.pt") in printed
+    before = _file_bytes(run_dir)
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--resume", str(run_dir)])
+    assert done.value.code == 0
+    assert f"{run_dir} is finished: 2 of 2 iterations" in capsys.readouterr().out
+    assert _file_bytes(run_dir) == before
+
+
+def test_checkpoints_keep_the_gpus_generator_and_resume_restores_it(monkeypatch, tmp_path):
+    """Dropout on a GPU draws from its own generator: a resumed GPU run must
+    continue it (faked here, on a machine without one)."""
+    from ainnoseg.engine import train as engine
+
+    gpu, gpu_state, restored = torch.device("cuda", 0), torch.arange(16, dtype=torch.uint8), []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: gpu_state.clone())
+    monkeypatch.setattr(torch.cuda, "set_rng_state",
+                        lambda state, device: restored.append((state, device)))
+    save_checkpoint({"model": {}, "config": {"model": "hrnetv2_w18s"},
+                     **engine._rng_states(gpu)}, tmp_path / "last.pt")
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert torch.equal(state["cuda_rng"], gpu_state)
+    engine._restore_rng_states(state, gpu)
+    assert len(restored) == 1 and torch.equal(restored[0][0], gpu_state)
+    assert restored[0][1] == gpu
+    assert "cuda_rng" not in engine._rng_states(torch.device("cpu"))
+    engine._restore_rng_states(state, torch.device("cpu"))  # resumed on a CPU: its own only
+    assert len(restored) == 1
+
+
+def test_fine_tuning_to_another_class_count_starts_only_the_classifier_anew(
+        finished_run, tmp_path, capsys):
+    run_dir, _, _ = finished_run
+    data = tmp_path / "pets"
+    (data / "classes.txt").parent.mkdir()
+    (data / "classes.txt").write_text("background\ncat\ndog\n")
+    for split in ("train", "val"):
+        for index in range(2):
+            write_image(data / "images" / split / f"{index}.png", 64, 96, seed=index)
+            write_mask(data / "masks" / split / f"{index}.png", stripes(64, 96, values=(0, 1, 2)))
+    new_run = tmp_path / "pets_run"
+    with pytest.raises(SystemExit) as done:
+        main(["train", str(_config_file(tmp_path, model="hrnetv2_w18s", iterations=1,
+                                        eval_every=1, lr=1e-12, batch_size=2)), f"data={data}",
+              f"run_dir={new_run}", f"init_checkpoint={run_dir / 'last.pt'}"])
+    out, error = capsys.readouterr()
+    assert done.value.code == 0, error
+    assert "predicts 11 classes, this data has 3" in out and "start from random" in out
+    teacher = load_checkpoint(run_dir / "last.pt")["model"]
+    student = load_checkpoint(new_run / "last.pt")
+    reinitialised = [k for k in teacher if student["model"][k].shape != teacher[k].shape]
+    assert reinitialised and all(name in out for name in reinitialised)
+    assert student["class_names"] == ["background", "cat", "dog"]
+    weight = "backbone.body.conv1.weight"
+    torch.testing.assert_close(student["model"][weight], teacher[weight])
+
+
+def test_a_folder_without_split_folders_trains_with_a_loud_warning(tmp_path, capsys):
+    from ainnoseg.engine.train import build_datasets
+
+    data = tmp_path / "flat"
+    (data / "classes.txt").parent.mkdir()
+    (data / "classes.txt").write_text("background\ncat\n")
+    for index in range(3):
+        write_image(data / "images" / f"{index}.png", 64, 96, seed=index)
+        write_mask(data / "masks" / f"{index}.png", stripes(64, 96, values=(0, 1)))
+    build_datasets(load_config(None, [f"data={data}"]))
+    warning = capsys.readouterr().err
+    assert warning.startswith("warning:") and "training and validation both use all its 3" in warning
+    assert "images/val/" in warning and "masks/val/" in warning

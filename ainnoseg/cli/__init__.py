@@ -1,9 +1,19 @@
-"""The `ainnoseg` command line: one module per group of subcommands."""
+"""The `ainnoseg` command line: one module per group of subcommands.
+
+Every mistake a user can make (a missing file, a bad config value, a
+checkpoint that does not fit, damaged data) ends the command with one line,
+`error: ...`, on stderr and exit status 2: the library raises ValueError
+subclasses (ConfigError, DataError, CheckpointError), OSError, or ImportError
+for an optional package that is not installed.
+"""
 
 import argparse
 import sys
 
 from . import inference, overview, training
+
+# What a user's mistake raises; anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, OSError, FloatingPointError, ImportError)
 
 
 def build_parser():
@@ -17,6 +27,25 @@ def build_parser():
     return parser
 
 
+def one_line(error):
+    """The message of `error` on one line. An error raised in a DataLoader
+    worker arrives wrapped in the worker's traceback: its last line is the
+    original message."""
+    text = str(error) or type(error).__name__
+    if "Original Traceback" in text:
+        text = text.rsplit(f"{type(error).__name__}: ", 1)[-1]
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    sys.exit(args.run(args) or 0)
+    try:
+        status = args.run(args)
+    except USER_ERRORS as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        status = 2
+    except KeyboardInterrupt:
+        print("error: interrupted (a training run continues with --resume RUN_DIR)",
+              file=sys.stderr)
+        status = 130
+    sys.exit(status or 0)

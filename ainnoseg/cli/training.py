@@ -1,6 +1,6 @@
 """`ainnoseg train`, `ainnoseg selftrain` and `ainnoseg publish`."""
 
-import sys
+import os
 from pathlib import Path
 
 from ..inference import PAPER_SCALES
@@ -9,14 +9,9 @@ from ..precision import AMP_SETTINGS
 
 def _config_from_args(args, examples):
     """The config a CONFIG [key=value ...] command line names, run_dir defaulting
-    (unless the file or an override sets it) to runs/<config name>; None with
-    --resume (the run directory holds it)."""
+    (unless the file or an override sets it) to runs/<config name>."""
     from ..config import ConfigError, load_config
 
-    if args.resume:
-        if args.config or args.overrides:
-            raise ConfigError("--resume takes the run directory alone; its config is inside")
-        return None
     if args.config is None:
         raise ConfigError(f"give a config file (see {examples}) or --resume RUN_DIR")
     return load_config(args.config, args.overrides,
@@ -24,8 +19,8 @@ def _config_from_args(args, examples):
 
 
 def _resume_overrides(args):
-    """key=value words after `train --resume RUN_DIR` (argparse puts the first
-    in the config slot); a config file there is refused."""
+    """key=value words after `--resume RUN_DIR` (argparse puts the first in
+    the config slot); a config file there is refused."""
     from ..config import ConfigError
 
     words = ([args.config] if args.config else []) + list(args.overrides)
@@ -36,36 +31,35 @@ def _resume_overrides(args):
     return words
 
 
-def run_train(args):
-    """Train from a config file, or resume a run directory."""
-    from ..config import ConfigError
-    from ..engine.checkpoint import CheckpointError
-    from ..engine.train import resume, train
+def _main_process():
+    """Not a second process of torchrun (whose group training has left by now)."""
+    return os.environ.get("RANK", "0") == "0"
 
-    try:
-        if args.resume:
-            resume(args.resume, _resume_overrides(args))
-        else:
-            train(_config_from_args(args, "configs/"))
-    except (ConfigError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+
+def run_train(args):
+    """Train from a config file, or resume a run directory; then what it reached."""
+    from ..engine.train import resume, run_summary, train
+
+    if args.resume:
+        resume(args.resume, _resume_overrides(args))
+        run_dir = args.resume
+    else:
+        config = _config_from_args(args, "configs/")
+        train(config)
+        run_dir = config.run_dir
+    if _main_process():
+        print(run_summary(run_dir))
     return 0
 
 
 def run_selftrain(args):
     """Self-train from a config file, or resume a self-training run directory."""
-    from ..config import ConfigError
-    from ..data import DataError
-    from ..engine.checkpoint import CheckpointError
     from ..engine.selftrain import format_summary, resume_selftrain, selftrain
 
-    try:
-        config = _config_from_args(args, "configs/selftrain_*.yaml")
-        summary = resume_selftrain(args.resume) if config is None else selftrain(config)
-    except (ConfigError, CheckpointError, DataError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if args.resume:
+        summary = resume_selftrain(args.resume, _resume_overrides(args))
+    else:
+        summary = selftrain(_config_from_args(args, "configs/selftrain_*.yaml"))
     if summary is not None:
         print(format_summary(summary))
     return 0
@@ -73,18 +67,12 @@ def run_selftrain(args):
 
 def run_publish(args):
     """Half-precision weights of a run's best checkpoint, scored, into a manifest."""
-    from ..data import DataError
-    from ..engine.checkpoint import CheckpointError
     from ..engine.publish import publish
 
-    try:
-        entry = publish(args.run_dir, args.out, args.name or Path(args.run_dir).name,
-                        data=args.data, split=args.split, amp=args.amp,
-                        ms_scales=tuple(args.ms_scales), command=args.command,
-                        trained_on=args.trained_on, note=args.note, round_index=args.round)
-    except (CheckpointError, DataError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    entry = publish(args.run_dir, args.out, args.name or Path(args.run_dir).name,
+                    data=args.data, split=args.split, amp=args.amp,
+                    ms_scales=tuple(args.ms_scales), command=args.command,
+                    trained_on=args.trained_on, note=args.note, round_index=args.round)
     for kind, scores in entry["val"].items():
         print(f"{kind}: mIoU {100 * scores['mean_iou']:.2f}, pixel accuracy "
               f"{100 * scores['pixel_accuracy']:.2f}, Boundary IoU "
@@ -159,5 +147,7 @@ def _add_selftrain_parser(commands):
                     "pseudo_ratio, pseudo_scales, ... (see ainnoseg/config.py). The run "
                     "directory (default runs/<config name>) holds one folder per round and "
                     "progress.jsonl; a stopped run continues with --resume RUN_DIR.")
-    _add_run_arguments(parser, "continue a stopped self-training run where it stopped")
+    _add_run_arguments(parser, "continue a stopped self-training run where it stopped; "
+                               "key=value may change only data, workers, log_every and "
+                               "checkpoint_every")
     parser.set_defaults(run=run_selftrain)

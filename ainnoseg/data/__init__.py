@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from .datasets import ADE20K, CamVid, FolderDataset, ImageFolder, LabeledImages
+from .datasets import ADE20K, CamVid, FolderDataset, ImageFolder, LabeledImages, MissingFolder
 from .io import DataError, read_image, read_mask
 from .mosaic import MosaicCollate, mosaic_sample
 from .synthetic import SyntheticScenes
@@ -13,6 +13,7 @@ LAYOUTS = """\
   CamVid   train/ + trainannot/, val/ + valannot/, test/ (SegNet layout)
   folder   images/ + masks/ (same stems) + classes.txt, optionally images/<split>/
   images   a folder of images alone (unlabeled, e.g. a self-training pool)"""
+CAMVID_SPLITS = ("train", "val", "test")
 
 
 def detect_layout(root):
@@ -23,7 +24,8 @@ def detect_layout(root):
     if (root / "images" / "training").is_dir() or (root / "images" / "validation").is_dir():
         if (root / "annotations").is_dir():
             return "ade20k"
-    if (root / "train").is_dir() and (root / "trainannot").is_dir():
+    if any((root / split).is_dir() and (root / f"{split}annot").is_dir()
+           for split in CAMVID_SPLITS):
         return "camvid"
     if (root / "images").is_dir() and (root / "masks").is_dir():
         return "folder"
@@ -51,6 +53,11 @@ def build_dataset(name_or_path, split="train", transforms=None, **options):
     if layout == "ade20k":
         return ADE20K(root, split, transforms)
     if layout == "camvid":
+        if not (root / split).is_dir():
+            present = [name for name in CAMVID_SPLITS if (root / name).is_dir()]
+            raise MissingFolder(f"the CamVid folder {root} has no {split}/ split (it has "
+                                f"{', '.join(present)}); add {split}/ and {split}annot/, or "
+                                "name a split it has")
         if not (root / f"{split}annot").is_dir():
             return ImageFolder(root / split, transforms)
         return CamVid(root, split, transforms)
@@ -64,6 +71,7 @@ def build_dataset(name_or_path, split="train", transforms=None, **options):
 
 __all__ = [
     "ADE20K", "CamVid", "DataError", "FolderDataset", "ImageFolder", "LabeledImages",
+    "MissingFolder",
     "MosaicCollate", "SyntheticScenes", "build_dataset", "detect_layout", "eval_transforms",
     "mosaic_sample", "read_image", "read_mask", "train_transforms",
 ]

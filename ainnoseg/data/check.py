@@ -1,14 +1,21 @@
-"""`ainnoseg data check PATH`: what a dataset folder holds and what is wrong with it."""
+"""`ainnoseg data check PATH`: what a dataset folder holds and what is wrong with it.
+
+`check_dataset` reads every pixel; `quick_check`, its fast path, opens the
+images' headers and decodes only the masks (small files), which is what
+training runs before it starts (`require_readable`).
+"""
 
 from collections import Counter
 
 import torch
+from PIL import Image, UnidentifiedImageError
 
 from . import build_dataset, detect_layout
-from .datasets import LabeledImages, MissingFolder
+from .datasets import FolderDataset, LabeledImages, MissingFolder
 from .io import DataError
 
 SPLITS = ("train", "val", "test")
+SHOWN_PROBLEMS = 10  # in an error message; `ainnoseg data check` lists them all
 
 
 def check_split(dataset):
@@ -30,6 +37,9 @@ def check_split(dataset):
                 image, mask = dataset[index], None
         except DataError as error:
             problems.append((_sample_name(dataset, index), str(error)))
+            size = _header_size(_sample_name(dataset, index))
+            if size is not None:  # the image is fine, its mask is not
+                sizes[f"{size[1]}x{size[0]}"] += 1
             continue
         sizes[f"{image.shape[-1]}x{image.shape[-2]}"] += 1
         if mask is not None:
@@ -53,8 +63,73 @@ def _sample_name(dataset, index):
     return str(dataset.paths[index])
 
 
+def _header_size(path):
+    """(height, width) of an image as `read_image` turns it upright, from its
+    header alone; None if the file does not open."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if image.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF: turned by 90 degrees
+                width, height = height, width
+            return height, width
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
+        return None
+
+
+def _verified_size(path):
+    """(height, width) of a readable image; a DataError names a file that does
+    not open or whose data is cut short or damaged (PNG chunks are checked)."""
+    size = _header_size(path)
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except Exception as error:  # PIL raises many types for damaged files
+        raise DataError(f"cannot read {path}: {error}") from error
+    if size is None:
+        raise DataError(f"cannot read {path}: not an image file")
+    return size
+
+
+def quick_check(dataset):
+    """The fast path of the data check: [(file, message)] for images that do
+    not open or are damaged, masks of another size than their image, colour
+    masks and labels outside the classes. Images are not decoded (their
+    headers are read and PNG data verified); masks are."""
+    problems = []
+    if isinstance(dataset, LabeledImages):
+        for image_path, mask_path in dataset.pairs:
+            try:
+                dataset.classes_of(mask_path, _verified_size(image_path), image_path)
+            except DataError as error:
+                problems.append((str(image_path), str(error)))
+    elif hasattr(dataset, "paths"):
+        for path in dataset.paths:
+            try:
+                _verified_size(path)
+            except DataError as error:
+                problems.append((str(path), str(error)))
+    return problems
+
+
+def require_readable(dataset, where):
+    """Raise a DataError listing, by file, every problem `quick_check` finds in
+    `dataset` (`where` names it, e.g. "the train split of data/pets")."""
+    problems = quick_check(dataset)
+    if not problems:
+        return
+    shown = "; ".join(message if path in message else f"{path}: {message}"
+                      for path, message in problems[:SHOWN_PROBLEMS])
+    more = len(problems) - SHOWN_PROBLEMS
+    raise DataError(f"{len(problems)} problem(s) in {where}, found before training: {shown}"
+                    + (f"; and {more} more" if more > 0 else "")
+                    + "; `ainnoseg data check` lists every problem of a dataset folder")
+
+
 def check_dataset(root):
-    """{"layout": ..., "splits": {split: check_split(...)}} for a dataset folder."""
+    """{"layout": ..., "splits": {split: check_split(...)}} for a dataset folder.
+
+    A folder of images/ + masks/ without split folders is checked once, as
+    split "all" (every split is then the whole folder)."""
     layout = detect_layout(root)
     report = {"layout": layout, "splits": {}}
     if layout == "images":
@@ -69,6 +144,11 @@ def check_dataset(root):
             report["splits"][split] = {"samples": 0, "sizes": {}, "histogram": {},
                                        "ignored_pixels": 0, "problems": [(str(root), str(error))]}
             continue
+        if isinstance(dataset, FolderDataset) and not dataset.split_folders:
+            report["note"] = ("no split folders (images/train/, images/val/): train, val and "
+                              "test are all the same images")
+            report["splits"] = {"all": check_split(dataset)}
+            return report
         report["splits"][split] = check_split(dataset)
     if not report["splits"]:
         raise DataError(f"{root} holds no readable split ({', '.join(SPLITS)})")
@@ -77,6 +157,8 @@ def check_dataset(root):
 
 def format_report(report):
     lines = [f"layout: {report['layout']}"]
+    if report.get("note"):
+        lines.append(f"note: {report['note']}")
     for split, result in report["splits"].items():
         lines.append(f"\n[{split}] {result['samples']} samples")
         sizes = ", ".join(f"{size} ({count})" for size, count in result["sizes"].items())

@@ -55,6 +55,7 @@ class LabeledImages(Dataset):
     """
 
     ignore_index = IGNORE_INDEX
+    new_class_hint = ""  # how a label that is a missing class is added, where it can be
 
     def __init__(self, pairs, class_names, palette, label_map, transforms=None,
                  images_without_masks=()):
@@ -77,11 +78,17 @@ class LabeledImages(Dataset):
     def load(self, index):
         """The sample before transforms, checked: sizes agree, labels are known."""
         image_path, mask_path = self.pairs[index]
-        image, mask = read_image(image_path), read_mask(mask_path)
-        if image.shape[-2:] != mask.shape[-2:]:
+        image = read_image(image_path)
+        return image, self.classes_of(mask_path, image.shape[-2:], image_path)
+
+    def classes_of(self, mask_path, image_size, image_path):
+        """The mask at `mask_path` as class indices, checked against its image's
+        (height, width) and the dataset's label mapping."""
+        mask = read_mask(mask_path)
+        if tuple(image_size) != tuple(mask.shape[-2:]):
             raise DataError(
                 f"mask {mask_path} is {mask.shape[-1]}x{mask.shape[-2]} but its image "
-                f"{image_path} is {image.shape[-1]}x{image.shape[-2]} (width x height); "
+                f"{image_path} is {image_size[-1]}x{image_size[-2]} (width x height); "
                 "masks must match their images pixel for pixel")
         labels = self.table[mask.long()]
         if (labels < 0).any():
@@ -89,14 +96,28 @@ class LabeledImages(Dataset):
             raise DataError(
                 f"mask {mask_path} holds labels {unknown} outside the "
                 f"{self.num_classes} classes of this dataset; valid file labels are "
-                f"{sorted(int(v) for v in torch.nonzero(self.table >= 0).flatten())}")
-        return image, type(mask)(labels.to(torch.uint8))
+                f"{_ranges(torch.nonzero(self.table >= 0).flatten().tolist())}. If "
+                f"{unknown[-1]} marks pixels to ignore (CamVid's void is 11), set those "
+                f"pixels to {IGNORE_INDEX} in the masks{self.new_class_hint}")
+        return type(mask)(labels.to(torch.uint8))
 
     def __getitem__(self, index):
         image, mask = self.load(index)
         if self.transforms is not None:
             image, mask = self.transforms(image, mask)
         return image, mask
+
+
+def _ranges(values):
+    """[0, 1, 2, 3, 255] -> "0-3 and 255"."""
+    runs = []
+    for value in sorted(values):
+        if runs and value == runs[-1][1] + 1:
+            runs[-1][1] = value
+        else:
+            runs.append([value, value])
+    parts = [f"{a}-{b}" if b > a + 1 else (f"{a}, {b}" if b > a else f"{a}") for a, b in runs]
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
 
 
 def _pair_by_stem(image_folder, mask_folder, mask_suffix=".png"):
@@ -162,13 +183,22 @@ class FolderDataset(LabeledImages):
     """A user's own data: root/images/*.jpg|png..., root/masks/<same stem>.png
     (one class index per pixel, 255 = ignore) and root/classes.txt (one class
     name per line, in label order). Optional split folders images/<split>/ and
-    masks/<split>/ are used when they exist."""
+    masks/<split>/ are used when they exist; without them every split is the
+    whole folder (`split_folders` is False), so training validates on its own
+    images, which `ainnoseg train` warns about."""
+
+    new_class_hint = "; if it is a class, add its name to classes.txt"
 
     def __init__(self, root, split="train", transforms=None):
         root = Path(root)
         images, masks = root / "images", root / "masks"
-        if (images / split).is_dir():
+        self.split_folders = (images / split).is_dir()
+        if self.split_folders:
             images, masks = images / split, masks / split
+        elif images.is_dir() and any(path.is_dir() for path in images.iterdir()):
+            present = sorted(path.name for path in images.iterdir() if path.is_dir())
+            raise MissingFolder(f"{root} has no {split} split: images/ holds the split "
+                                f"folders {', '.join(present)} but not {split}/")
         _require_folder(images, "image")
         _require_folder(masks, "mask")
         names_file = root / "classes.txt"

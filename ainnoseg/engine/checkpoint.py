@@ -3,7 +3,8 @@
 A checkpoint is a dict of plain types and tensors:
     model: state dict          config: the run's config as a dict
     class_names, palette       metrics: last validation metrics
-    step: iterations done      optimizer, rng: only in training checkpoints
+    step: iterations done      optimizer, rng (and cuda_rng on a GPU): only in
+                               training checkpoints
 """
 
 from pathlib import Path
@@ -34,6 +35,9 @@ def load_checkpoint(path):
         raise CheckpointError(f"cannot read checkpoint {path}: {error}") from error
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise CheckpointError(f"{path} is not an ainnoseg checkpoint (no model and config inside)")
+    if "model" not in state["config"]:
+        raise CheckpointError(f"{path} does not say which model it holds (no model in its "
+                              "config); use a checkpoint written by ainnoseg training")
     return state
 
 
@@ -49,12 +53,17 @@ def load_model(path, num_classes=None, model_name=None):
     """
     state = load_checkpoint(path)
     config = state["config"]
+    if not state.get("class_names"):
+        raise CheckpointError(f"checkpoint {path} has no class names, so its predictions "
+                              "cannot be named or checked against a dataset; use one written "
+                              "by ainnoseg training or publish")
     saved_classes = len(state["class_names"])
     if num_classes is not None and num_classes != saved_classes:
         raise CheckpointError(
             f"checkpoint {path} predicts {saved_classes} classes "
             f"({', '.join(state['class_names'][:5])}...) but {num_classes} are expected; "
-            "use a checkpoint trained on this dataset, or fine-tune from it")
+            "use a checkpoint trained on this dataset, or fine-tune from it "
+            f"(ainnoseg train CONFIG init_checkpoint={path})")
     if model_name is not None and model_name != config["model"]:
         raise CheckpointError(
             f"checkpoint {path} holds a {config['model']} but {model_name} was asked for")
@@ -70,7 +79,7 @@ def load_model(path, num_classes=None, model_name=None):
 def export_weights(path, out_path, dtype=torch.float16):
     """A small inference-only copy: weights in `dtype`, no optimizer or RNG state."""
     state = load_checkpoint(path)
-    keep = {k: v for k, v in state.items() if k not in ("optimizer", "rng")}
+    keep = {k: v for k, v in state.items() if k not in ("optimizer", "rng", "cuda_rng")}
     keep["model"] = {k: v.to(dtype) if v.is_floating_point() else v
                      for k, v in state["model"].items()}
     save_checkpoint(keep, out_path)

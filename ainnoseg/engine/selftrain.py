@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from ..config import ConfigError, load_config, save_config
+from ..config import ConfigError, load_config, resume_changes, save_config
 from ..data import DataError, LabeledImages, train_transforms
 from ..fast import optimize_for_inference
 from . import distributed
@@ -51,7 +51,7 @@ from .heartbeat import Heartbeat
 from .pseudo_label import (IGNORE, label_pool, open_pool, pseudo_label_stats, read_json,
                            write_json, write_png)
 from .run_log import read_jsonl
-from .train import build_datasets, train
+from .train import build_datasets, refuse_existing_run, train
 
 VAL_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
             "boundary_fscore")
@@ -152,7 +152,8 @@ def _train_phase(config, round_index, phase, progress, datasets=None):
     if done >= config.iterations:
         return
     progress.start(round_index, phase, done, config.iterations)
-    train(config, resume=done > 0, datasets=datasets,
+    # overwrite: files there are this phase's own, from a start killed before a checkpoint
+    train(config, resume=done > 0, datasets=datasets, overwrite=True,
           on_step=lambda step, total: progress.update(step, total))
 
 
@@ -316,18 +317,29 @@ def round_record(run_dir, round_index):
     return checkpoint, record
 
 
-def _open_run_dir(config, resume):
+def _check_run_dir(config, resume):
+    """A new run needs a run directory without a run; a resumed one, its own."""
     run_dir = Path(config.run_dir)
-    saved = run_dir / "selftrain.yaml"
-    if resume and not saved.is_file():
+    if resume and not (run_dir / "selftrain.yaml").is_file():
         raise ConfigError(f"{run_dir} holds no self-training run (no selftrain.yaml) to resume")
-    if not resume and saved.is_file():
-        raise ConfigError(f"{run_dir} already holds a self-training run: continue it with "
-                          f"`ainnoseg selftrain --resume {run_dir}`, or choose another run_dir")
+    if not resume:
+        refuse_existing_run(run_dir)
     distributed.barrier()  # every process has looked before the first one writes
+
+
+def _check_teacher(config, num_classes):
+    """A given teacher is a checkpoint of the labelled data's classes."""
+    if config.teacher and not Path(config.teacher).is_file():
+        raise ConfigError(f"teacher={config.teacher!r}: no checkpoint there; give a "
+                          "trained checkpoint, or teacher='' to train one first")
+    if config.teacher:
+        load_model(config.teacher, num_classes=num_classes)
+
+
+def _open_run_dir(config, resume):
     if distributed.is_main_process() and not resume:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, saved)
+        Path(config.run_dir).mkdir(parents=True, exist_ok=True)
+        save_config(config, Path(config.run_dir) / "selftrain.yaml")
     distributed.barrier()
 
 
@@ -343,8 +355,8 @@ def selftrain(config, resume=False, on_progress=None):
     """
     joined = not distributed.is_distributed()  # leave a caller's process group alone
     distributed.init_distributed()
-    _open_run_dir(config, resume)
-    progress = Progress(Path(config.run_dir) / "progress.jsonl", on_progress)
+    _check_run_dir(config, resume)
+    # Everything that can be checked is, before the run directory is made.
     labeled, val_set = build_datasets(config)
     pool = open_pool(config.unlabeled or config.data, config.unlabeled_split,
                      config.unlabeled_limit)
@@ -352,6 +364,10 @@ def selftrain(config, resume=False, on_progress=None):
         raise DataError(f"the pool {config.unlabeled} has {pool.dataset.num_classes} classes but "
                         f"the labelled data {config.data} has {labeled.num_classes}; use a pool "
                         "of the same classes, or a folder of images")
+    if not resume:
+        _check_teacher(config, labeled.num_classes)
+    _open_run_dir(config, resume)
+    progress = Progress(Path(config.run_dir) / "progress.jsonl", on_progress)
     teacher = _round_zero(config, val_set, progress)
     for round_index in range(1, config.rounds + 1):
         teacher = _student_round(config, round_index, teacher, pool, labeled, val_set, progress)
@@ -364,13 +380,20 @@ def selftrain(config, resume=False, on_progress=None):
     return summary
 
 
-def resume_selftrain(run_dir):
-    """Continue the self-training run in `run_dir` where it stopped."""
+def resume_selftrain(run_dir, overrides=()):
+    """Continue the self-training run in `run_dir` where it stopped.
+
+    overrides: key=value strings for the keys in RESUME_OVERRIDABLE only
+        (e.g. workers=1, data=... where the data moved), kept in selftrain.yaml.
+    """
     saved = Path(run_dir) / "selftrain.yaml"
     if not saved.is_file():
         raise ConfigError(f"{run_dir} holds no self-training run (no selftrain.yaml) to resume")
-    config = dataclasses.replace(load_config(saved), run_dir=str(run_dir))
-    return selftrain(config, resume=True)
+    changes = resume_changes(overrides, "in another run_dir")
+    config = load_config(saved, overrides)
+    if changes:
+        save_config(config, saved)  # later resumes and `publish` see the change
+    return selftrain(dataclasses.replace(config, run_dir=str(run_dir)), resume=True)
 
 
 def format_summary(summary):

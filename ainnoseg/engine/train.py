@@ -7,6 +7,7 @@ channels_last, data-parallel, evaluation every N steps, exact resume.
 """
 
 import contextlib
+import sys
 import time
 from pathlib import Path
 
@@ -15,16 +16,17 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..config import RESUME_OVERRIDABLE, ConfigError, from_dict, parse_overrides, save_config
-from ..data import MosaicCollate, build_dataset, eval_transforms, train_transforms
+from ..config import ConfigError, from_dict, resume_changes, save_config
+from ..data import FolderDataset, MosaicCollate, build_dataset, eval_transforms, train_transforms
+from ..data.check import require_readable
 from ..losses import build_loss
 from ..precision import resolve_amp
 from ..registry import build_model
 from . import distributed
-from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .evaluate import evaluate
 from .heartbeat import Heartbeat
-from .run_log import RunLog
+from .run_log import RunLog, read_jsonl
 from .sampler import SeededDataset, StepBatchSampler
 
 
@@ -54,10 +56,22 @@ def _make_loader(dataset, config, world_size, rank, start_step):
 
 
 def build_datasets(config):
-    """(training set with training transforms, val set with eval transforms)."""
+    """(training set with training transforms, val set with eval transforms),
+    their files checked first (the data check's fast path): a problem file
+    stops the run before it starts, with every problem named."""
     train_set = build_dataset(config.data, config.train_split, transforms=train_transforms(
         config.crop_size, config.scale, config.ratio_range, config.cat_max_ratio))
     val_set = build_dataset(config.data, config.val_split, transforms=eval_transforms())
+    for split, dataset in ((config.train_split, train_set), (config.val_split, val_set)):
+        require_readable(dataset, f"the {split} split of {config.data}")
+    if isinstance(train_set, FolderDataset) and not train_set.split_folders \
+            and distributed.is_main_process():
+        print(f"warning: {config.data} has no split folders (images/{config.train_split}/ and "
+              f"images/{config.val_split}/, with masks/ alike), so training and validation "
+              f"both use all its {len(train_set)} images: val metrics then show how well the "
+              "model fits them, not how it does on new images. Move some images and masks "
+              f"into images/{config.val_split}/ and masks/{config.val_split}/ to hold them out.",
+              file=sys.stderr, flush=True)
     if config.val_limit:
         val_set = _FirstSamples(val_set, config.val_limit)
     return train_set, val_set
@@ -73,6 +87,28 @@ class _FirstSamples(torch.utils.data.Subset):
         return getattr(self.dataset, name)
 
 
+# The files of a run (and of a self-training run) that a new run would overwrite.
+RUN_FILES = ("config.yaml", "metrics.jsonl", "last.pt", "best.pt", "selftrain.yaml")
+
+
+def refuse_existing_run(run_dir):
+    """Raise a ConfigError if `run_dir` holds a run: a new one there would
+    overwrite its log, config and checkpoints."""
+    run_dir = Path(run_dir)
+    found = [name for name in RUN_FILES if (run_dir / name).exists()]
+    elsewhere = "start the new run elsewhere with run_dir=runs/NEW_NAME"
+    if "selftrain.yaml" in found:
+        raise ConfigError(f"{run_dir} already holds a self-training run: continue it with "
+                          f"`ainnoseg selftrain --resume {run_dir}`, or {elsewhere}")
+    if "last.pt" in found:
+        raise ConfigError(f"{run_dir} already holds a run ({', '.join(found)}): continue it "
+                          f"with `ainnoseg train --resume {run_dir}`, or {elsewhere}")
+    if found:
+        raise ConfigError(f"{run_dir} already holds files of a run ({', '.join(found)}) but no "
+                          f"checkpoint to resume (--resume needs last.pt): {elsewhere}, or "
+                          "delete those files to start over there")
+
+
 def _resume_state(run_dir, config):
     """The last checkpoint of a run directory, checked against the config."""
     state = load_checkpoint(Path(run_dir) / "last.pt")
@@ -82,10 +118,44 @@ def _resume_state(run_dir, config):
     return state
 
 
-def _load_initial_weights(model, config, num_classes):
-    """Start from another run's weights (not its optimizer or step)."""
-    source, _ = load_model(config.init_checkpoint, num_classes=num_classes, model_name=config.model)
-    model.load_state_dict(source.state_dict())
+def _load_initial_weights(model, config):
+    """Start from another run's weights (not its optimizer or step). From a
+    checkpoint of another class count (fine-tuning to a new dataset), the
+    layers whose shape depends on it start from random and are named."""
+    path = config.init_checkpoint
+    state = load_checkpoint(path)
+    if state["config"].get("model") != config.model:
+        raise CheckpointError(f"checkpoint {path} holds a {state['config'].get('model')} but "
+                              f"{config.model} was asked for")
+    own = model.state_dict()
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
+    misfits = sorted(k for k in own if k in weights and weights[k].shape != own[k].shape)
+    saved_classes = len(state.get("class_names", ()))
+    new_classes = model.num_classes
+    if set(weights) != set(own) or (misfits and saved_classes == new_classes):
+        unknown = sorted(set(weights) ^ set(own)) + misfits
+        raise CheckpointError(f"checkpoint {path} does not fit {config.model}: "
+                              f"{', '.join(unknown[:5])} differ")
+    model.load_state_dict({k: v for k, v in weights.items() if k not in misfits}, strict=False)
+    if misfits and distributed.is_main_process():
+        print(f"init_checkpoint {path} predicts {saved_classes} classes, this data has "
+              f"{new_classes}: loaded every layer but {len(misfits)} tensors that depend on "
+              f"the class count, which start from random: {', '.join(misfits)}", flush=True)
+
+
+def _rng_states(device):
+    """The generators a resumed run continues: the CPU's, and the GPU's when
+    training on one (dropout draws there)."""
+    states = {"rng": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _restore_rng_states(state, device):
+    torch.set_rng_state(state["rng"])
+    if device.type == "cuda" and "cuda_rng" in state:
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
 
 
 def _checkpoint(model, optimizer, scaler, config, dataset, step, metrics, best):
@@ -94,7 +164,7 @@ def _checkpoint(model, optimizer, scaler, config, dataset, step, metrics, best):
         "scaler": scaler.state_dict(), "config": _plain(config.to_dict()),
         "class_names": list(dataset.class_names), "palette": [list(c) for c in dataset.palette],
         "step": step, "metrics": metrics, "best_mean_iou": best,
-        "rng": torch.get_rng_state(),
+        **_rng_states(next(model.parameters()).device),
     }
 
 
@@ -134,7 +204,7 @@ def _train_step(model, loss_fn, batches, optimizer, scaler, config, amp_dtype, d
     return logged.pop("loss"), logged, images_seen
 
 
-def train(config, resume=False, datasets=None, on_step=None):
+def train(config, resume=False, datasets=None, on_step=None, overwrite=False):
     """Train `config` in `config.run_dir`; with `resume`, continue its last.pt.
 
     Args:
@@ -143,11 +213,16 @@ def train(config, resume=False, datasets=None, on_step=None):
         datasets: (train set, val set) to use instead of those `config.data`
             names (self-training passes pseudo-labelled sets this way).
         on_step: called as on_step(step, total) after every step.
+        overwrite: start over in a run directory that holds a run; without
+            it (and without `resume`) such a directory is refused untouched.
     Returns the last validation metrics.
     """
     joined = not distributed.is_distributed()  # leave a caller's process group alone
     rank, world_size, device = distributed.init_distributed()
     run_dir = Path(config.run_dir)
+    if not (resume or overwrite):
+        refuse_existing_run(run_dir)
+    distributed.barrier()  # every process has looked before the main one writes
     state = _resume_state(run_dir, config) if resume else None
     torch.manual_seed(config.seed)
     train_set, val_set = datasets or build_datasets(config)
@@ -161,7 +236,7 @@ def train(config, resume=False, datasets=None, on_step=None):
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     step, best, metrics = 0, -1.0, {}
     if state is None and config.init_checkpoint:
-        _load_initial_weights(model, config, train_set.num_classes)
+        _load_initial_weights(model, config)
     # On the device first: the optimizer's loaded momentum follows its parameters' device.
     model.to(device)
     if state is not None:
@@ -169,7 +244,7 @@ def train(config, resume=False, datasets=None, on_step=None):
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         step, best, metrics = state["step"], state["best_mean_iou"], state["metrics"]
-        torch.set_rng_state(state["rng"])
+        _restore_rng_states(state, device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     if world_size > 1 and config.sync_bn and device.type == "cuda":
@@ -241,13 +316,28 @@ def resume(run_dir, overrides=()):
         (e.g. workers=1 on a smaller machine, data=... where the data moved).
     """
     state = load_checkpoint(Path(run_dir) / "last.pt")
-    changes = parse_overrides(overrides)
-    refused = sorted(set(changes) - set(RESUME_OVERRIDABLE))
-    if refused:
-        raise ConfigError(
-            f"a resumed run keeps its config; {refused} would change the run (only "
-            f"{', '.join(RESUME_OVERRIDABLE)} may change): start a new run instead, "
-            f"e.g. with init_checkpoint={run_dir}/last.pt")
+    changes = resume_changes(overrides, f"e.g. with init_checkpoint={run_dir}/last.pt")
     config = from_dict({**state["config"], **changes})
     config.run_dir = str(run_dir)
+    if state["step"] >= config.iterations:
+        print(f"{run_dir} is finished: {state['step']} of {config.iterations} iterations done, "
+              "nothing to resume. To train it longer, start a new run from its weights: "
+              f"ainnoseg train CONFIG init_checkpoint={Path(run_dir) / 'last.pt'} "
+              "run_dir=runs/NEW_NAME", flush=True)
+        return state["metrics"]
     return train(config, resume=True)
+
+
+def run_summary(run_dir):
+    """One line on what a run reached: its iterations, its best val mIoU and
+    Boundary IoU with their step, and where best.pt is."""
+    records = read_jsonl(Path(run_dir) / "metrics.jsonl")
+    steps = max((record["step"] for record in records), default=0)
+    evaluations = [r for r in records if r.get("val.mean_iou") is not None]
+    if not evaluations:
+        return f"{run_dir}: {steps} iterations, no evaluation yet"
+    best = max(evaluations, key=lambda record: record["val.mean_iou"])  # the first best
+    boundary = best.get("val.boundary_iou")
+    boundary = "-" if boundary is None else f"{100 * boundary:.2f} %"
+    return (f"{run_dir}: {steps} iterations; best val mIoU {100 * best['val.mean_iou']:.2f} % "
+            f"(Boundary IoU {boundary}) at step {best['step']}, in {Path(run_dir) / 'best.pt'}")
