@@ -84,3 +84,48 @@ def test_publishing_a_folder_without_a_run_explains(tmp_path, capsys):
         main(["publish", str(tmp_path), "--out", str(tmp_path / "release")])
     assert done.value.code == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def _file_bytes(folder):
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_a_publish_that_fails_while_scoring_leaves_the_release_as_it_was(
+        published, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from ainnoseg.engine import publish as publishing
+
+    release = tmp_path / "release"
+    shutil.copytree(published / "release", release)
+    before = _file_bytes(release)
+
+    def fails(*args, **kwargs):
+        raise ValueError("the scoring broke")
+    monkeypatch.setattr(publishing, "evaluate", fails)
+    with pytest.raises(SystemExit) as done:
+        main(["publish", str(published / "run"), "--out", str(release), "--name", "tiny"])
+    assert done.value.code == 2 and "the scoring broke" in capsys.readouterr().err
+    assert _file_bytes(release) == before  # no weights replaced, no temporary left
+
+
+def test_recorded_commands_quote_paths_and_name_them_from_the_project_root(
+        published, tmp_path, monkeypatch):
+    import shutil
+
+    data = tmp_path / "my camvid"
+    shutil.copytree(published / "camvid", data)
+    monkeypatch.chdir(tmp_path)  # as from a project root holding the release
+    with pytest.raises(SystemExit) as done:
+        main(["publish", str(published / "run"), "--out", str(tmp_path / "release dir"),
+              "--name", "tiny", "--data", str(data), "--ms-scales", "1.0"])
+    assert done.value.code == 0
+    entry = json.loads((tmp_path / "release dir" / "manifest.json").read_text())["tiny"]
+    command = shlex.split(entry["val"]["single_scale"]["command"])
+    assert command[:4] == ["ainnoseg", "eval", "release dir/tiny.pt", "my camvid"]
+    assert entry["config"]["data"] == str(published / "camvid")  # what ran, as it ran
+    with pytest.raises(SystemExit) as done:
+        main(command[1:] + ["--json", str(tmp_path / "m.json"), "--quiet"])
+    assert done.value.code in (0, None)
+    scores = json.loads((tmp_path / "m.json").read_text())
+    assert scores["mean_iou"] == pytest.approx(entry["val"]["single_scale"]["mean_iou"], abs=1e-9)

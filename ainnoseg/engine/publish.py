@@ -6,11 +6,18 @@ how they were made and what they score, measured on the published file.
                             "wall_time_hours", "hardware", "scored_on", "val": {
                                 "single_scale": {...metrics, "command"},
                                 "multi_scale_flip": {...metrics, "command"}}}}
+
+Publishing is all or nothing: the weights are written and scored as a hidden
+temporary file, and only when every score is in do the weights and the
+manifest move into place, one right after the other.
 """
 
 import hashlib
 import json
+import os
 import platform
+import shlex
+import tempfile
 from pathlib import Path
 
 import torch
@@ -63,6 +70,38 @@ def sha256(path):
     return digest.hexdigest()
 
 
+def portable(path):
+    """`path` as a command to rerun elsewhere should name it: relative to the
+    current directory (the project root, for a release) when it lies under it
+    or beside it (../shared/...); otherwise as it is."""
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    here = Path.cwd()
+    for base, prefix in ((here, ""), (here.parent, "../")):
+        if path.is_relative_to(base) and base != Path(base.anchor):
+            return prefix + str(path.relative_to(base))
+    return str(path)
+
+
+def _read_manifest(path):
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); repair or move it, then "
+                         "publish again") from None
+
+
+def _move_into_place(staged_weights, weights, manifest, manifest_path):
+    """The last step: the manifest is written beside its place first, then the
+    weights and the manifest are renamed into place back to back."""
+    text = json.dumps(manifest, indent=2, allow_nan=False) + "\n"
+    staged_manifest = manifest_path.with_name(f".{manifest_path.name}.publishing")
+    atomic_write(staged_manifest, lambda handle: handle.write(text.encode()))
+    os.replace(staged_weights, weights)
+    os.replace(staged_manifest, manifest_path)
+
+
 def _scored(model, dataset, amp, scales, flip, command):
     results = evaluate(optimize_for_inference(model, amp=amp), dataset, scales=scales,
                        flip=flip, amp=amp, progress=True)
@@ -75,7 +114,7 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
             round_index=None):
     """Write out_dir/<name>.pt (float16 weights of run_dir/best.pt) and its
     entry in out_dir/manifest.json, evaluated single-scale and multi-scale +
-    flip from the written file.
+    flip from the written file; if anything fails, neither is changed.
 
     Args:
         run_dir: a training run, or a self-training run with `round_index`:
@@ -94,6 +133,56 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
     Returns the manifest entry.
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    source, record = _run_record(run_dir, round_index, command, trained_on)
+    state = load_checkpoint(source)
+    dataset_path, split = data or state["config"]["data"], split or state["config"]["val_split"]
+    dataset = build_dataset(dataset_path, split, transforms=eval_transforms())
+    manifest_path = out_dir / "manifest.json"
+    _read_manifest(manifest_path)  # a damaged manifest stops publishing before any work
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = out_dir / f"{name}.pt"
+    descriptor, staged = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.pt.",
+                                          suffix=".publishing")
+    os.close(descriptor)
+    try:
+        export_weights(source, staged)
+        model, _ = load_model(staged, num_classes=dataset.num_classes)
+        evaluate_command = ["ainnoseg", "eval", portable(weights), portable(dataset_path),
+                            "--split", split, "--amp", amp]
+        ms_flags = ["--scales", *(f"{s:g}" for s in ms_scales), "--flip"]
+        entry = {
+            "file": weights.name,
+            "sha256": sha256(staged),
+            "model": state["config"]["model"],
+            "dataset": f"{Path(dataset_path).name}: trained on "
+                       f"{state['config']['train_split']}, scored on {split}",
+            "class_names": state["class_names"],
+            "config": state["config"],
+            **record["run"],
+            "best_step": record["earlier_steps"] + state["step"],
+            **record["machine"],
+            "val": {
+                "single_scale": _scored(model, dataset, amp, (1.0,), False,
+                                        shlex.join(evaluate_command)),
+                "multi_scale_flip": _scored(model, dataset, amp, tuple(ms_scales), True,
+                                            shlex.join(evaluate_command + ms_flags)),
+            },
+            **record["extra"],
+        }
+        if note:
+            entry["note"] = note
+        manifest = _read_manifest(manifest_path)
+        manifest[name] = json_ready(entry)
+        _move_into_place(staged, weights, manifest, manifest_path)
+    finally:
+        Path(staged).unlink(missing_ok=True)
+    return manifest[name]
+
+
+def _run_record(run_dir, round_index, command, trained_on):
+    """(the checkpoint to publish, what the entry says about its run: "run"
+    (command, iterations), "earlier_steps", "machine" (wall time, hardware),
+    "extra" (a self-training round's record))."""
     selftrain_run = (run_dir / "selftrain.yaml").is_file()
     if selftrain_run != (round_index is not None):
         raise ValueError(f"{run_dir} is a self-training run: say which round to publish"
@@ -103,52 +192,18 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
     if selftrain_run:
         source, selftrain = round_record(run_dir, round_index)
         earlier_steps = selftrain["student_iterations"]  # the round is finished
-        hours = round_wall_time_hours(run_dir, round_index)
+        hours, extra = round_wall_time_hours(run_dir, round_index), {"selftrain": selftrain}
     else:
-        source, selftrain, earlier_steps = run_dir / "best.pt", None, 0
-        hours = wall_time_hours(run_dir)
-    state = load_checkpoint(source)
-    config = state["config"]
-    dataset_path, split = data or config["data"], split or config["val_split"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights = out_dir / f"{name}.pt"
-    export_weights(source, weights)
+        source, earlier_steps = run_dir / "best.pt", 0
+        hours, extra = wall_time_hours(run_dir), {}
     last_path = source.parent / "last.pt"
-    last = load_checkpoint(last_path) if last_path.is_file() else state
-
-    dataset = build_dataset(dataset_path, split, transforms=eval_transforms())
-    model, _ = load_model(weights, num_classes=dataset.num_classes)
-    evaluate_command = f"ainnoseg eval {weights} {dataset_path} --split {split} --amp {amp}"
-    ms_flags = f" --scales {' '.join(f'{s:g}' for s in ms_scales)} --flip"
-    entry = {
-        "file": weights.name,
-        "sha256": sha256(weights),
-        "model": config["model"],
-        "dataset": f"{Path(dataset_path).name}: trained on {config['train_split']}, "
-                   f"scored on {split}",
-        "class_names": state["class_names"],
-        "config": config,
-        "command": command or (f"ainnoseg {'selftrain' if selftrain else 'train'} CONFIG "
-                               f"(run directory {run_dir})"),
-        "iterations": earlier_steps + last["step"],
-        "best_step": earlier_steps + state["step"],
-        "wall_time_hours": round(hours, 2),
-        "hardware": trained_on or hardware(),
-        "scored_on": hardware(),
-        "torch": torch.__version__,
-        "val": {
-            "single_scale": _scored(model, dataset, amp, (1.0,), False, evaluate_command),
-            "multi_scale_flip": _scored(model, dataset, amp, tuple(ms_scales), True,
-                                        evaluate_command + ms_flags),
-        },
+    last = load_checkpoint(last_path) if last_path.is_file() else load_checkpoint(source)
+    kind = "selftrain" if selftrain_run else "train"
+    return source, {
+        "run": {"command": command or f"ainnoseg {kind} CONFIG (run directory {run_dir})",
+                "iterations": earlier_steps + last["step"]},
+        "earlier_steps": earlier_steps,
+        "machine": {"wall_time_hours": round(hours, 2), "hardware": trained_on or hardware(),
+                    "scored_on": hardware(), "torch": torch.__version__},
+        "extra": extra,
     }
-    if selftrain:
-        entry["selftrain"] = selftrain
-    if note:
-        entry["note"] = note
-    manifest_path = out_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    manifest[name] = json_ready(entry)
-    text = json.dumps(manifest, indent=2, allow_nan=False) + "\n"
-    atomic_write(manifest_path, lambda handle: handle.write(text.encode()))
-    return manifest[name]
