@@ -10,6 +10,7 @@ project's own-data layout (images/, masks/, classes.txt), so
 `ainnoseg.data.build_dataset("assets/examples")` reads it too.
 """
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from .data import CamVid, SyntheticScenes
+from .files import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = ROOT / "assets" / "examples"
@@ -66,26 +68,32 @@ def bundled_examples(folder=EXAMPLES_DIR):
             for path in images]
 
 
+def _cache_folder(root):
+    """A folder of converted masks for the CamVid copy at `root`, one per copy."""
+    key = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / "ainnoseg-examples" / f"camvid-{key}"
+
+
 def camvid_examples(root, count=6, cache=None):
     """`count` CamVid val frames spread over the split, with their labels.
 
     CamVid's label files mark void as 11; the masks given here mark it 255
-    (the project's ignore index), written once into `cache` (default a folder
-    in the system's temporary directory). Returns [] when `root` is None.
+    (the project's ignore index), written into `cache` (default a folder per
+    CamVid copy in the system's temporary directory) when missing or older
+    than their label file. Returns [] when `root` is None.
     """
     if root is None:
         return []
     dataset = CamVid(root, "val")
-    cache = Path(cache or Path(tempfile.gettempdir()) / "ainnoseg-examples" / "camvid")
-    cache.mkdir(parents=True, exist_ok=True)
+    cache = Path(cache or _cache_folder(root))
     step = max(1, len(dataset) // count)
     examples = []
     for index in range(0, len(dataset), step)[:count]:
         image_path, mask_path = dataset.pairs[index]
         mask_file = cache / Path(mask_path).name
-        if not mask_file.is_file():
-            mask = dataset.load(index)[1].numpy()
-            Image.fromarray(mask).save(mask_file)
+        if not mask_file.is_file() or mask_file.stat().st_mtime < Path(mask_path).stat().st_mtime:
+            mask = Image.fromarray(dataset.load(index)[1].numpy())
+            atomic_write(mask_file, lambda handle: mask.save(handle, format="PNG"))
         examples.append({"name": f"camvid {Path(image_path).stem}", "image": Path(image_path),
                          "mask": mask_file, "source": "camvid"})
     return examples

@@ -79,7 +79,7 @@ def _resized(pixels, max_side):
     height, width = pixels.shape[:2]
     factor = max_side / max(height, width)
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    return np.asarray(Image.fromarray(pixels).resize(size, Image.BILINEAR, reducing_gap=2.0))
+    return np.array(Image.fromarray(pixels).resize(size, Image.BILINEAR, reducing_gap=2.0))
 
 
 def load_image(path, name=None, max_side=MAX_SIDE):
@@ -197,5 +197,5 @@ def load_mask(path, image, class_names, palette, name=None):
     labels = labels.astype(np.uint8)
     if tuple(labels.shape) != tuple(image.size):
         height, width = image.size
-        labels = np.asarray(Image.fromarray(labels).resize((width, height), Image.NEAREST))
+        labels = np.array(Image.fromarray(labels).resize((width, height), Image.NEAREST))
     return labels

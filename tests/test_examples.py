@@ -1,5 +1,7 @@
 """`ainnoseg.examples`: the demo's bundled synthetic scenes and CamVid val frames."""
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -66,6 +68,13 @@ def test_camvid_examples_spread_over_val_with_void_marked_ignored(tmp_path):
     assert (mask[:4] == 255).all() and (mask[4:] == 2).all()
     assert found[1]["image"] == root / "val" / "f2.png" and found[1]["source"] == "camvid"
     assert camvid_examples(None) == []
+    labels = np.full((24, 32), 5, np.uint8)
+    Image.fromarray(labels).save(root / "valannot" / "f2.png")
+    os.utime(root / "valannot" / "f2.png", (found[1]["mask"].stat().st_mtime + 10,) * 2)
+    again = camvid_examples(root, count=2, cache=tmp_path / "cache")
+    assert (np.asarray(Image.open(again[1]["mask"])) == 5).all()  # a newer label file: redone
+    other = _camvid(tmp_path / "other")
+    assert camvid_examples(other, 1)[0]["mask"].parent != camvid_examples(root, 1)[0]["mask"].parent
     assert list_examples(tmp_path / "none", camvid=root, camvid_count=1)[0]["name"] == "camvid f0"
 
 

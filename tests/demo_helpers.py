@@ -1,0 +1,117 @@
+"""What the demo's tests share: the demo module, a small release set of the
+three families written in a test folder, and the running demo on a free port.
+
+The release set holds hrnetv2_w18s, danet_r18 and ainnoseg_w18s with random
+weights (batch norms calibrated on one scene, so that their predictions vary
+over the image), so the tests need neither the synthetic zoo nor a download.
+"""
+
+import contextlib
+import importlib.util
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ainnoseg.data import SyntheticScenes
+from ainnoseg.data.transforms import eval_transforms
+from ainnoseg.engine.checkpoint import save_checkpoint
+from ainnoseg.registry import build_model
+from model_helpers import calibrate_batch_norms
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+DEMO_FILE = Path(__file__).resolve().parents[1] / "app" / "demo.py"
+THREE = ("hrnetv2_w18s", "danet_r18", "ainnoseg_w18s")
+
+
+def load_demo():
+    """The module app/demo.py, imported once per test process."""
+    if "ainnoseg_demo_app" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("ainnoseg_demo_app", DEMO_FILE)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["ainnoseg_demo_app"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["ainnoseg_demo_app"]
+
+
+def write_checkpoint(path, model_name, num_classes=11):
+    """A float16 checkpoint of `model_name` as `ainnoseg publish` writes one."""
+    scenes = SyntheticScenes("val", size=(64, 80), length=2)
+    images = torch.stack([eval_transforms()(scenes[i][0]) for i in range(2)])
+    torch.manual_seed(0)
+    model = calibrate_batch_norms(build_model(model_name, num_classes=num_classes), images)
+    names = (scenes.class_names + [f"class {i}" for i in range(11, num_classes)])[:num_classes]
+    state = {"model": {key: value.half() if value.is_floating_point() else value
+                       for key, value in model.state_dict().items()},
+             "config": {"model": model_name, "crop_size": [64, 80]},
+             "class_names": names, "palette": [(i * 20 % 256, 80, 200 - i * 15 % 200)
+                                               for i in range(num_classes)]}
+    save_checkpoint(state, path)
+    return path
+
+
+def write_release_set(root, dataset="synthetic", models=THREE):
+    """root/<dataset>/manifest.json and one checkpoint per model; returns root."""
+    folder = Path(root) / dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = {}
+    for name in models:
+        write_checkpoint(folder / f"{name}.pt", name)
+        manifest[name] = {"file": f"{name}.pt", "model": name}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return Path(root)
+
+
+def write_scene(path, size=(96, 120), index=0):
+    """A synthetic scene and its mask as PNGs: (image path, mask path)."""
+    image, mask = SyntheticScenes("val", size=size, length=index + 1)[index]
+    path = Path(path)
+    Image.fromarray(image.permute(1, 2, 0).numpy()).save(path)
+    mask_path = path.with_name(f"{path.stem}_mask.png")
+    Image.fromarray(mask.numpy()).save(mask_path)
+    return path, mask_path
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def demo_settings(**settings):
+    """The demo module with some of its settings (STORE, CAMVID, SCALES,
+    MAX_SIDE) replaced; restored on exit."""
+    app = load_demo()
+    saved = {name: getattr(app, name) for name in settings}
+    for name, value in settings.items():
+        setattr(app, name, value)
+    try:
+        yield app
+    finally:
+        for name, value in saved.items():
+            setattr(app, name, value)
+
+
+@contextlib.contextmanager
+def running_demo(**settings):
+    """The demo launched on a free localhost port with `settings` (see
+    `demo_settings`); yields (module, url), and always closes it."""
+    with demo_settings(**settings) as app:
+        port = free_port()
+        try:
+            app.demo.queue(max_size=32).launch(prevent_thread_lock=True,
+                                               server_name="127.0.0.1", server_port=port,
+                                               quiet=True, **app.launch_options())
+            yield app, f"http://127.0.0.1:{port}/"
+        finally:
+            app.demo.close()
+
+
+def read_picture(path):
+    return np.asarray(Image.open(path).convert("RGB"))
