@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from .class_weights import METHODS as CLASS_WEIGHTING
 from .files import atomic_write
 from .inference import PAPER_SCALES
 from .losses import CRITERIA
@@ -24,6 +25,7 @@ from .registry import list_models
 CHOICES = {
     "amp": AMP_SETTINGS,
     "criterion": tuple(CRITERIA),
+    "class_weighting": CLASS_WEIGHTING,
     "mode": ("whole", "slide"),
     "student_init": ("scratch", "teacher"),
 }
@@ -51,6 +53,9 @@ class Config:
     init_checkpoint: str = ""  # start from these weights (e.g. a teacher); "" for none
     sync_bn: bool = False  # SyncBatchNorm under DDP (CUDA only in PyTorch)
     criterion: str = "ce"
+    # Per-class loss weights from the training labels: none, median_frequency
+    # (SegNet) or enet (ENet's 1 / ln(1.02 + p)); see ainnoseg/class_weights.py.
+    class_weighting: str = "none"
     loss_weights: dict = field(default_factory=dict)  # empty: the model's paper's weights
     # optimisation: SGD, poly decay after a linear warm-up
     iterations: int = 1000

@@ -12,12 +12,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def cross_entropy(logits, target, ignore_index=255):
+def cross_entropy(logits, target, ignore_index=255, class_weight=None):
     """Mean cross-entropy over pixels whose label is not `ignore_index`
-    (zero when every pixel is ignored, e.g. an unsure pseudo-label)."""
-    if not (target != ignore_index).any():
+    (zero when every pixel is ignored, e.g. an unsure pseudo-label); with
+    `class_weight` (K,), the mean weighted by each pixel's class weight."""
+    valid = target != ignore_index
+    if not valid.any() or (class_weight is not None and
+                           class_weight[target[valid].long()].sum() == 0):
         return logits.sum() * 0.0
-    return F.cross_entropy(logits.float(), target, ignore_index=ignore_index)
+    return F.cross_entropy(logits.float(), target, weight=class_weight,
+                           ignore_index=ignore_index)
 
 
 def boundary_mask(target, width):
@@ -32,8 +36,10 @@ def boundary_mask(target, width):
     return (highest != lowest).squeeze(1)
 
 
-def boundary_weighted_cross_entropy(logits, target, ignore_index=255, width=3, weight=5.0):
-    """Cross-entropy with pixels near a label boundary weighted `weight` times.
+def boundary_weighted_cross_entropy(logits, target, ignore_index=255, width=3, weight=5.0,
+                                    class_weight=None):
+    """Cross-entropy with pixels near a label boundary weighted `weight` times
+    (and each pixel by its class's `class_weight`, if given).
 
     The answer to the paper's loss that "takes into account the boundary pixels
     of multiple objects": a weighted mean, so the loss keeps its scale.
@@ -42,15 +48,19 @@ def boundary_weighted_cross_entropy(logits, target, ignore_index=255, width=3, w
                                    reduction="none")
     weights = 1.0 + (weight - 1.0) * boundary_mask(target, width).float()
     weights = weights * (target != ignore_index)
+    if class_weight is not None:
+        weights = weights * class_weight[target.clamp(max=len(class_weight) - 1).long()]
     return (pixel_losses * weights).sum() / weights.sum().clamp(min=1.0)
 
 
-def ohem_cross_entropy(logits, target, ignore_index=255, threshold=0.9, min_kept=131072):
+def ohem_cross_entropy(logits, target, ignore_index=255, threshold=0.9, min_kept=131072,
+                       class_weight=None):
     """Online hard example mining as in HRNet-OCR's `OhemCrossEntropy`.
 
     Keeps the pixels whose probability of the true class is below
     `threshold`, or below the (min_kept + 1)-th smallest probability when
     that is higher, so that about `min_kept` hardest pixels always count.
+    With `class_weight`, the kept pixels' mean is weighted by their class's weight.
     """
     pixel_losses = F.cross_entropy(logits.float(), target, ignore_index=ignore_index,
                                    reduction="none").flatten()
@@ -58,12 +68,16 @@ def ohem_cross_entropy(logits, target, ignore_index=255, threshold=0.9, min_kept
     if not valid.any():
         return pixel_losses.sum() * 0.0
     pixel_losses = pixel_losses[valid]
+    labels = target.flatten()[valid].long()
     true_class_prob = torch.exp(-pixel_losses.detach())
     kth = min(min_kept, true_class_prob.numel() - 1)
     kth_prob = torch.kthvalue(true_class_prob, kth + 1).values
     keep = true_class_prob < torch.clamp(kth_prob, min=threshold)
     keep |= true_class_prob == true_class_prob.min()  # never an empty mean
-    return pixel_losses[keep].mean()
+    if class_weight is None:
+        return pixel_losses[keep].mean()
+    weights = class_weight[labels[keep]]
+    return (pixel_losses[keep] * weights).sum() / weights.sum().clamp(min=1e-12)
 
 
 CRITERIA = {
@@ -81,12 +95,15 @@ class SegmentationLoss(nn.Module):
             Outputs missing from the model's dict are an error; weight 0 skips one.
         criterion: "ce", "boundary_ce" or "ohem".
         ignore_index: label that contributes nothing.
+        class_weight: optional (K,) weight of each class's pixels (see
+            `ainnoseg.class_weights`); None weights every pixel alike.
         **criterion_options: e.g. width=3, weight=5.0 for "boundary_ce".
     Returns from forward:
         (total loss, {output name: its unweighted loss}, detached for logging).
     """
 
-    def __init__(self, weights, criterion="ce", ignore_index=255, **criterion_options):
+    def __init__(self, weights, criterion="ce", ignore_index=255, class_weight=None,
+                 **criterion_options):
         super().__init__()
         if criterion not in CRITERIA:
             raise ValueError(f"unknown loss criterion {criterion!r}; choose one of {sorted(CRITERIA)}")
@@ -94,6 +111,8 @@ class SegmentationLoss(nn.Module):
         self.criterion = CRITERIA[criterion]
         self.ignore_index = ignore_index
         self.criterion_options = criterion_options
+        self.register_buffer("class_weight", None if class_weight is None
+                             else torch.as_tensor(class_weight, dtype=torch.float32))
 
     def forward(self, outputs, target):
         missing = sorted(set(self.weights) - set(outputs))
@@ -110,19 +129,21 @@ class SegmentationLoss(nn.Module):
                 logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear",
                                        align_corners=False)
             term = self.criterion(logits, target, ignore_index=self.ignore_index,
-                                  **self.criterion_options)
+                                  class_weight=self.class_weight, **self.criterion_options)
             terms[name] = term.detach()
             total = total + weight * term
         return total, terms
 
 
-def build_loss(model, criterion="ce", weights=None, ignore_index=255, **criterion_options):
+def build_loss(model, criterion="ce", weights=None, ignore_index=255, class_weight=None,
+               **criterion_options):
     """The loss of `model`'s paper (`model.loss_weights`), optionally reweighted.
 
     Args:
         model: a `Segmentor` from `build_model`.
         criterion: "ce" (default), "boundary_ce" or "ohem".
         weights: replaces the paper's weights, e.g. {"out": 1, "ocr": 0.4, "da": 0}.
+        class_weight: optional (K,) per-class pixel weights.
     """
     weights = model.loss_weights if weights is None else weights
     unknown = sorted(set(weights) - set(model.loss_weights))
@@ -132,4 +153,4 @@ def build_loss(model, criterion="ce", weights=None, ignore_index=255, **criterio
             f"its outputs are {sorted(model.loss_weights)}")
     if any(not math.isfinite(w) or w < 0 for w in weights.values()):
         raise ValueError(f"loss weights must be finite and non-negative, got {weights}")
-    return SegmentationLoss(weights, criterion, ignore_index, **criterion_options)
+    return SegmentationLoss(weights, criterion, ignore_index, class_weight, **criterion_options)

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from ..config import ConfigError, from_dict, resume_changes, save_config
 from ..data import FolderDataset, MosaicCollate, build_dataset, eval_transforms, train_transforms
 from ..data.check import require_readable
+from ..class_weights import run_class_weight
 from ..losses import build_loss
 from ..precision import resolve_amp
 from ..registry import build_model
@@ -228,8 +229,9 @@ def train(config, resume=False, datasets=None, on_step=None, overwrite=False):
     train_set, val_set = datasets or build_datasets(config)
     model = build_model(config.model, num_classes=train_set.num_classes,
                         pretrained=config.pretrained and state is None)
+    class_weight = run_class_weight(config, run_dir)  # the same on every process
     loss_fn = build_loss(model, config.criterion, config.loss_weights or None,
-                         ignore_index=train_set.ignore_index)
+                         ignore_index=train_set.ignore_index, class_weight=class_weight)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
     amp_dtype = resolve_amp(config.amp, device)
