@@ -2,8 +2,7 @@
 three families written in a test folder, and the running demo on a free port.
 
 The release set holds hrnetv2_w18s, danet_r18 and ainnoseg_w18s with random
-weights (batch norms calibrated on one scene, so that their predictions vary
-over the image), so the tests need neither the synthetic zoo nor a download.
+weights, so the tests need neither the synthetic zoo nor a download.
 """
 
 import contextlib
@@ -19,10 +18,8 @@ import torch
 from PIL import Image
 
 from ainnoseg.data import SyntheticScenes
-from ainnoseg.data.transforms import eval_transforms
 from ainnoseg.engine.checkpoint import save_checkpoint
 from ainnoseg.registry import build_model
-from model_helpers import calibrate_batch_norms
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 DEMO_FILE = Path(__file__).resolve().parents[1] / "app" / "demo.py"
@@ -41,11 +38,9 @@ def load_demo():
 
 def write_checkpoint(path, model_name, num_classes=11):
     """A float16 checkpoint of `model_name` as `ainnoseg publish` writes one."""
-    scenes = SyntheticScenes("val", size=(64, 80), length=2)
-    images = torch.stack([eval_transforms()(scenes[i][0]) for i in range(2)])
     torch.manual_seed(0)
-    model = calibrate_batch_norms(build_model(model_name, num_classes=num_classes), images)
-    names = (scenes.class_names + [f"class {i}" for i in range(11, num_classes)])[:num_classes]
+    model = build_model(model_name, num_classes=num_classes)
+    names = (SyntheticScenes.class_names + [f"class {i}" for i in range(11, num_classes)])[:num_classes]
     state = {"model": {key: value.half() if value.is_floating_point() else value
                        for key, value in model.state_dict().items()},
              "config": {"model": model_name, "crop_size": [64, 80]},
