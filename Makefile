@@ -25,5 +25,14 @@ dashboard: $(VENV)/app.stamp
 demo: setup
 	$(VENV)/bin/ainnoseg demo
 
+$(VENV)/gradio.stamp: $(VENV)/installed.stamp
+	$(PYTHON) -m pip install --quiet -e ".[demo]"
+	touch $@
+
+# The comparison demo in the browser on http://127.0.0.1:7860 (this machine only).
+.PHONY: gradio
+gradio: $(VENV)/gradio.stamp
+	$(PYTHON) app/demo.py
+
 test: setup
 	$(PYTHON) -m pytest
