@@ -23,7 +23,8 @@ from .viz import label_boundaries
 
 METRICS = ("mean_iou", "boundary_iou", "pixel_accuracy")
 TABLE_NAMES = {"mean_iou": "mIoU", "boundary_iou": "Boundary IoU",
-               "pixel_accuracy": "pixel acc."}
+               "pixel_accuracy": "pixel acc.", "boundary_errors": "errors near a boundary",
+               "interior_errors": "errors inside regions"}
 
 
 def _tensor(labels):

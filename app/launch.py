@@ -10,21 +10,8 @@ from ainnoseg.data import DataError
 from ainnoseg.data.check import check_dataset
 from ainnoseg.runs import list_runs
 
-st.title("Launch")
-root = widgets.runs_root()
-kind = st.radio("Run", ["selftrain", "train"], horizontal=True, key="launch_kind",
-                format_func=lambda k: {"selftrain": "self-training (teacher/student rounds)",
-                                       "train": "training"}[k])
-presets = {p["name"]: p for p in launching.list_presets() if p["kind"] == kind}
-if not presets:
-    st.error(f"No {kind} preset found in {launching.CONFIGS_DIR}.")
-    st.stop()
-names = list(presets)
-default = "selftrain_synthetic_quick" if kind == "selftrain" else "synthetic_quick"
-preset = presets[st.selectbox("Preset", names, key=f"launch_preset_{kind}",
-                              index=names.index(default) if default in names else 0)]
-values, name = preset["values"], preset["name"]
-st.caption(preset["about"])
+KINDS = {"selftrain": "self-training (teacher/student rounds)", "train": "training"}
+DEFAULT_PRESETS = {"selftrain": "selftrain_synthetic_quick", "train": "synthetic_quick"}
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -32,11 +19,29 @@ def full_check(folder, modified):
     return check_dataset(folder)
 
 
-data = widgets.dataset_picker(f"launch_data_{name}", default=values.get("data"))
-report = launching.describe_data(data) if data else {"error": "type a dataset folder"}
-if report["error"]:
-    st.error(report["error"])
-else:
+def choose_preset():
+    kind = st.radio("Run", list(KINDS), horizontal=True, key="launch_kind",
+                    format_func=KINDS.get)
+    presets = {p["name"]: p for p in launching.list_presets() if p["kind"] == kind}
+    if not presets:
+        st.error(f"No {kind} preset found in {launching.CONFIGS_DIR}.")
+        st.stop()
+    names = list(presets)
+    default = DEFAULT_PRESETS[kind]
+    name = st.selectbox("Preset", names, key=f"launch_preset_{kind}",
+                        index=names.index(default) if default in names else 0)
+    st.caption(presets[name]["about"])
+    return kind, presets[name]
+
+
+def choose_data(preset):
+    """The dataset, described; a folder's files are all read on request."""
+    data = widgets.dataset_picker(f"launch_data_{preset['name']}",
+                                  default=preset["values"].get("data"))
+    report = launching.describe_data(data) if data else {"error": "type a dataset folder"}
+    if report["error"]:
+        st.error(report["error"])
+        return data, False
     st.caption(f"{report['layout']}: " + ", ".join(
         f"{split} {count} images" + ("" if report["labelled"][split] else " (no labels)")
         for split, count in report["splits"].items()))
@@ -46,70 +51,94 @@ else:
         problems = [{"split": split, "file": file, "problem": message}
                     for split, result in checked["splits"].items()
                     for file, message in result["problems"]]
-        (st.dataframe(problems, hide_index=True) if problems
-         else st.success("Every file reads, every mask matches its image."))
+        if problems:
+            st.dataframe(problems, hide_index=True)
+        else:
+            st.success("Every file reads and every mask matches its image.")
+    return data, True
 
-models = ainnoseg.list_models()
-left, right = st.columns(2)
-model = left.selectbox("Model", models, key=f"launch_model_{name}",
-                       index=models.index(values.get("model", "ainnoseg_w18s")))
-iterations = right.number_input("Iterations (teacher / training)", 1, 1_000_000,
-                                int(values.get("iterations", 1000)), key=f"launch_it_{name}")
-rounds = threshold = student = finetune = None
-if kind == "selftrain":
-    cols = st.columns(4)
-    rounds = cols[0].number_input("Rounds", 1, 10, int(values.get("rounds", 2)),
-                                  key=f"launch_rounds_{name}")
-    threshold = cols[1].slider("Confidence threshold", 0.0, 0.99,
-                               float(values.get("threshold", 0.0)), key=f"launch_thr_{name}")
-    student = cols[2].number_input("Student iterations", 0, 1_000_000,
-                                   int(values.get("student_iterations", 0)),
-                                   key=f"launch_student_{name}", help="0: as many as the teacher")
-    finetune = cols[3].number_input("Fine-tune iterations", 0, 1_000_000,
-                                    int(values.get("finetune_iterations", 0)),
-                                    key=f"launch_ft_{name}", help="0: as many as the teacher")
-run_name = st.text_input("Run name (a folder in the runs folder)", name, key=f"launch_name_{name}")
-extra = st.text_area("More settings (key=value, one a line)", key="launch_extra",
-                     placeholder="lr=0.02\nbatch_size=4")
 
-if st.button("Start", type="primary", key="launch_start", disabled=bool(report["error"])):
+def choose_settings(kind, preset):
+    """The form's values for `launching.launch_overrides`, besides the data."""
+    values, name = preset["values"], preset["name"]
+    models = ainnoseg.list_models()
+    left, right = st.columns(2)
+    chosen = {
+        "model": left.selectbox("Model", models, key=f"launch_model_{name}",
+                                index=models.index(values.get("model", "ainnoseg_w18s"))),
+        "iterations": right.number_input("Iterations (teacher / training)", 1, 1_000_000,
+                                         int(values.get("iterations", 1000)),
+                                         key=f"launch_it_{name}"),
+    }
+    if kind == "selftrain":
+        cols = st.columns(4)
+        chosen["rounds"] = cols[0].number_input("Rounds", 1, 10, int(values.get("rounds", 2)),
+                                                key=f"launch_rounds_{name}")
+        chosen["threshold"] = cols[1].slider("Confidence threshold", 0.0, 0.99,
+                                             float(values.get("threshold", 0.0)),
+                                             key=f"launch_thr_{name}")
+        for column, key, label in ((cols[2], "student_iterations", "Student iterations"),
+                                   (cols[3], "finetune_iterations", "Fine-tune iterations")):
+            chosen[key] = column.number_input(label, 0, 1_000_000, int(values.get(key, 0)),
+                                              key=f"launch_{key}_{name}",
+                                              help="0: as many as the teacher")
+    return chosen
+
+
+def start(kind, preset, data, settings, run_name, extra):
     try:
         overrides = launching.launch_overrides(
-            data=data, model=model, iterations=iterations, rounds=rounds, threshold=threshold,
-            unlabeled=data if kind == "selftrain" else None, student_iterations=student,
-            finetune_iterations=finetune, extra=launching.parse_extra(extra))
-        run_dir = launching.run_dir(root, run_name)
+            data=data, unlabeled=data if kind == "selftrain" else None,
+            extra=launching.parse_extra(extra), **settings)
+        run_dir = launching.run_dir(widgets.runs_root(), run_name)
         jobs.launch(kind, preset["path"], overrides, run_dir=run_dir)
     except (jobs.JobError, ConfigError, DataError, ValueError) as error:
         st.error(str(error))
-    else:
-        st.session_state["launched"] = str(run_dir)
-        st.success(f"Started {run_dir}: it runs in the background, a reload or a closed tab "
-                   "does not stop it.")
+        return
+    st.session_state["launched"] = str(run_dir)
+    st.success(f"Started {run_dir}: it runs in the background; a reload or a closed tab does "
+               "not stop it.")
 
 
 @st.fragment(run_every=2)
 def progress():
+    """The running jobs (and the one this tab launched), from their run directories."""
     launched = st.session_state.get("launched")
-    shown = [run for run in list_runs(root) if run.status == "running" or run.path == launched]
+    shown = [run for run in list_runs(widgets.runs_root())
+             if run.status == "running" or run.path == launched]
     if not shown:
         st.caption("No job is running.")
     for run in shown:
-        st.markdown(f"**{run.name}**: {run.status}"
-                    + (f", {run_tables.format_seconds(run.eta_s)} to go" if run.eta_s else ""))
-        done = run.step / run.total if run.step is not None and run.total else 0.0
+        eta = f", {run_tables.format_seconds(run.eta_s)} to go" if run.eta_s else ""
+        st.markdown(f"**{run.name}**: {run.status}{eta}")
         if run.status == "running":
+            done = run.step / run.total if run.step is not None and run.total else 0.0
             st.progress(min(done, 1.0), text=run_tables.position(run) or "starting ...")
+            if st.button("Stop", key=f"stop_{run.path}"):
+                try:
+                    jobs.stop(run.path)
+                except jobs.JobError as error:
+                    st.error(str(error))
         elif run.status == "finished":
             st.success(f"{run.name} finished: its results are on the Runs and Rounds pages.")
         elif run.status == "failed":
             st.error(run.error)
-        if run.status == "running" and st.button("Stop", key=f"stop_{run.path}"):
-            try:
-                jobs.stop(run.path)
-            except jobs.JobError as error:
-                st.error(str(error))
 
 
-st.subheader("Jobs")
-progress()
+st.title("Launch")
+form, panel = st.columns([3, 2], gap="large")
+with form:
+    kind, preset = choose_preset()
+    data, data_ok = choose_data(preset)
+    settings = choose_settings(kind, preset)
+    run_name = st.text_input("Run name (a folder in the runs folder)", preset["name"],
+                             key=f"launch_name_{preset['name']}")
+    extra = st.text_area("More settings (key=value, one a line)", key="launch_extra",
+                         placeholder="e.g. lr=0.02")
+    if st.button("Start", type="primary", key="launch_start", disabled=not data_ok):
+        start(kind, preset, data, settings, run_name, extra)
+with panel:
+    st.subheader("Jobs")
+    st.caption("Read from the run directories every 2 s: a reload or another tab finds the "
+               "same jobs.")
+    progress()

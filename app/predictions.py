@@ -40,7 +40,7 @@ def sample(data, split, index, _dataset):
 
 
 def choose_image():
-    """(image, ground truth or None, cache key, dataset, split) from a split or an upload."""
+    """(image, ground truth or None, cache key, dataset or None) from a split or an upload."""
     source = st.radio("Image", ["from a dataset", "upload"], horizontal=True, key="pred_source")
     if source == "upload":
         upload = st.file_uploader("An image (PNG, JPEG, ...)", key="pred_upload")
@@ -127,9 +127,9 @@ for label, model in models.items():
         row[1].image(viz.error_map(labels.numpy(), mask), width="stretch",
                      caption=f"{label}: errors near boundaries apart from interior ones")
         scores = analysis.image_metrics(labels, mask, len(model.class_names))
-        row[2].markdown(f"**{label}** on this image")
-        row[2].dataframe([scores], column_config=widgets.percent_columns([scores]),
-                         hide_index=True)
+        rows = [{"on this image": analysis.TABLE_NAMES[key], label: value}
+                for key, value in scores.items()]
+        row[2].dataframe(rows, column_config=widgets.percent_columns(rows), hide_index=True)
 
 if dataset is not None and mask is not None:
     worst_images(dataset, image_key)

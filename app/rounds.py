@@ -1,5 +1,7 @@
 """Rounds: a self-training run round by round, and an audit of its pseudo-labels."""
 
+from pathlib import Path
+
 import altair as alt
 import streamlit as st
 import widgets
@@ -27,7 +29,8 @@ if cells:
     st.subheader("Val IoU per class and round")
     st.caption("Colour: IoU; text: IoU and change against the teacher (round 0), in points.")
     for cell in cells:
-        delta = "" if cell["delta"] is None or cell["round"] == 0 else f" ({100 * cell['delta']:+.1f})"
+        shown = cell["delta"] is not None and cell["round"] > 0
+        delta = f" ({100 * cell['delta']:+.1f})" if shown else ""
         cell["label"] = "-" if cell["iou"] is None else f"{100 * cell['iou']:.1f}{delta}"
     base = alt.Chart(alt.Data(values=cells)).encode(
         x=alt.X("class:N", sort=None, title=None), y=alt.Y("round:O", title="round"))
@@ -56,8 +59,14 @@ def pool_of(path, modified):
     return rounds.open_run_pool(path)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def confidence(checkpoint, modified, stem, scales, flip, _model, _image):
+    return analysis.confidence_map(_model, _image, scales, flip)[1]
+
+
 st.subheader("Pseudo-label browser")
-ranked = ranking(run.path, widgets.stamp(f"{run.path}/progress.jsonl"))
+pseudo_folders = sorted(Path(run.path).glob("round_*/pseudo"))
+ranked = ranking(run.path, tuple(widgets.stamp(folder) for folder in pseudo_folders))
 if not ranked:
     st.caption("No pseudo-labels yet: round 1 writes them after the teacher.")
     st.stop()
@@ -66,8 +75,7 @@ st.caption("Pool images, those the rounds disagree on most first (the share of p
            "Black pixels: ignored by the confidence threshold.")
 stems = [row["stem"] for row in ranked]
 left, right = st.columns([1, 2])
-left.dataframe(ranked, hide_index=True, height=260,
-               column_config=widgets.percent_columns(ranked))
+left.dataframe(ranked, hide_index=True, column_config=widgets.percent_columns(ranked))
 stem = right.selectbox("Pool image", stems, key="rounds_stem")
 pool = pool_of(run.path, widgets.stamp(f"{run.path}/selftrain.yaml"))
 image, truth = rounds.pool_sample(pool, run.path, stem)
@@ -77,7 +85,8 @@ class_names, palette = rounds.run_classes(run.path)
 columns = st.columns(2 + len(labels))
 columns[0].image(image, caption=f"pool image {stem}", width="stretch")
 if truth is not None:
-    columns[1].image(viz.overlay(image, truth, palette), caption="its ground truth (training never sees it)",
+    columns[1].image(viz.overlay(image, truth, palette),
+                     caption="its ground truth (training never sees it)",
                      width="stretch")
 for column, (index, label) in zip(columns[2:], labels.items()):
     kept = (label != 255).mean()
@@ -89,9 +98,10 @@ teacher = rounds.round_teacher(run.path, index)
 model = widgets.load_model(teacher["checkpoint"]) if teacher else None
 if model is not None:
     with st.spinner("The teacher's confidence ..."):
-        _, confidence = analysis.confidence_map(model, image, teacher["scales"], teacher["flip"])
+        shades = confidence(str(teacher["checkpoint"]), widgets.stamp(teacher["checkpoint"]),
+                            stem, teacher["scales"], teacher["flip"], model, image)
     shade, key = st.columns([2, 3])
-    shade.image(analysis.confidence_picture(confidence, teacher["threshold"]), width="stretch",
+    shade.image(analysis.confidence_picture(shades, teacher["threshold"]), width="stretch",
                 caption=f"confidence of {teacher['checkpoint']} (white: 1); red: below the "
                         f"threshold {teacher['threshold']}, ignored")
     widgets.show_legend(class_names, palette, key)

@@ -16,6 +16,7 @@ from ainnoseg.data import DataError, build_dataset
 from ainnoseg.engine.checkpoint import CheckpointError
 
 SYNTHETIC = "synthetic"
+SYNTHETIC_LABEL = "synthetic (embedded scenes)"
 OTHER_FOLDER = "another folder..."
 DATASET_ROOTS = ("../shared/datasets", "datasets", "data")
 
@@ -92,7 +93,7 @@ def dataset_picker(key, label="Dataset", default=SYNTHETIC):
     found = launching.find_datasets(DATASET_ROOTS)
     options = list(dict.fromkeys([SYNTHETIC, *found, str(default or SYNTHETIC), OTHER_FOLDER]))
     chosen = st.selectbox(label, options, key=key, index=options.index(str(default or SYNTHETIC)),
-                          format_func=lambda o: "synthetic (embedded scenes)" if o == SYNTHETIC else o)
+                          format_func=lambda o: SYNTHETIC_LABEL if o == SYNTHETIC else o)
     if chosen == OTHER_FOLDER:
         return st.text_input("Folder", key=f"{key}_folder",
                              placeholder="/path/to/dataset").strip() or None

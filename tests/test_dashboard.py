@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("streamlit", reason="the dashboard tests need streamlit: pip install -e .[test]")
+pytest.importorskip("streamlit",
+                    reason="the dashboard tests need streamlit: pip install -e .[test]")
 from PIL import Image  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 

@@ -1,0 +1,155 @@
+"""The dashboard end to end in headless Chromium, as Streamlit's own
+e2e_playwright/conftest.py tests apps: a module-scoped fixture starts the real
+server on a free localhost port, waits for /_stcore/health and always stops
+it. The test opens every page, launches a tiny training run from the Launch
+page, waits for it to finish, checks that the Runs page says so, fails
+on any Streamlit exception box and saves a screenshot of each page.
+
+Screenshots go to $AINNOSEG_SCREENSHOTS (default: the test's temporary
+folder); the server lists $AINNOSEG_E2E_RUNS (default: an empty temporary
+folder). The README's screenshots were made with
+
+    AINNOSEG_SCREENSHOTS=assets/screenshots AINNOSEG_E2E_RUNS=/tmp/runs \\
+        pytest tests/test_dashboard_browser.py
+
+where /tmp/runs held a finished `selftrain_synthetic_quick` run.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="the browser test needs playwright: pip install -e .[test]")
+pytest.importorskip("streamlit", reason="the browser test needs streamlit: pip install -e .[test]")
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="the browser test drives Debian's chromium (/usr/bin/chromium): "
+           "apt-get install chromium")
+ROOT = Path(__file__).resolve().parents[1]
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"]
+RUN_TIMEOUT_S = 180  # the tiny run on a busy 2-core machine
+# page path, screenshot name, viewport height (the pages scroll inside their frame)
+PAGES = [("", "runs", 1300), ("rounds", "rounds", 2000), ("mosaic", "mosaic", 1400),
+         ("predictions", "predictions", 1500)]
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _healthy(url):
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.read() == b"ok"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    """(url, runs folder) of a dashboard server, stopped after the module."""
+    runs = Path(os.environ.get("AINNOSEG_E2E_RUNS") or tmp_path_factory.mktemp("runs"))
+    log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
+    port = _free_port()
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "dashboard.py"),
+               "--server.headless=true", "--server.address=127.0.0.1", f"--server.port={port}",
+               "--server.fileWatcherType=none", "--browser.gatherUsageStats=false"]
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                  env={**os.environ, "AINNOSEG_RUNS": str(runs)})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not _healthy(url):
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the dashboard did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield url, runs
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def page(dashboard):
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1100})
+        finally:
+            browser.close()
+
+
+def wait_for_app_run(page, timeout_ms=120_000):
+    """Wait until the script has finished running (Streamlit's e2e helper)."""
+    page.wait_for_timeout(300)
+    page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(
+        state="attached", timeout=timeout_ms)
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
+        state="attached", timeout=timeout_ms)
+    page.wait_for_timeout(500)
+
+
+def assert_no_exception(page, where):
+    boxes = page.get_by_test_id("stException")
+    assert boxes.count() == 0, f"{where}: {boxes.first.inner_text()}"
+
+
+def open_page(page, url, path, height):
+    page.set_viewport_size({"width": 1400, "height": height})
+    page.goto(f"{url}/{path}")
+    wait_for_app_run(page)
+    assert_no_exception(page, path or "runs")
+
+
+def choose(page, label, option):
+    page.get_by_test_id("stSelectbox").filter(has_text=label).locator("input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_for_app_run(page)
+
+
+def test_every_page_and_a_run_launched_from_the_browser(dashboard, page):
+    url, runs = dashboard
+    shots = Path(os.environ.get("AINNOSEG_SCREENSHOTS") or runs.parent / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    open_page(page, url, "launch", 1150)
+    page.get_by_test_id("stRadio").get_by_text("training", exact=True).click()
+    wait_for_app_run(page)
+    choose(page, "Preset", "synthetic_tiny")
+    name = page.get_by_label("Run name (a folder in the runs folder)")
+    name.fill("tiny")
+    name.press("Enter")
+    wait_for_app_run(page)
+    page.get_by_role("button", name="Start").click()
+    sync_api.expect(page.get_by_text("Started")).to_be_visible(timeout=60_000)
+    assert_no_exception(page, "launch")
+    # The Jobs panel refreshes itself from the run directory every 2 s.
+    sync_api.expect(page.get_by_text("tiny finished")).to_be_visible(
+        timeout=RUN_TIMEOUT_S * 1000)
+    assert_no_exception(page, "launch")
+    page.screenshot(path=str(shots / "launch.png"))
+
+    for path, shot, height in PAGES:
+        open_page(page, url, path, height)
+        if path == "":
+            choose(page, "Run", "tiny")
+            sync_api.expect(page.get_by_test_id("stMarkdown").filter(
+                has_text="finished").first).to_be_visible()
+        assert_no_exception(page, shot)
+        page.screenshot(path=str(shots / f"{shot}.png"))
