@@ -153,3 +153,17 @@ def test_a_failing_run_shows_its_error_on_the_runs_page(runs_root, tmp_path):
     assert app.dataframe[0].value.loc[0, "status"] == "failed"
     message = texts(app.error)
     assert "broken failed" in message and "no dataset folder at" in message
+
+
+def test_a_job_started_from_the_page_stops_with_its_stop_button(runs_root):
+    app = open_app("launch.py")
+    app.radio(key="launch_kind").set_value("train")
+    rerun(app)
+    app.button(key="launch_start").click()  # synthetic_quick: minutes of training
+    rerun(app)
+    run_dir = runs_root / "synthetic_quick"
+    assert "Started" in texts(app.success) and load_run(run_dir).status == "running"
+    app.button(key=f"stop_{run_dir}").click()
+    rerun(app)
+    run = load_run(run_dir)
+    assert run.status == "stopped" and run.status_reason == "stopped by ainnoseg.jobs.stop"
