@@ -7,6 +7,8 @@ import streamlit as st
 import widgets
 
 from ainnoseg import analysis, rounds, viz
+from ainnoseg.config import ConfigError
+from ainnoseg.data import DataError
 from ainnoseg.runs import list_runs, load_run
 
 st.title("Rounds")
@@ -77,10 +79,14 @@ stems = [row["stem"] for row in ranked]
 left, right = st.columns([1, 2])
 left.dataframe(ranked, hide_index=True, column_config=widgets.percent_columns(ranked))
 stem = right.selectbox("Pool image", stems, key="rounds_stem")
-pool = pool_of(run.path, widgets.stamp(f"{run.path}/selftrain.yaml"))
-image, truth = rounds.pool_sample(pool, run.path, stem)
+try:
+    pool = pool_of(run.path, widgets.stamp(f"{run.path}/selftrain.yaml"))
+    image, truth = rounds.pool_sample(pool, run.path, stem)
+    class_names, palette = rounds.run_classes(run.path)
+except (ConfigError, DataError, ValueError) as error:
+    st.error(f"The pool or the data of {run.name} cannot be read here: {error}")
+    st.stop()
 labels = rounds.pseudo_labels(run.path, stem)
-class_names, palette = rounds.run_classes(run.path)
 
 columns = st.columns(2 + len(labels))
 columns[0].image(image, caption=f"pool image {stem}", width="stretch")

@@ -7,6 +7,7 @@ import io
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("streamlit",
@@ -15,6 +16,8 @@ from PIL import Image  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from ainnoseg import jobs  # noqa: E402
+from ainnoseg.config import load_config, save_config  # noqa: E402
+from ainnoseg.engine.pseudo_label import write_png  # noqa: E402
 from ainnoseg.runs import list_runs, load_run  # noqa: E402
 
 APP = Path(__file__).resolve().parents[1] / "app" / "dashboard.py"
@@ -167,3 +170,14 @@ def test_a_job_started_from_the_page_stops_with_its_stop_button(runs_root):
     rerun(app)
     run = load_run(run_dir)
     assert run.status == "stopped" and run.status_reason == "stopped by ainnoseg.jobs.stop"
+
+
+def test_a_selftraining_run_whose_data_moved_gets_a_message(runs_root, tmp_path):
+    run_dir = runs_root / "moved"
+    run_dir.mkdir(parents=True)
+    gone = tmp_path / "gone"
+    save_config(load_config("configs/selftrain_synthetic_tiny.yaml",
+                            [f"data={gone}", f"unlabeled={gone}"]), run_dir / "selftrain.yaml")
+    write_png(np.zeros((8, 8), np.uint8), run_dir / "round_1" / "pseudo" / "00000.png")
+    app = open_app("rounds.py")
+    assert f"cannot be read here: no dataset folder at {gone}" in texts(app.error)
