@@ -63,8 +63,9 @@ def _models(set_name, extra):
         models = STORE.models(set_name)
         if path:
             models[EXTRA] = STORE.file(path)
-    except CheckpointError as error:
-        raise gr.Error(str(error).replace(str(Path(path or "").resolve()), name or "")) from None
+    except CheckpointError as error:  # an upload's message names it, not its temporary path
+        message = str(error).replace(str(Path(path).resolve()), name) if path else str(error)
+        raise gr.Error(message) from None
     if not models:
         raise gr.Error(f"The {set_name} set has no HRNet, DANet or AinnoSeg release.")
     classes = [len(model.class_names) for model in models.values()]
@@ -319,8 +320,7 @@ with gr.Blocks(title="AinnoSeg: HRNet, DANet and AinnoSeg side by side") as demo
                        api_name="compare_scales", **QUEUE)
 
 
-def main(argv=None):
-    global STORE, CAMVID, SCALES, MAX_SIDE
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1: this machine only)")
@@ -337,11 +337,20 @@ def main(argv=None):
     parser.add_argument("--releases", default=str(RELEASES_DIR),
                         help="the folder of released models' manifests")
     args = parser.parse_args(argv)
+    if min(args.scales) <= 0 or args.max_side < 64:
+        parser.error("--scales must be positive and --max-side at least 64 pixels")
     try:
-        CAMVID = examples.find_camvid(args.camvid)
+        args.camvid = examples.find_camvid(args.camvid)
     except FileNotFoundError as error:
         parser.error(str(error))
-    STORE, SCALES, MAX_SIDE = ModelStore(args.releases), tuple(args.scales), args.max_side
+    return args
+
+
+def main(argv=None):
+    global STORE, CAMVID, SCALES, MAX_SIDE
+    args = parse_args(argv)
+    STORE, CAMVID = ModelStore(args.releases), args.camvid
+    SCALES, MAX_SIDE = tuple(args.scales), args.max_side
     demo.queue(max_size=32).launch(server_name=args.host, server_port=args.port,
                                    share=args.share, **launch_options())
 

@@ -124,6 +124,27 @@ def test_the_handlers_segment_redraw_compare_scales_and_set_up_the_page(files, s
         assert image == samples[0][0] and mask.endswith(".png")
 
 
+def test_the_command_line_binds_to_localhost_unless_told_otherwise(monkeypatch, tmp_path):
+    app = pytest.importorskip("demo_helpers").load_demo()
+    launched = []
+    monkeypatch.setattr(app.demo, "launch", lambda **options: launched.append(options))
+    with demo_settings(STORE=app.STORE, CAMVID=app.CAMVID, SCALES=app.SCALES,
+                       MAX_SIDE=app.MAX_SIDE):
+        app.main([])
+        assert launched[-1]["server_name"] == "127.0.0.1" and launched[-1]["share"] is False
+        assert launched[-1]["server_port"] == 7860
+        app.main(["--host", "0.0.0.0", "--port", "8080", "--share", "--camvid", str(tmp_path),
+                  "--scales", "0.5", "1", "--max-side", "320", "--releases", str(tmp_path)])
+        assert launched[-1]["server_name"] == "0.0.0.0" and launched[-1]["share"] is True
+        assert str(tmp_path) in launched[-1]["allowed_paths"]
+        assert (app.CAMVID, app.SCALES, app.MAX_SIDE) == (tmp_path, (0.5, 1.0), 320)
+        assert app.STORE.root == tmp_path
+    with pytest.raises(SystemExit):
+        app.parse_args(["--camvid", str(tmp_path / "none")])
+    with pytest.raises(SystemExit):
+        app.parse_args(["--scales", "0"])
+
+
 def test_a_sets_own_examples_come_first(tmp_path):
     camvid = tmp_path / "camvid"
     for folder in ("val", "valannot"):
