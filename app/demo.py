@@ -326,7 +326,7 @@ def parse_args(argv=None):
                         help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true",
-                        help="also open a public gradio.live link (anyone with it can use the demo)")
+                        help="also open a public gradio.live link: anyone with it can use it")
     parser.add_argument("--camvid", metavar="PATH",
                         help="a CamVid folder whose val frames join the examples "
                              f"(default {examples.CAMVID_DIR} when it exists)")

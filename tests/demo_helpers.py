@@ -40,7 +40,8 @@ def write_checkpoint(path, model_name, num_classes=11):
     """A float16 checkpoint of `model_name` as `ainnoseg publish` writes one."""
     torch.manual_seed(0)
     model = build_model(model_name, num_classes=num_classes)
-    names = (SyntheticScenes.class_names + [f"class {i}" for i in range(11, num_classes)])[:num_classes]
+    names = SyntheticScenes.class_names + [f"class {i}" for i in range(11, num_classes)]
+    names = names[:num_classes]
     state = {"model": {key: value.half() if value.is_floating_point() else value
                        for key, value in model.state_dict().items()},
              "config": {"model": model_name, "crop_size": [64, 80]},
