@@ -5,6 +5,7 @@ import ainnoseg
 from ainnoseg.cli import main
 from ainnoseg.engine.checkpoint import save_checkpoint
 from ainnoseg.export import export_onnx, export_torchscript, onnx_difference
+from model_helpers import calibrate_batch_norms, with_attention_on
 
 pytest.importorskip("onnxruntime")
 
@@ -13,9 +14,16 @@ FAMILIES = ["hrnetv2_w18s", "ocrnet_hrnet_w18s", "hrnet_da_w18s", "danet_r18", "
 SIZE = (64, 96)
 
 
+def _model(name):
+    """In eval mode, attention switched on (as built, gamma = 0 would multiply
+    the exported attention by zero) and near unit-scale activations."""
+    model = with_attention_on(ainnoseg.build_model(name, num_classes=4))
+    return calibrate_batch_norms(model, torch.randn(2, 3, *SIZE))
+
+
 @pytest.mark.parametrize("name", FAMILIES)
 def test_onnxruntime_matches_pytorch(name, tmp_path):
-    model = ainnoseg.build_model(name, num_classes=4).eval()
+    model = _model(name)
     path = export_onnx(model, tmp_path / f"{name}.onnx", SIZE)
     images = torch.randn(1, 3, *SIZE)
     with torch.no_grad():
@@ -24,7 +32,7 @@ def test_onnxruntime_matches_pytorch(name, tmp_path):
 
 
 def test_torchscript_matches_pytorch(tmp_path):
-    model = ainnoseg.build_model("ainnoseg_w18s", num_classes=4).eval()
+    model = _model("ainnoseg_w18s")
     path = export_torchscript(model, tmp_path / "model.pt", SIZE)
     images = torch.randn(1, 3, *SIZE)
     with torch.no_grad():

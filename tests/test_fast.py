@@ -4,15 +4,14 @@ from torch import nn
 
 import ainnoseg
 from ainnoseg.fast import FastSegmentor, fold_batch_norms, optimize_for_inference
+from model_helpers import calibrate_batch_norms, with_attention_on
 
 FAMILIES = ("hrnetv2_w18s", "ocrnet_hrnet_w18s", "hrnet_da_w18s", "ainnoseg_w18s", "danet_r18")
 
 
-def _model_with_trained_looking_batch_norms(name, seed=0):
-    """Random weights, and batch norms whose statistics are not the identity,
-    so folding them has something to get wrong."""
-    torch.manual_seed(seed)
-    model = ainnoseg.build_model(name, num_classes=5).eval()
+def _with_random_batch_norms(model):
+    """`model` in eval mode, its batch norms with random scales, shifts and
+    statistics, so that none is the identity and folding has something to get wrong."""
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.BatchNorm2d):
@@ -20,7 +19,17 @@ def _model_with_trained_looking_batch_norms(name, seed=0):
                 module.running_var.uniform_(0.5, 2.0)
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.normal_(0, 0.1)
-    return model
+    return model.eval()
+
+
+def _model_with_trained_looking_batch_norms(name, seed=0):
+    """Random weights, attention switched on, batch norms with random scales
+    and shifts and the statistics of a batch: activations stay near unit
+    scale, so position attention is a soft average, not a hard argmax."""
+    torch.manual_seed(seed)
+    model = with_attention_on(ainnoseg.build_model(name, num_classes=5))
+    _with_random_batch_norms(model)
+    return calibrate_batch_norms(model, torch.randn(2, 3, 64, 96))
 
 
 def _batch_norms(model):
@@ -65,7 +74,11 @@ def test_optimized_copy_matches_and_leaves_the_model_alone():
 
 
 def test_bf16_copy_returns_float32_close_to_float32():
-    model = _model_with_trained_looking_batch_norms("hrnetv2_w18s")
+    # Not calibrated: at unit scale a randomly initialised HRNet amplifies
+    # rounding through its depth (bf16 then moves its logits by 7 %), which
+    # says nothing of bf16 on a trained one; here they move by under 1 %.
+    torch.manual_seed(0)
+    model = _with_random_batch_norms(ainnoseg.build_model("hrnetv2_w18s", num_classes=5))
     fast = optimize_for_inference(model, amp="bf16")
     images = torch.randn(1, 3, 64, 64)
     with torch.no_grad():

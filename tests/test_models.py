@@ -1,8 +1,13 @@
+import contextlib
+
 import pytest
 import torch
+from torch import nn
 
 import ainnoseg
 from ainnoseg.models import backbones
+from ainnoseg.models.attention import PositionAttention
+from model_helpers import with_attention_on
 
 NUM_CLASSES = 5
 
@@ -11,20 +16,58 @@ def _parameter_count(model):
     return sum(p.numel() for p in model.parameters())
 
 
+@contextlib.contextmanager
+def _zero_gradients_by_construction(model):
+    """Collects, during the forward passes inside it, the parameters whose
+    gradient the architecture makes zero (up to rounding): biases of the
+    convolutions that feed a batch norm in training mode, whose batch mean takes
+    them out again, and the key projection's bias in position attention, which
+    adds q . b to all the scores of a query's row, where the softmax takes it out."""
+    found = {id(m.key_conv.bias) for m in model.modules() if isinstance(m, PositionAttention)}
+    produced = {}
+
+    def remember(conv, inputs, output):
+        produced[id(output)] = (conv, output)  # holding the output keeps its id unique
+
+    def check(batch_norm, inputs):
+        conv, output = produced.get(id(inputs[0]), (None, None))
+        if output is inputs[0] and conv.bias is not None and batch_norm.training:
+            found.add(id(conv.bias))
+
+    hooks = [m.register_forward_hook(remember) for m in model.modules()
+             if isinstance(m, nn.Conv2d)]
+    hooks += [m.register_forward_pre_hook(check) for m in model.modules()
+              if isinstance(m, nn.BatchNorm2d)]
+    try:
+        yield found
+    finally:
+        for hook in hooks:
+            hook.remove()
+        produced.clear()
+
+
 @pytest.mark.parametrize("name", ainnoseg.list_models())
 def test_every_model_trains_and_predicts_at_input_size(name):
-    model = ainnoseg.build_model(name, num_classes=NUM_CLASSES)
+    # Attention on: with gamma = 0, as built, its convolutions get no gradient.
+    model = with_attention_on(ainnoseg.build_model(name, num_classes=NUM_CLASSES))
     images = torch.randn(2, 3, 41, 75)  # odd sides: padded inside, cropped back
     model.train()
-    outputs = model(images)
+    with _zero_gradients_by_construction(model) as zero_by_construction:
+        outputs = model(images)
     assert set(outputs) == set(model.loss_weights)
     for logits in outputs.values():
         assert logits.shape == (2, NUM_CLASSES, 41, 75)
         assert torch.isfinite(logits).all()
     loss, _ = ainnoseg.build_loss(model)(outputs, torch.randint(0, NUM_CLASSES, (2, 41, 75)))
     loss.backward()
-    grads = [p.grad for p in model.parameters() if p.requires_grad]
-    assert all(g is not None for g in grads[:5])
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable
+    for parameter_name, parameter in trainable:
+        assert parameter.grad is not None, f"{parameter_name} gets no gradient"
+        largest = parameter.grad.abs().amax()  # NaN if any element is NaN
+        assert torch.isfinite(largest), f"{parameter_name} gets a gradient of {largest}"
+        if id(parameter) not in zero_by_construction:
+            assert largest > 0, f"{parameter_name} gets a zero gradient"
     model.eval()
     with torch.no_grad():
         outputs = model(images[:1])
