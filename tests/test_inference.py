@@ -23,8 +23,9 @@ class Pointwise(nn.Module):
 
 
 def predict(model, images, **options):
-    """float32 predictions (amp="auto" would pick bf16 on CPUs with AMX): the
-    exact comparisons below need them."""
+    """float32 predictions (amp="auto" picks bf16 on CPUs with AMX or
+    AVX512-BF16, whose kernels round differently from one processor and one
+    memory layout to another): the exact comparisons below need them."""
     return inference.predict(model, images, **{"amp": "off", **options})
 
 
