@@ -1,0 +1,192 @@
+"""What a segmentor computes inside, on one image: HRNet's four branches, where
+position attention looks from one query pixel, the channel attention matrix
+and OCR's soft object regions.
+
+    model = ainnoseg.load("synthetic/ainnoseg_w18s")
+    inside = ainnoseg.inspect.look_inside(model, image)     # one forward pass
+    inside.branches                    # four (C, h, w) HRNet maps, 1/4 .. 1/32
+    row = attention_row(inside, (120, 200))   # (h, w): where pixel (y=120, x=200) looks
+    inside.channel_attention           # (C, C) rows of DANet's channel attention
+    inside.regions                     # (K, h, w) OCR soft object regions
+
+Position attention is computed for one query row only: DANet's N x N map
+(N = h * w) is never built. Feature maps are cropped to the image's own area
+(the network zero-pads its input to its stride), so `upsample` lays any of
+them over the image. Models without a part (HRNetV2 has no attention, DANet
+no HRNet branches) leave that field None.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import eval_transforms
+from .data.io import as_image
+from .models.attention import ChannelAttention, PositionAttention
+from .models.backbones import HRNetV2
+from .models.heads import OCRHead
+
+
+@dataclass
+class Inside:
+    """One forward pass, taken apart (tensors float32 on the CPU).
+
+    image: uint8 (H, W, 3); labels: (H, W) int64 prediction.
+    branches: HRNet's four branch outputs (C_i, h_i, w_i), or None.
+    position_input: the (C, h, w) features position attention reads, or None.
+    channel_attention: (C, C) softmax rows of the channel attention, or None.
+    regions: (K, h, w) OCR soft object regions (each class's spatial softmax,
+        the weights OCR averages pixels with), or None.
+    padded_size: the (height, width) the network saw after zero-padding.
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    padded_size: tuple
+    branches: list | None = None
+    position_input: torch.Tensor | None = None
+    channel_attention: torch.Tensor | None = None
+    regions: torch.Tensor | None = None
+    position_module: PositionAttention | None = field(default=None, repr=False)
+
+
+def _first(model, kind):
+    return next((module for module in model.modules() if isinstance(module, kind)), None)
+
+
+def _crop(features, image_size, padded_size):
+    """Feature maps (..., h, w) of the padded input cut to the image's own area."""
+    height, width = features.shape[-2:]
+    rows = -(-image_size[0] * height // padded_size[0])
+    cols = -(-image_size[1] * width // padded_size[1])
+    return features[..., :rows, :cols]
+
+
+def channel_attention_matrix(features):
+    """(C, C) channel attention of DANet's CAM for (C, h, w) features: softmax
+    over each row of max(energy) - energy, energy = F F^T."""
+    flat = features.flatten(1).float()
+    energy = flat @ flat.T
+    return torch.softmax(energy.amax(-1, keepdim=True) - energy, dim=-1)
+
+
+def look_inside(model, image):
+    """Run `model` (eval mode) once on `image` and keep what its parts compute.
+
+    Args:
+        model: a segmentor from `ainnoseg.load` or `ainnoseg.build_model`.
+        image: a path, PIL image, uint8 (H, W, 3) array or uint8 (3, H, W) tensor.
+    Returns an `Inside`; float32 throughout (no autocast), so the attention
+    rows are exactly the model's.
+    """
+    if model.training:
+        raise RuntimeError("call model.eval() first: training mode changes batch-norm statistics")
+    pixels = as_image(image)  # a (3, H, W) uint8 tv_tensors.Image, converted as files are
+    image = pixels.as_subclass(torch.Tensor).permute(1, 2, 0).numpy()
+    captured, hooks = {}, []
+
+    def keep(name, use_input=False):
+        def hook(module, inputs, output):
+            captured.setdefault(name, inputs[0] if use_input else output)
+        return hook
+
+    parts = {"branches": (HRNetV2, False), "position": (PositionAttention, True),
+             "channel": (ChannelAttention, True), "regions": (OCRHead, False)}
+    for name, (kind, use_input) in parts.items():
+        module = _first(model, kind)
+        if module is not None:
+            target = module.body if kind is HRNetV2 else (
+                module.soft_regions if kind is OCRHead else module)
+            hooks.append(target.register_forward_hook(keep(name, use_input)))
+    device = next(model.parameters()).device
+    tensor = eval_transforms()(pixels).as_subclass(torch.Tensor)
+    try:
+        with torch.inference_mode():
+            labels = model(tensor[None].to(device))["out"].argmax(1)[0]
+    finally:
+        for hook in hooks:
+            hook.remove()
+    stride = getattr(model, "stride", 1)
+    size = image.shape[:2]
+    padded = (-(-size[0] // stride) * stride, -(-size[1] // stride) * stride)
+    inside = Inside(image=image, labels=labels.cpu().numpy(), padded_size=padded,
+                    position_module=_first(model, PositionAttention))
+    if "branches" in captured:
+        inside.branches = [_crop(b[0].float().cpu(), size, padded) for b in captured["branches"]]
+    if "position" in captured:
+        inside.position_input = captured["position"][0].float().cpu()
+    if "channel" in captured:
+        inside.channel_attention = channel_attention_matrix(captured["channel"][0].cpu())
+    if "regions" in captured:
+        logits = captured["regions"][0].float().cpu()
+        weights = torch.softmax(logits.flatten(1), dim=-1).view_as(logits)
+        inside.regions = _crop(weights, size, padded)
+    return inside
+
+
+def attention_row(inside, point):
+    """Where position attention looks from one query pixel: an (h, w) map.
+
+    Args:
+        inside: `look_inside` of a model with position attention.
+        point: (y, x) of the query pixel in the image.
+    Returns the query's softmax row over every key position (summing to 1
+    over the padded map), cropped to the image's area: one row of DANet's
+    N x N attention, computed as q_i . K with the model's own 1x1 convolutions.
+    """
+    module = inside.position_module
+    if module is None or inside.position_input is None:
+        raise ValueError("this model has no position attention (DANet, HRNet + DA and "
+                         "AinnoSeg have one); load one of those")
+    height, width = inside.image.shape[:2]
+    y, x = int(point[0]), int(point[1])
+    if not (0 <= y < height and 0 <= x < width):
+        raise ValueError(f"the query pixel {(y, x)} lies outside the {height}x{width} image")
+    features = inside.position_input.to(module.query_conv.weight.device)[None]
+    rows, cols = features.shape[-2:]
+    fy, fx = y * rows // inside.padded_size[0], x * cols // inside.padded_size[1]
+    with torch.inference_mode():
+        query = module.query_conv(features)[0, :, fy, fx]  # (Cq,)
+        keys = module.key_conv(features)[0].flatten(1)      # (Cq, N)
+        row = torch.softmax((query @ keys).float(), dim=-1).view(rows, cols).cpu()
+    return _crop(row, (height, width), inside.padded_size)
+
+
+def upsample(feature_map, size):
+    """An (h, w) map bilinearly resized to `size` (H, W), as a float numpy array."""
+    values = torch.as_tensor(feature_map, dtype=torch.float32)[None, None]
+    return F.interpolate(values, size=tuple(size), mode="bilinear",
+                         align_corners=False)[0, 0].numpy()
+
+
+def feature_picture(features):
+    """A (C, h, w) feature map as a uint8 (h, w, 3) picture: its three principal
+    components as red, green and blue (each stretched between its 1st and 99th
+    percentile), so regions the features tell apart get different colours."""
+    flat = torch.as_tensor(features, dtype=torch.float32).flatten(1)
+    centred = flat - flat.mean(1, keepdim=True)
+    _, _, vectors = torch.linalg.svd(centred.T, full_matrices=False)
+    components = (vectors[:3] @ centred).T  # (h * w, up to 3)
+    if components.shape[1] < 3:
+        components = F.pad(components, (0, 3 - components.shape[1]))
+    low = torch.quantile(components, 0.01, dim=0)
+    high = torch.quantile(components, 0.99, dim=0)
+    scaled = ((components - low) / (high - low).clamp(min=1e-8)).clamp(0, 1)
+    height, width = features.shape[-2:]
+    return (scaled * 255).round().to(torch.uint8).view(height, width, 3).numpy()
+
+
+def point_of(labels, class_id):
+    """(y, x) of the pixel of `class_id` in an (H, W) label map that lies
+    deepest inside its region (farthest from another label), a good query
+    pixel for `attention_row`; None where the class is absent."""
+    from scipy import ndimage
+
+    inside = np.asarray(labels) == class_id
+    if not inside.any():
+        return None
+    depth = ndimage.distance_transform_edt(np.pad(inside, 1))[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return int(y), int(x)

@@ -1,0 +1,80 @@
+"""ainnoseg.inspect: the parts of one forward pass, checked against the modules' own formulas."""
+
+import numpy as np
+import pytest
+import torch
+
+import ainnoseg
+from ainnoseg import inspect
+from ainnoseg.models.attention import naive_position_attention
+
+
+@pytest.fixture(scope="module")
+def ainnoseg_model():
+    torch.manual_seed(0)
+    return ainnoseg.build_model("ainnoseg_w18s", num_classes=3).eval()
+
+
+def image(height=64, width=96, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def test_every_part_of_ainnoseg_is_kept(ainnoseg_model):
+    inside = inspect.look_inside(ainnoseg_model, image())
+    assert inside.labels.shape == (64, 96)
+    assert [b.shape[0] for b in inside.branches] == [18, 36, 72, 144]
+    assert [tuple(b.shape[1:]) for b in inside.branches] == [(16, 24), (8, 12), (4, 6), (2, 3)]
+    channels = inside.position_input.shape[0]
+    assert inside.channel_attention.shape == (channels, channels)
+    torch.testing.assert_close(inside.channel_attention.sum(1), torch.ones(channels))
+    assert inside.regions.shape == (3, 16, 24)
+    torch.testing.assert_close(inside.regions.flatten(1).sum(1), torch.ones(3))
+
+
+def test_attention_row_is_a_row_of_danets_map(ainnoseg_model):
+    inside = inspect.look_inside(ainnoseg_model, image())
+    module = inside.position_module
+    features = inside.position_input[None]
+    with torch.no_grad():
+        query = module.query_conv(features).flatten(2).transpose(1, 2)
+        key = module.key_conv(features).flatten(2).transpose(1, 2)
+        # naive attention applied to the identity gives the whole N x N map
+        positions = query.shape[1]
+        full = naive_position_attention(query, key, torch.eye(positions)[None])[0]
+    row = inspect.attention_row(inside, (40, 10))  # feature pixel (10, 2) at stride 4
+    torch.testing.assert_close(row.flatten(), full[10 * 24 + 2])
+    with pytest.raises(ValueError, match="outside"):
+        inspect.attention_row(inside, (64, 0))
+
+
+def test_padded_inputs_are_cropped_to_the_image(ainnoseg_model):
+    inside = inspect.look_inside(ainnoseg_model, image(70, 100))
+    assert inside.padded_size == (96, 128)
+    assert tuple(inside.branches[0].shape[1:]) == (18, 25)
+    assert tuple(inspect.attention_row(inside, (69, 99)).shape) == (18, 25)
+    assert inspect.upsample(inside.regions[0], (70, 100)).shape == (70, 100)
+
+
+def test_models_without_a_part_leave_it_none():
+    hrnet = ainnoseg.build_model("hrnetv2_w18s", num_classes=3).eval()
+    inside = inspect.look_inside(hrnet, image())
+    assert inside.position_input is None and inside.regions is None
+    assert len(inside.branches) == 4
+    with pytest.raises(ValueError, match="no position attention"):
+        inspect.attention_row(inside, (0, 0))
+    danet = ainnoseg.build_model("danet_r18", num_classes=3).eval()
+    inside = inspect.look_inside(danet, image())
+    assert inside.branches is None and inside.channel_attention.shape == (128, 128)
+    assert inspect.attention_row(inside, (5, 5)).shape == (8, 12)
+
+
+def test_feature_picture_and_point_of():
+    features = torch.zeros(5, 6, 8)
+    features[0, :, 4:] = 1.0  # two regions the first component tells apart
+    picture = inspect.feature_picture(features)
+    assert picture.shape == (6, 8, 3) and picture.dtype == np.uint8
+    assert picture[0, 0, 0] != picture[0, 7, 0]
+    labels = np.zeros((9, 9), np.int64)
+    labels[2:7, 2:7] = 1
+    assert inspect.point_of(labels, 1) == (4, 4)
+    assert inspect.point_of(labels, 2) is None

@@ -1,0 +1,94 @@
+"""Every tutorial in notebooks/ runs from its first cell to its last at CI
+sizes, and is stored without outputs.
+
+Each notebook's first code cell (tagged "parameters") holds its sizes and
+budgets; the test adds a cell after it with the small values below, so the
+notebook's own code runs unchanged, only smaller.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+pytest.importorskip("matplotlib")
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def ci_parameters(name, tmp_path):
+    """The CI-sized values of each notebook's parameters."""
+    small = {"IMAGE_SIZE": (64, 96)}
+    return {
+        "01_quick_start": {**small, "NUM_IMAGES": 2, "USE_CAMVID": False},
+        "02_inside_the_network": {**small, "QUERY_CLASSES": ["road", "car"]},
+        "03_augmentation": {"CROP_SIZE": (64, 80), "SCALE": (64, 96), "SAMPLES": 3},
+        "04_teacher_and_student": {"PRESET": "selftrain_synthetic_tiny", "OVERRIDES": [],
+                                   "RUN_DIR": str(tmp_path / "selftrain"), "TIMEOUT_S": 300},
+        "05_boundaries_and_small_objects": {**small, "NUM_IMAGES": 2, "SHOW": 1,
+                                            "USE_CAMVID": False},
+        "06_your_own_data": {"DATA": str(tmp_path / "my_data"), "TRAIN_IMAGES": 2,
+                             "VAL_IMAGES": 1, "IMAGE_SIZE": (64, 80), "PRESET": "synthetic_tiny",
+                             "OVERRIDES": [], "RUN_DIR": str(tmp_path / "my_model"),
+                             "EXPORT": str(tmp_path / "my_model.pt"), "TIMEOUT_S": 300},
+    }[name]
+
+
+def parameters_cell(notebook):
+    cell = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert "parameters" in cell.metadata.get("tags", []), "the first code cell holds the parameters"
+    return cell
+
+
+def assigned_names(source):
+    names = set()
+    for line in source.splitlines():
+        match = re.match(r"^([A-Z_][A-Z0-9_]*(?:\s*,\s*[A-Z_][A-Z0-9_]*)*)\s*=", line)
+        if match:
+            names.update(name.strip() for name in match.group(1).split(","))
+    return names
+
+
+def test_every_notebook_has_ci_parameters(tmp_path):
+    assert [path.stem for path in PATHS] == [
+        "01_quick_start", "02_inside_the_network", "03_augmentation",
+        "04_teacher_and_student", "05_boundaries_and_small_objects", "06_your_own_data"]
+    for path in PATHS:
+        names = assigned_names(parameters_cell(nbformat.read(path, as_version=4)).source)
+        unknown = set(ci_parameters(path.stem, tmp_path)) - names
+        assert not unknown, f"{path.name} has no parameters {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[path.stem for path in PATHS])
+def test_notebook_is_stored_without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, (
+                f"{path.name} is stored with outputs: clear them before committing")
+
+
+def test_notebooks_import_only_the_public_api():
+    for path in PATHS:
+        source = "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells
+                           if cell.cell_type == "code")
+        private = re.findall(r"ainnoseg(?:\.\w+)*\._\w+|from ainnoseg\.engine|ainnoseg\.engine",
+                             source)
+        assert not private, f"{path.name} reaches into {private}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[path.stem for path in PATHS])
+def test_notebook_runs(path, tmp_path):
+    notebook = nbformat.read(path, as_version=4)
+    cell = parameters_cell(notebook)
+    values = ci_parameters(path.stem, tmp_path)
+    source = "# CI sizes\n" + "\n".join(f"{name} = {value!r}" for name, value in values.items())
+    notebook.cells.insert(notebook.cells.index(cell) + 1, nbformat.v4.new_code_cell(source))
+    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client.execute()  # raises CellExecutionError, with the cell and its traceback, on any error
