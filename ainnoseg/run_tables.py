@@ -65,7 +65,8 @@ def released_table(releases):
 
 def curve_rows(runs, table, metric):
     """The `metric` column of each run's `curves[table]` ("loss" or "val") in
-    long form: rows {"run", "phase", "round", "step", "run step", "value"}.
+    long form: rows {"run", "phase", "round", "part" (e.g. "round 1 student":
+    one line each), "step", "run step", "value"}.
 
     "run step" counts on across a self-training run's phases (teacher,
     student, fine-tune of each round), so its curves follow one another
@@ -80,7 +81,9 @@ def curve_rows(runs, table, metric):
             last_key, last_step = key, row.get("step", 0)
             if row.get(metric) is None:
                 continue
+            part = row.get("phase") if row.get("round") is None else \
+                f"round {row['round']} {row.get('phase')}"
             rows.append({"run": run.name, "phase": row.get("phase"), "round": row.get("round"),
-                         "step": row["step"], "run step": offset + row["step"],
+                         "part": part, "step": row["step"], "run step": offset + row["step"],
                          "value": row[metric]})
     return rows

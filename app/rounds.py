@@ -32,13 +32,15 @@ if cells:
     st.caption("Colour: IoU; text: IoU and change against the teacher (round 0), in points.")
     for cell in cells:
         shown = cell["delta"] is not None and cell["round"] > 0
-        delta = f" ({100 * cell['delta']:+.1f})" if shown else ""
+        delta = f" ({round(100 * cell['delta'], 1) + 0.0:+.1f})" if shown else ""  # no -0.0
         cell["label"] = "-" if cell["iou"] is None else f"{100 * cell['iou']:.1f}{delta}"
     base = alt.Chart(alt.Data(values=cells)).encode(
         x=alt.X("class:N", sort=None, title=None), y=alt.Y("round:O", title="round"))
     heat = base.mark_rect().encode(color=alt.Color("iou:Q", title="IoU",
                                                    scale=alt.Scale(domain=[0, 1])))
-    text = base.mark_text(fontSize=11).encode(text="label:N")
+    text = base.mark_text(fontSize=11).encode(
+        text="label:N", color=alt.condition("datum.iou > 0.6", alt.value("white"),
+                                            alt.value("black")))
     height = 32 * len({cell["round"] for cell in cells}) + 90  # rows, and the class names
     st.altair_chart(heat + text, width="stretch", height=height)
 

@@ -48,10 +48,11 @@ for column, (table_name, key, title) in zip(
     if not rows:
         column.caption(f"No {title} recorded yet.")
         continue
+    # Loss: one line per phase; val: one line per run, through its evaluations.
+    parts = {"detail": "part:N"} if table_name == "loss" else {}
     chart = alt.Chart(alt.Data(values=rows)).mark_line(point=table_name == "val").encode(
         x=alt.X("run step:Q", title="step"), y=alt.Y("value:Q", title=title),
-        color=alt.Color("run:N"), detail="phase:N",
-        tooltip=["run:N", "phase:N", "round:O", "step:Q", "value:Q"])
+        color=alt.Color("run:N"), tooltip=["run:N", "part:N", "step:Q", "value:Q"], **parts)
     column.altair_chart(chart, width="stretch")
 
 st.subheader("One run")

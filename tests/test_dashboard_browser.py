@@ -2,8 +2,9 @@
 e2e_playwright/conftest.py tests apps: a module-scoped fixture starts the real
 server on a free localhost port, waits for /_stcore/health and always stops
 it. The test opens every page, launches a tiny training run from the Launch
-page, waits for it to finish, checks that the Runs page says so, fails
-on any Streamlit exception box and saves a screenshot of each page.
+page, waits for it to finish, checks that the Runs page says so, compares two
+checkpoints and scores the worst images on the Predictions page, fails on any
+Streamlit exception box and saves a screenshot of each page.
 
 Screenshots go to $AINNOSEG_SCREENSHOTS (default: the test's temporary
 folder); the server lists $AINNOSEG_E2E_RUNS (default: an empty temporary
@@ -12,7 +13,8 @@ folder). The README's screenshots were made with
     AINNOSEG_SCREENSHOTS=assets/screenshots AINNOSEG_E2E_RUNS=/tmp/runs \\
         pytest tests/test_dashboard_browser.py
 
-where /tmp/runs held a finished `selftrain_synthetic_quick` run.
+where /tmp/runs held a finished two-round self-training run on the synthetic
+scenes (and no run named "tiny").
 """
 
 import os
@@ -39,8 +41,8 @@ BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgr
                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 RUN_TIMEOUT_S = 180  # the tiny run on a busy 2-core machine
 # page path, screenshot name, viewport height (the pages scroll inside their frame)
-PAGES = [("", "runs", 1300), ("rounds", "rounds", 2000), ("mosaic", "mosaic", 1400),
-         ("predictions", "predictions", 1500)]
+PAGES = [("", "runs", 1300), ("rounds", "rounds", 2300), ("mosaic", "mosaic", 1400),
+         ("predictions", "predictions", 1900)]
 
 
 def _free_port():
@@ -124,6 +126,16 @@ def choose(page, label, option):
     wait_for_app_run(page)
 
 
+def compare_and_score(page):
+    """A second checkpoint beside the first, then the worst-images table."""
+    page.get_by_test_id("stSelectbox").filter(has_text="Compare with").locator("input").click()
+    page.get_by_role("option").nth(2).click()  # after "(none)" and the first checkpoint
+    wait_for_app_run(page)
+    page.get_by_role("button", name="Score the first").click()
+    wait_for_app_run(page)
+    sync_api.expect(page.get_by_text("worst mIoU first")).to_be_visible()
+
+
 def test_every_page_and_a_run_launched_from_the_browser(dashboard, page):
     url, runs = dashboard
     shots = Path(os.environ.get("AINNOSEG_SCREENSHOTS") or runs.parent / "screenshots")
@@ -151,5 +163,7 @@ def test_every_page_and_a_run_launched_from_the_browser(dashboard, page):
             choose(page, "Run", "tiny")
             sync_api.expect(page.get_by_test_id("stMarkdown").filter(
                 has_text="finished").first).to_be_visible()
+        if path == "predictions":
+            compare_and_score(page)
         assert_no_exception(page, shot)
         page.screenshot(path=str(shots / f"{shot}.png"))

@@ -42,6 +42,7 @@ def test_curves_of_a_selftraining_run_follow_one_another():
     rows = curve_rows([_selftrain()], "loss", "loss")
     assert [row["run step"] for row in rows] == [10, 60, 70]  # the student starts after 60
     assert rows[2]["phase"] == "student" and rows[2]["step"] == 10
+    assert [row["part"] for row in rows] == ["round 0 teacher"] * 2 + ["round 1 student"]
 
 
 def test_released_table_keeps_the_manifest_scores():
