@@ -103,3 +103,17 @@ def test_the_fast_path_finds_what_training_would_trip_on(tmp_path):
     assert sorted(Path(path).name for path in problems) == [
         "img0.jpg", "img1.png", "img2.jpg", "img3.jpg"]
     assert "img2.png is 10x10 but its image" in problems[str(root / "images" / "img2.jpg")]
+
+
+def test_training_is_told_every_problem_once_even_where_two_splits_are_one_folder(tmp_path):
+    from ainnoseg.data import DataError, build_dataset
+    from ainnoseg.data.check import require_readable
+
+    root = folder_tree(tmp_path / "data", count=2)
+    write_mask(root / "masks" / "img1.png", np.zeros((10, 10)))
+    with pytest.raises(DataError) as error:
+        require_readable({"the train split": build_dataset(root, "train"),
+                          "the val split": build_dataset(root, "val")})
+    message = str(error.value)
+    assert message.startswith("1 problem(s) in the train split and the val split")
+    assert message.count("img1.png is 10x10") == 1 and "ainnoseg data check" in message

@@ -50,3 +50,54 @@ def test_cli_exports_a_checkpoint(tmp_path, capsys):
               "--size", "64", "96"])
     assert done.value.code == 0 and (tmp_path / "m.onnx").is_file()
     assert "onnxruntime logits differ" in capsys.readouterr().out
+
+
+def _checkpoint(path, config):
+    model = ainnoseg.build_model("hrnetv2_w18s", num_classes=3)
+    save_checkpoint({"model": model.state_dict(), "config": {"model": "hrnetv2_w18s", **config},
+                     "class_names": ["a", "b", "c"], "palette": [], "metrics": {}, "step": 0},
+                    path)
+    return model.eval()
+
+
+def test_onnx_takes_any_batch_and_size_and_the_weights_file_is_named(tmp_path, capsys):
+    import onnxruntime
+
+    model = _checkpoint(tmp_path / "ckpt.pt", {"scale": [64, 96], "crop_size": [32, 64]})
+    with pytest.raises(SystemExit) as done:
+        main(["export", str(tmp_path / "ckpt.pt"), "--onnx", str(tmp_path / "m.onnx")])
+    out = capsys.readouterr().out
+    assert done.value.code == 0
+    assert "any batch and image size (traced at 64x96, the training frames' size" in out
+    assert f"{tmp_path / 'm.onnx.data'}, which must stay beside it" in out
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    images = torch.randn(3, 3, 96, 128)  # another batch and size than traced
+    (logits,) = session.run(None, {"images": images.numpy()})
+    with torch.no_grad():
+        expected = model(images)["out"]
+    assert logits.shape == (3, 3, 96, 128)
+    assert float((torch.from_numpy(logits) - expected).abs().max()) <= 1e-4 * max(
+        1.0, expected.abs().max().item()) + 1e-3
+
+
+def test_a_size_below_the_networks_stride_is_refused_in_one_line(tmp_path, capsys):
+    _checkpoint(tmp_path / "ckpt.pt", {})
+    with pytest.raises(SystemExit) as done:
+        main(["export", str(tmp_path / "ckpt.pt"), "--onnx", str(tmp_path / "m.onnx"),
+              "--size", "16", "16"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and len(err) == 1
+    assert err[0].startswith("error: size 16x16 is smaller than the network's stride 32")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("name, free", [("hrnetv2_w18s", True), ("ocrnet_hrnet_w18s", True),
+                                        ("hrnet_da_w18s", False), ("danet_r18", False),
+                                        ("ainnoseg_w18s", False)])
+def test_only_models_without_position_attention_export_for_any_size(name, free):
+    # The exporter unrolls position attention's chunk loop for the traced
+    # shape: such a graph gives wrong logits where another size needs more chunks.
+    from ainnoseg.export import free_size_exports
+
+    assert free_size_exports(ainnoseg.build_model(name, num_classes=4)) is free

@@ -98,6 +98,7 @@ def test_a_publish_that_fails_while_scoring_leaves_the_release_as_it_was(
 
     release = tmp_path / "release"
     shutil.copytree(published / "release", release)
+    (release / "tiny.pt").write_bytes(b"an earlier release of tiny")  # not what publish writes
     before = _file_bytes(release)
 
     def fails(*args, **kwargs):

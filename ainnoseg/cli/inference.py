@@ -32,24 +32,33 @@ def _fast_model(model, args):
                                   compile=args.compile)
 
 
+def _load(args):
+    """`ainnoseg.load` of the checkpoint (a file or a released name) on the device."""
+    from ..released import load
+
+    return load(args.checkpoint, device=_device(args))
+
+
 def run_eval(args):
-    """Evaluate a checkpoint on a labelled dataset; exit 2 if it cannot be used."""
+    """Evaluate a checkpoint on a labelled dataset."""
     from ..data import DataError, build_dataset, eval_transforms
-    from ..engine.checkpoint import CheckpointError, load_model
+    from ..engine.checkpoint import CheckpointError
     from ..engine.evaluate import evaluate, format_metrics
 
-    try:
-        options = _inference_options(args)
-        dataset = build_dataset(args.dataset, args.split, transforms=eval_transforms())
-        if not hasattr(dataset, "num_classes"):
-            raise DataError(f"the {args.split} split of {args.dataset} has no labels to "
-                            "evaluate against; pick a split with masks, e.g. --split val")
-        model, _ = load_model(args.checkpoint, num_classes=dataset.num_classes)
-        results = evaluate(_fast_model(model, args), dataset, batch_size=args.batch_size,
-                           progress=not args.quiet, **options)
-    except (CheckpointError, DataError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    options = _inference_options(args)
+    dataset = build_dataset(args.dataset, args.split, transforms=eval_transforms())
+    if not hasattr(dataset, "num_classes"):
+        raise DataError(f"the {args.split} split of {args.dataset} has no labels to "
+                        "evaluate against; pick a split with masks, e.g. --split val")
+    model = _load(args)
+    if len(model.class_names) != dataset.num_classes:
+        raise CheckpointError(
+            f"checkpoint {args.checkpoint} predicts {len(model.class_names)} classes "
+            f"({', '.join(model.class_names[:5])}...) but {dataset.num_classes} are expected "
+            f"for {args.dataset}; use a checkpoint trained on this dataset, or fine-tune from "
+            f"it (ainnoseg train CONFIG init_checkpoint={args.checkpoint})")
+    results = evaluate(_fast_model(model, args), dataset, batch_size=args.batch_size,
+                       progress=not args.quiet, **options)
     print(format_metrics(results))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -59,82 +68,119 @@ def run_eval(args):
 
 
 def _image_paths(inputs):
-    """Files as given, folders expanded to their images; missing paths reported."""
+    """(image files, the folder each is named relative to, problems): files as
+    given, folders expanded to their images, each file once."""
     from ..data.io import list_images
 
-    paths, missing = [], []
+    found, problems, seen = [], [], set()
     for item in map(Path, inputs):
         if item.is_dir():
-            found = list_images(item)
-            paths.extend(found)
-            if not found:
-                missing.append(f"no images found in folder {item}")
+            images = [(path, item) for path in list_images(item)]
+            if not images:
+                problems.append(f"no images found in folder {item}")
         elif item.is_file():
-            paths.append(item)
+            images = [(item, item.parent)]
         else:
-            missing.append(f"no image or folder at {item}")
-    return paths, missing
+            images, problems = [], problems + [f"no image or folder at {item}"]
+        for path, folder in images:
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                found.append((path, folder))
+    return found, problems
+
+
+def _output_plan(images, out_dir):
+    """{image: (label map path, overlay path)}: the input tree mirrored under
+    `out_dir` from the folder all inputs share, so that two images never share
+    an output; a name taken twice (a.jpg and a.png) keeps its suffix."""
+    import itertools
+    import os
+
+    roots = [folder.resolve() for _, folder in images]
+    base = Path(os.path.commonpath(roots)) if roots else Path.cwd()
+    plan, taken = {}, set()
+    for path, folder in images:
+        target = out_dir / folder.resolve().relative_to(base)
+        suffix = path.suffix.lstrip(".")
+        stems = itertools.chain([path.stem, f"{path.stem}_{suffix}"],
+                                (f"{path.stem}_{suffix}_{n}" for n in itertools.count(2)))
+        for stem in stems:
+            outputs = (target / f"{stem}.png", target / f"{stem}_overlay.png")
+            if not taken & set(outputs):
+                break
+        taken.update(outputs)
+        plan[path] = outputs
+    return plan
+
+
+def _refuse_writing_over_inputs(plan, out_dir, folders):
+    """Outputs never replace an input, nor land among the images of an input
+    folder (a second run would take them for images)."""
+    inputs = {path.resolve(): path for path in plan}
+    for outputs in plan.values():
+        for output in outputs:
+            if output.resolve() in inputs:
+                raise ValueError(f"--out {out_dir} would write over the input "
+                                 f"{inputs[output.resolve()]}; choose another --out folder")
+    for folder in folders:
+        if out_dir.resolve() == folder.resolve():
+            raise ValueError(f"--out {out_dir} is an input folder: its label maps would mix "
+                             "with its images (and be read as images next time); choose "
+                             f"another folder, e.g. --out {folder.name}_predictions")
 
 
 def _choose_mode(image, options, training_crop):
-    """--mode auto: windows of the training crop for images over 4 crops in area."""
-    if options["mode"] != "auto":
-        return options
+    """The options `segment_image` runs for --mode auto on `image`: windows of
+    the training crop for images over 4 crops in area."""
+    from ..inference import choose_mode
+
     crop = options["crop_size"] or tuple(training_crop)
-    large = image.shape[-2] * image.shape[-1] > 4 * crop[0] * crop[1]
-    return {**options, "mode": "slide" if large else "whole", "crop_size": crop}
+    mode, crop = choose_mode(image.shape[-2:], crop, options["mode"])
+    return {**options, "mode": mode, "crop_size": crop}
 
 
-def _predict_one(model, path, palette, out_dir, options, training_crop):
-    """Write <stem>.png (class index per pixel) and <stem>_overlay.png for one image."""
+def _predict_one(model, path, outputs, options):
+    """Write the label map (class index per pixel) and the overlay of one image."""
     import numpy as np
     from PIL import Image
 
-    from ..data import eval_transforms, read_image
-    from ..inference import segment
+    from ..data import read_image
+    from ..inference import segment_image
     from ..viz import overlay
 
     image = read_image(path)
-    options = _choose_mode(image, options, training_crop)
-    batch = eval_transforms()(image).unsqueeze(0).to(next(model.parameters()).device)
     try:
-        labels = segment(model, batch, **options)[0].cpu().numpy().astype(np.uint8)
+        labels = segment_image(model, image, **options).numpy().astype(np.uint8)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
-    Image.fromarray(labels).save(out_dir / f"{path.stem}.png")
-    Image.fromarray(overlay(image, labels, palette)).save(out_dir / f"{path.stem}_overlay.png")
+    outputs[0].parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(labels).save(outputs[0])
+    Image.fromarray(overlay(image, labels, model.palette)).save(outputs[1])
 
 
 def run_predict(args):
     """Segment image files; exit 1 if any could not be read or segmented."""
     from ..data import DataError
-    from ..data.datasets import default_palette
-    from ..engine.checkpoint import CheckpointError, load_model
 
-    try:
-        options = _inference_options(args)
-        model, state = load_model(args.checkpoint)
-    except (CheckpointError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    model = _fast_model(model, args)
-    palette = state.get("palette") or default_palette(len(state["class_names"]))
-    paths, failures = _image_paths(args.images)
+    options = _inference_options(args)
+    out_dir = Path(args.out)
+    images, failures = _image_paths(args.images)
+    plan = _output_plan(images, out_dir)
+    _refuse_writing_over_inputs(plan, out_dir,
+                                [Path(item) for item in args.images if Path(item).is_dir()])
+    model = _fast_model(_load(args), args)
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = 0
-    for path in paths:
+    for path, outputs in plan.items():
         try:
-            _predict_one(model, path, palette, out_dir, options,
-                         state["config"].get("crop_size", (512, 512)))
+            _predict_one(model, path, outputs, options)
         except (DataError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             failures.append(str(path))
             continue
         written += 1
-        print(f"{path} -> {out_dir / path.stem}.png, {out_dir / path.stem}_overlay.png")
+        print(f"{path} -> {outputs[0]}, {outputs[1]}")
     print(f"segmented {written} image(s) into {out_dir}; {len(failures)} failed")
     return 1 if failures else 0
 
@@ -167,7 +213,8 @@ def _add_eval_parser(commands):
         description="Predicts every image of a dataset split with a checkpoint and prints "
                     "per-class IoU, accuracy and Boundary IoU, then pixel accuracy, mean "
                     "IoU, mean class accuracy, the ADE20K score and boundary F-score.")
-    parser.add_argument("checkpoint", help="a .pt checkpoint written by training")
+    parser.add_argument("checkpoint", help="a .pt checkpoint written by training or publish, "
+                                           "or a released name such as camvid/ainnoseg_w18s")
     parser.add_argument("dataset", help='a dataset folder (ADE20K, CamVid, images/ + masks/ '
                                         '+ classes.txt) or "synthetic"')
     parser.add_argument("--split", default="val", help="train, val or test (default: val)")
@@ -185,9 +232,12 @@ def _add_predict_parser(commands):
         "predict", help="segment images with a checkpoint",
         description="For each image writes OUT/<name>.png, a label map holding one class "
                     "index per pixel, and OUT/<name>_overlay.png, the classes' colours "
-                    "blended over the image. Unreadable images are reported and skipped; "
-                    "the exit status is then 1.")
-    parser.add_argument("checkpoint", help="a .pt checkpoint written by training")
+                    "blended over the image, under OUT in the folders the inputs lie in "
+                    "(relative to the folder they share), so that no two images share an "
+                    "output and no input is written over; each image's outputs are printed. "
+                    "Unreadable images are reported and skipped; the exit status is then 1.")
+    parser.add_argument("checkpoint", help="a .pt checkpoint written by training or publish, "
+                                           "or a released name such as camvid/ainnoseg_w18s")
     parser.add_argument("images", nargs="+", help="image files, or folders of images")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder for the label maps and overlays (created if needed)")
@@ -195,28 +245,53 @@ def _add_predict_parser(commands):
     parser.set_defaults(run=run_predict)
 
 
+def _export_size(args, config):
+    """(height, width) to trace at and where it comes from: --size, else the
+    training frames' size (`scale` of the config), else its crop, else 512x512."""
+    if args.size:
+        return tuple(args.size), "--size"
+    for key, words in (("scale", "the training frames' size"), ("crop_size", "the training crop")):
+        if config.get(key):
+            return tuple(config[key]), f"{words}, {key} in its config"
+    return (512, 512), "the default; --size H W sets it"
+
+
+def _report_onnx(path, model, size, where):
+    """Check the ONNX copy with onnxruntime and say what it takes and where its weights are."""
+    from ..export import free_size_exports, onnx_difference, onnx_input_shape
+
+    shape = onnx_input_shape(path)
+    free = [not isinstance(dim, int) for dim in shape]
+    if free[0] and free[2] and free[3]:
+        takes = f"any batch and image size (traced at {size[0]}x{size[1]}, {where})"
+    else:
+        why = ("its position attention's chunks are unrolled for the traced shape"
+               if not free_size_exports(model) else "the exporter could not free it")
+        takes = (f"input shape {shape} only, {size[0]}x{size[1]} being {where} ({why}); "
+                 "--size H W exports for another size")
+    weights = Path(f"{path}.data")
+    stored = (f"; its weights are in {weights}, which must stay beside it"
+              if weights.is_file() else "")
+    difference = onnx_difference(path, model, torch.randn(2 if free[0] else 1, 3, *size))
+    print(f"{path}: takes {takes}{stored}")
+    print(f"{path}: onnxruntime logits differ from PyTorch's by at most {difference:.2e}")
+
+
 def run_export(args):
     """Export a checkpoint to ONNX and/or TorchScript, checking ONNX with onnxruntime."""
-    from ..engine.checkpoint import CheckpointError, load_model
-    from ..export import export_onnx, export_torchscript, onnx_difference
+    from ..export import export_onnx, export_torchscript
+    from ..released import load
 
     if not args.onnx and not args.torchscript:
-        print("error: say where to write: --onnx OUT.onnx and/or --torchscript OUT.pt",
-              file=sys.stderr)
-        return 2
-    try:
-        model, _ = load_model(args.checkpoint)
-    except CheckpointError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    size = tuple(args.size)
+        raise ValueError("say where to write: --onnx OUT.onnx and/or --torchscript OUT.pt")
+    model = load(args.checkpoint)
+    size, where = _export_size(args, model.config)
     if args.onnx:
         export_onnx(model, args.onnx, size)
-        difference = onnx_difference(args.onnx, model, torch.randn(1, 3, *size))
-        print(f"{args.onnx}: onnxruntime logits differ from PyTorch's by at most {difference:.2e}")
+        _report_onnx(args.onnx, model, size, where)
     if args.torchscript:
         export_torchscript(model, args.torchscript, size)
-        print(f"{args.torchscript}: TorchScript (traced for {size[0]}x{size[1]} images)")
+        print(f"{args.torchscript}: TorchScript, traced for {size[0]}x{size[1]} images ({where})")
     return 0
 
 
@@ -225,11 +300,15 @@ def add_parsers(commands):
     _add_predict_parser(commands)
     export = commands.add_parser(
         "export", help="export a checkpoint to ONNX or TorchScript",
-        description="Writes the model for images of one size (--size); the ONNX copy is "
-                    "run once with onnxruntime and compared with PyTorch.")
+        description="Writes the model as ONNX (any batch and image size, where the "
+                    "exporter allows; its weights go to OUT.onnx.data beside it) and/or "
+                    "TorchScript (traced for one size). The ONNX copy is run once with "
+                    "onnxruntime and compared with PyTorch.")
     export.add_argument("checkpoint", help="a .pt checkpoint written by training")
     export.add_argument("--onnx", metavar="OUT.onnx", help="write ONNX here")
     export.add_argument("--torchscript", metavar="OUT.pt", help="write traced TorchScript here")
-    export.add_argument("--size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"),
-                        help="image size the exported graph takes (default 512 512)")
+    export.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
+                        help="image size to trace at, the only one TorchScript (and ONNX, "
+                             "where the exporter cannot free the size) takes (default: the "
+                             "training frames' size in the checkpoint's config)")
     export.set_defaults(run=run_export)

@@ -111,17 +111,18 @@ def quick_check(dataset):
     return problems
 
 
-def require_readable(dataset, where):
-    """Raise a DataError listing, by file, every problem `quick_check` finds in
-    `dataset` (`where` names it, e.g. "the train split of data/pets")."""
-    problems = quick_check(dataset)
+def require_readable(datasets, before="training"):
+    """Raise one DataError listing, by file, every problem `quick_check` finds
+    in `datasets`, {what it is (e.g. "the train split of data/pets"): dataset}."""
+    problems = list(dict.fromkeys(  # once each, where two splits are the same files
+        problem for dataset in datasets.values() for problem in quick_check(dataset)))
     if not problems:
         return
     shown = "; ".join(message if path in message else f"{path}: {message}"
                       for path, message in problems[:SHOWN_PROBLEMS])
     more = len(problems) - SHOWN_PROBLEMS
-    raise DataError(f"{len(problems)} problem(s) in {where}, found before training: {shown}"
-                    + (f"; and {more} more" if more > 0 else "")
+    raise DataError(f"{len(problems)} problem(s) in {' and '.join(datasets)}, found before "
+                    f"{before}: {shown}" + (f"; and {more} more" if more > 0 else "")
                     + "; `ainnoseg data check` lists every problem of a dataset folder")
 
 

@@ -63,8 +63,8 @@ def build_datasets(config):
     train_set = build_dataset(config.data, config.train_split, transforms=train_transforms(
         config.crop_size, config.scale, config.ratio_range, config.cat_max_ratio))
     val_set = build_dataset(config.data, config.val_split, transforms=eval_transforms())
-    for split, dataset in ((config.train_split, train_set), (config.val_split, val_set)):
-        require_readable(dataset, f"the {split} split of {config.data}")
+    require_readable({f"the {config.train_split} split of {config.data}": train_set,
+                      f"the {config.val_split} split": val_set})
     if isinstance(train_set, FolderDataset) and not train_set.split_folders \
             and distributed.is_main_process():
         print(f"warning: {config.data} has no split folders (images/{config.train_split}/ and "
