@@ -85,3 +85,27 @@ def test_self_training_row_matches_the_manifest(name):
         percent(pseudo["agreement"], 1) if pseudo and pseudo["agreement"] is not None else "-",
     ]
     assert SELFTRAIN[name] == expected
+
+
+SYNTHETIC = json.loads((ROOT / "assets" / "checkpoints" / "synthetic" / "manifest.json").read_text())
+SYNTHETIC_RESULTS = table_rows("### Results on the synthetic scenes")
+SYNTHETIC_CLASSES = ("pole", "sign", "person", "bicyclist")
+
+
+def test_every_synthetic_release_has_a_row():
+    assert sorted(SYNTHETIC_RESULTS) == sorted(SYNTHETIC)
+
+
+@pytest.mark.parametrize("name", sorted(SYNTHETIC))
+def test_synthetic_row_matches_the_manifest(name):
+    single = SYNTHETIC[name]["val"]["single_scale"]
+    multi = SYNTHETIC[name]["val"]["multi_scale_flip"]
+    expected = [
+        percent(single["mean_iou"], 2),
+        percent(multi["mean_iou"], 2),
+        percent(single["pixel_accuracy"], 2),
+        percent(single["boundary_iou"], 2),
+        percent(single["boundary_fscore"], 2),
+        *(percent(single["class_iou"][label], 1) for label in SYNTHETIC_CLASSES),
+    ]
+    assert SYNTHETIC_RESULTS[name] == expected

@@ -12,16 +12,20 @@ from ainnoseg.cli import main
 from ainnoseg.engine.checkpoint import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
-RELEASES = ROOT / "assets" / "checkpoints" / "camvid"
-MANIFEST = json.loads((RELEASES / "manifest.json").read_text())
+RELEASES = ROOT / "assets" / "checkpoints"
+MANIFESTS = {path.parent.name: json.loads(path.read_text())
+             for path in sorted(RELEASES.glob("*/manifest.json"))}
+ENTRIES = [(dataset, name) for dataset, manifest in MANIFESTS.items() for name in manifest]
 CAMVID = ROOT.parent / "shared" / "datasets" / "camvid"
 
 
-@pytest.mark.parametrize("name", sorted(MANIFEST))
-def test_file_matches_its_manifest_entry(name):
-    entry = MANIFEST[name]
-    path = RELEASES / entry["file"]
+@pytest.mark.parametrize("dataset, name", ENTRIES, ids=[f"{d}/{n}" for d, n in ENTRIES])
+def test_file_matches_its_manifest_entry(dataset, name):
+    entry = MANIFESTS[dataset][name]
+    path = RELEASES / dataset / entry["file"]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+    assert all(value.dtype != torch.float32 for value in
+               torch.load(path, weights_only=True)["model"].values()), "fp16 weights only"
     model, state = load_model(path, num_classes=len(entry["class_names"]))
     # a self-training round's steps count its student's before its fine-tune's
     student_steps = entry.get("selftrain", {}).get("student_iterations", 0)
@@ -32,11 +36,16 @@ def test_file_matches_its_manifest_entry(name):
     assert logits.shape == (1, len(entry["class_names"]), 64, 96)
 
 
-@pytest.mark.skipif(not CAMVID.is_dir(), reason=f"CamVid not found at {CAMVID} (a fresh clone has no ../shared)")
-def test_recorded_eval_command_reproduces_the_single_scale_score(tmp_path, monkeypatch, capsys):
-    """As a user would: run the manifest's own command from the project root
-    (the smallest model, to keep the suite fast)."""
-    entry = MANIFEST["hrnetv2_w18s"]
+def test_the_synthetic_zoo_holds_the_three_compared_families():
+    models = {entry["model"] for entry in MANIFESTS["synthetic"].values()}
+    assert {"hrnetv2_w18s", "danet_r18", "ainnoseg_w18s"} <= models
+    budgets = {(entry["iterations"], entry["config"]["batch_size"],
+                tuple(entry["config"]["crop_size"])) for entry in MANIFESTS["synthetic"].values()}
+    assert len(budgets) == 1, f"the zoo's models were trained at different budgets: {budgets}"
+
+
+def _rerun(entry, tmp_path, monkeypatch, capsys):
+    """As a user would: run the manifest's own command from the project root."""
     recorded = entry["val"]["single_scale"]
     arguments = shlex.split(recorded["command"])[1:]
     monkeypatch.chdir(ROOT)
@@ -46,3 +55,12 @@ def test_recorded_eval_command_reproduces_the_single_scale_score(tmp_path, monke
     scores = json.loads((tmp_path / "scores.json").read_text())
     for key in ("mean_iou", "pixel_accuracy", "boundary_iou"):
         assert scores[key] == pytest.approx(recorded[key], abs=2e-3), key
+
+
+@pytest.mark.skipif(not CAMVID.is_dir(), reason=f"CamVid not found at {CAMVID} (a fresh clone has no ../shared)")
+def test_recorded_camvid_eval_command_reproduces_the_single_scale_score(tmp_path, monkeypatch, capsys):
+    _rerun(MANIFESTS["camvid"]["hrnetv2_w18s"], tmp_path, monkeypatch, capsys)  # the smallest
+
+
+def test_recorded_synthetic_eval_command_reproduces_the_single_scale_score(tmp_path, monkeypatch, capsys):
+    _rerun(MANIFESTS["synthetic"]["hrnetv2_w18s"], tmp_path, monkeypatch, capsys)
