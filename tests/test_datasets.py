@@ -138,7 +138,8 @@ def test_a_camvid_copy_without_its_train_split_says_which_splits_it_has(tmp_path
         (root / split).rmdir()
     assert detect_layout(root) == "camvid"
     assert isinstance(build_dataset(root, "val"), CamVid)
-    with pytest.raises(DataError, match=r"CamVid folder .* has no train/ split \(it has val, test\)"):
+    with pytest.raises(DataError,
+                       match=r"CamVid folder .* has no train/ split \(it has val, test\)"):
         build_dataset(root, "train")
 
 

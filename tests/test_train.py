@@ -304,5 +304,6 @@ def test_a_folder_without_split_folders_trains_with_a_loud_warning(tmp_path, cap
         write_mask(data / "masks" / f"{index}.png", stripes(64, 96, values=(0, 1)))
     build_datasets(load_config(None, [f"data={data}"]))
     warning = capsys.readouterr().err
-    assert warning.startswith("warning:") and "training and validation both use all its 3" in warning
+    assert warning.startswith("warning:")
+    assert "training and validation both use all its 3" in warning
     assert "images/val/" in warning and "masks/val/" in warning
