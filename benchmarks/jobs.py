@@ -16,24 +16,17 @@ at most 3; a fair share of 2 cores is 2).
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 from ainnoseg import jobs, runs
+from ainnoseg.engine.publish import processor_name
 
 
 def processor():
     """The processor's model name and the cores this process may use."""
-    name = platform.processor() or "CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    return f"{name}, {jobs.available_cores()} cores"
+    return f"{processor_name()}, {jobs.available_cores()} cores"
 
 
 def _beat(run_dir):

@@ -34,18 +34,22 @@ SUMMARY_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "b
                 "boundary_fscore", "class_iou", "class_boundary_iou")
 
 
-def hardware():
-    """The processor (or GPU) and the threads PyTorch uses, in words."""
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name()
+def processor_name():
+    """The processor's model name, e.g. "AMD EPYC" (benchmarks print it too)."""
     name = platform.processor() or "CPU"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
         for line in cpuinfo.read_text().splitlines():
             if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    return f"{name}, {torch.get_num_threads()} threads"
+                return line.split(":", 1)[1].strip()
+    return name
+
+
+def hardware():
+    """The processor (or GPU) and the threads PyTorch uses, in words."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return f"{processor_name()}, {torch.get_num_threads()} threads"
 
 
 def wall_time_hours(run_dir):
