@@ -30,10 +30,9 @@ from pathlib import Path
 
 from . import supervisor
 from .engine.heartbeat import beating, read_heartbeat
+from .engine.train import RUN_FILES  # what a new run in the same directory would overwrite
 
 KINDS = ("train", "selftrain")
-# Files of a run that a new run in the same directory would overwrite.
-RUN_FILES = ("config.yaml", "metrics.jsonl", "last.pt", "best.pt", "selftrain.yaml")
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 
 

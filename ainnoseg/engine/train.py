@@ -16,10 +16,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..class_weights import run_class_weight
 from ..config import ConfigError, from_dict, resume_changes, save_config
 from ..data import FolderDataset, MosaicCollate, build_dataset, eval_transforms, train_transforms
 from ..data.check import require_readable
-from ..class_weights import run_class_weight
 from ..losses import build_loss
 from ..precision import resolve_amp
 from ..registry import build_model
