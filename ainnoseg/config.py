@@ -18,17 +18,27 @@ import yaml
 from .class_weights import METHODS as CLASS_WEIGHTING
 from .files import atomic_write
 from .inference import PAPER_SCALES
+from .data.mosaic import MASK_RESIZES
 from .losses import CRITERIA
+from .models.attention import CAM_ENERGIES
+from .models.heads import OCR_PIXEL_SOURCES
 from .precision import AMP_SETTINGS
-from .registry import list_models
+from .registry import list_models, model_option_names
 
 CHOICES = {
     "amp": AMP_SETTINGS,
     "criterion": tuple(CRITERIA),
     "class_weighting": CLASS_WEIGHTING,
+    "cam_energy": CAM_ENERGIES,
+    "ocr_pixels": OCR_PIXEL_SOURCES,
+    "mosaic_masks": MASK_RESIZES,
     "mode": ("whole", "slide"),
     "student_init": ("scratch", "teacher"),
 }
+
+# Config keys that are architecture options of some models (see
+# models/heads.py), with the value that builds the registered architecture.
+MODEL_OPTION_DEFAULTS = {"da_channels": 0, "cam_energy": "sum", "ocr_pixels": "da"}
 
 
 @dataclass
@@ -44,6 +54,9 @@ class Config:
     ratio_range: tuple[float, float] = (0.5, 2.0)
     cat_max_ratio: float = 0.75
     mosaic_ratio: float = 0.3  # Mosaic samples per original (the paper: 0.3)
+    # How Mosaic halves its canvas's labels: nearest (keeps one pixel of four)
+    # or rarest (the rarest class of each 2x2 block); see data/mosaic.py.
+    mosaic_masks: str = "nearest"
     batch_size: int = 8  # global batch, over all processes and accumulation
     accumulate: int = 1  # micro-batches per optimizer step
     workers: int = 2
@@ -53,6 +66,10 @@ class Config:
     init_checkpoint: str = ""  # start from these weights (e.g. a teacher); "" for none
     sync_bn: bool = False  # SyncBatchNorm under DDP (CUDA only in PyTorch)
     criterion: str = "ce"
+    # Architecture options (models with dual attention; see models/heads.py):
+    da_channels: int = 0  # the DA branches' width; 0: in_channels // 4 (DANet)
+    cam_energy: str = "sum"  # CAM's energy: sum (DANet) or mean over positions, in fp32
+    ocr_pixels: str = "da"  # AinnoSeg's OCR pixels: da, or da+backbone (concatenated)
     # Per-class loss weights from the training labels: none, median_frequency
     # (SegNet) or enet (ENet's 1 / ln(1.02 + p)); see ainnoseg/class_weights.py.
     class_weighting: str = "none"
@@ -103,6 +120,7 @@ class Config:
                 raise ConfigError(f"{key}={getattr(self, key)!r} is not allowed; choose one of {list(allowed)}")
         if self.model not in list_models():
             raise ConfigError(f"model={self.model!r} is unknown; known models: {', '.join(list_models())}")
+        self._validate_model_options()
         if self.batch_size < 1 or self.batch_size % self.accumulate:
             raise ConfigError(
                 f"batch_size={self.batch_size} must be a positive multiple of "
@@ -123,6 +141,18 @@ class Config:
         self._validate_selftrain()
         return self
 
+    def _validate_model_options(self):
+        if self.da_channels < 0:
+            raise ConfigError(f"da_channels={self.da_channels} must be 0 (in_channels // 4) "
+                              "or a positive width")
+        takes = model_option_names(self.model)
+        for key in model_options(self.to_dict()):
+            if key not in takes:
+                options = [k for k in takes if k in MODEL_OPTION_DEFAULTS]
+                raise ConfigError(
+                    f"{key} is not an option of {self.model} (it is one of models with dual "
+                    f"attention); {self.model} takes {', '.join(options) or 'none'}")
+
     def _validate_selftrain(self):
         for key in ("rounds", "unlabeled_limit", "student_iterations", "finetune_iterations"):
             if getattr(self, key) < 0:
@@ -141,6 +171,14 @@ class Config:
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+
+def model_options(config):
+    """The architecture options a config dict (a run's or a checkpoint's) sets
+    away from their defaults, as `build_model` keywords; {} for the registered
+    architecture and for configs older than these options."""
+    return {key: config[key] for key, default in MODEL_OPTION_DEFAULTS.items()
+            if config.get(key, default) != default}
 
 
 # Keys a resumed run may change: they leave its result alone (the data's

@@ -18,9 +18,9 @@ from model_helpers import calibrate_batch_norms, with_attention_on
 SIZE = (64, 64)
 
 
-def _built(name):
+def _built(name, **options):
     torch.manual_seed(0)
-    model = with_attention_on(ainnoseg.build_model(name, num_classes=5))
+    model = with_attention_on(ainnoseg.build_model(name, num_classes=5, **options))
     return calibrate_batch_norms(model, torch.randn(2, 3, *SIZE))
 
 
@@ -106,6 +106,18 @@ def test_the_head_takes_the_sum_of_the_two_branches(model, images):
         assert torch.equal(summed[name], plain[name]), name
     for name in ("out", "da"):
         assert not torch.allclose(pam_only[name], plain[name], rtol=1e-3, atol=1e-3), name
+
+
+def test_ocr_pixels_da_plus_backbone_also_take_the_hrnet_features(images):
+    """ocr_pixels="da+backbone": OCR's pixels are the DA output and the HRNet
+    features side by side, in that order; the soft regions are unchanged."""
+    model = _built("ainnoseg_w18s", ocr_pixels="da+backbone", da_channels=32)
+    seen = _run(model, images)
+    pam, cam = seen["attention"]
+    assert torch.equal(seen["ocr_pixels_from"], torch.cat([pam + cam, seen["features"]], dim=1))
+    assert torch.equal(seen["ocr_regions_from"], seen["features"])
+    assert pam.shape[1] == 32
+    assert model.head.ocr.pixels[0].weight.shape[1] == 32 + model.backbone.out_channels
 
 
 def test_hrnet_ocr_refines_the_hrnet_features_themselves(images):

@@ -1,7 +1,8 @@
+import pytest
 import torch
 
 from ainnoseg.data import MosaicCollate, build_dataset, mosaic_sample, train_transforms
-from ainnoseg.data.mosaic import stitch
+from ainnoseg.data.mosaic import halve_rarest, stitch
 
 
 def _batch(count, height=8, width=10):
@@ -54,3 +55,40 @@ def test_mosaic_sample_is_reproducible_from_its_seed():
     torch.testing.assert_close(first[1], again[1])
     assert first[0].shape == (3, 48, 64)
     assert not torch.equal(first[0], other[0])
+
+
+def _poles(height=8, width=10):
+    """Four road images (class 0), each with a pole (class 2) one pixel wide
+    in column 3. Stitched at the canvas's middle, the poles stand in canvas
+    columns 3 and 13: odd columns, which a nearest 2x reduction skips."""
+    images, masks = torch.zeros(4, 3, height, width), torch.zeros(4, height, width, dtype=torch.int64)
+    masks[:, :, 3] = 2
+    return images, masks
+
+
+def test_nearest_mask_halving_can_erase_a_one_pixel_pole():
+    images, masks = _poles()
+    _, nearest = stitch(images, masks, centre=(8, 10))
+    _, rarest = stitch(images, masks, centre=(8, 10), mask_resize="rarest")
+    assert (nearest == 2).sum() == 0
+    assert (rarest == 2).nonzero()[:, 1].unique().tolist() == [1, 6]  # canvas columns 3, 13
+    assert (rarest == 2).sum() == 2 * 8
+
+
+def test_rarest_halving_keeps_ignore_only_where_a_block_holds_nothing_else():
+    labels = torch.tensor([[255, 255, 255, 1],
+                           [255, 255, 255, 255],
+                           [0, 0, 1, 0],
+                           [0, 0, 0, 0]])
+    halved = halve_rarest(labels, ignore_index=255)
+    assert halved.tolist() == [[255, 1], [0, 1]]
+
+
+def test_collate_passes_the_mask_resize_on():
+    torch.manual_seed(0)
+    images, masks = _poles()
+    collate = MosaicCollate(ratio=4.0, mask_resize="rarest")
+    _, out_masks = collate(list(zip(images, masks)))
+    assert (out_masks[4:] == 2).any()
+    with pytest.raises(ValueError, match="mask_resize 'bilinear'"):
+        MosaicCollate(mask_resize="bilinear")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from ..config import model_options
 from ..files import atomic_write
 from ..registry import build_model
 
@@ -67,7 +68,7 @@ def load_model(path, num_classes=None, model_name=None):
     if model_name is not None and model_name != config["model"]:
         raise CheckpointError(
             f"checkpoint {path} holds a {config['model']} but {model_name} was asked for")
-    model = build_model(config["model"], num_classes=saved_classes)
+    model = build_model(config["model"], num_classes=saved_classes, **model_options(config))
     weights = {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
     try:
         model.load_state_dict(weights)

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..class_weights import run_class_weight
-from ..config import ConfigError, from_dict, resume_changes, save_config
+from ..config import ConfigError, from_dict, model_options, resume_changes, save_config
 from ..data import FolderDataset, MosaicCollate, build_dataset, eval_transforms, train_transforms
 from ..data.check import require_readable
 from ..losses import build_loss
@@ -51,7 +51,8 @@ def _make_loader(dataset, config, world_size, rank, start_step):
     # Its own generator: starting the loader must not draw from the global one,
     # whose state a resumed run restores for dropout.
     return DataLoader(SeededDataset(dataset), batch_sampler=sampler, num_workers=config.workers,
-                      collate_fn=MosaicCollate(config.mosaic_ratio, ignore_index=dataset.ignore_index),
+                      collate_fn=MosaicCollate(config.mosaic_ratio, ignore_index=dataset.ignore_index,
+                                               mask_resize=config.mosaic_masks),
                       persistent_workers=config.workers > 0,
                       generator=torch.Generator().manual_seed(config.seed))
 
@@ -228,7 +229,8 @@ def train(config, resume=False, datasets=None, on_step=None, overwrite=False):
     torch.manual_seed(config.seed)
     train_set, val_set = datasets or build_datasets(config)
     model = build_model(config.model, num_classes=train_set.num_classes,
-                        pretrained=config.pretrained and state is None)
+                        pretrained=config.pretrained and state is None,
+                        **model_options(config.to_dict()))
     class_weight = run_class_weight(config, run_dir)  # the same on every process
     loss_fn = build_loss(model, config.criterion, config.loss_weights or None,
                          ignore_index=train_set.ignore_index, class_weight=class_weight)

@@ -185,17 +185,36 @@ class PositionAttention(nn.Module):
         return torch.addcmul(x, self.gamma, out)  # gamma * out + x in one buffer
 
 
-class ChannelAttention(nn.Module):
-    """DANet's CAM: C x C channel affinity, max(energy) - energy, gamma from 0."""
+CAM_ENERGIES = ("sum", "mean")
 
-    def __init__(self):
+
+class ChannelAttention(nn.Module):
+    """DANet's CAM: C x C channel affinity, max(energy) - energy, gamma from 0.
+
+    Args:
+        energy: "sum", DANet's energy: the channel products summed over all N
+            positions, in the autocast dtype. Its scale grows with N, so the
+            softmax sharpens with the image size (5,120 positions in a 256x320
+            crop at stride 4, 46,080 at scale 2.0 of a 360x480 frame).
+            "mean": the same products averaged over the positions, so the
+            attention does not depend on the image size, and the bf16
+            rounding of the energy (about 2**-9 of its value) does not grow
+            with it.
+    """
+
+    def __init__(self, energy="sum"):
         super().__init__()
+        if energy not in CAM_ENERGIES:
+            raise ValueError(f"cam energy {energy!r} is not one of {list(CAM_ENERGIES)}")
+        self.energy = energy
         self.gamma = nn.Parameter(torch.zeros(1))
 
     def forward(self, x):
         batch, channels, height, width = x.shape
         flat = x.flatten(2)
         energy = torch.bmm(flat, flat.transpose(1, 2)).float()
+        if self.energy == "mean":
+            energy = energy / (height * width)
         energy = energy.amax(dim=-1, keepdim=True) - energy
         attention = torch.softmax(energy, dim=-1).to(flat.dtype)
         out = torch.bmm(attention, flat).view(batch, channels, height, width)

@@ -6,6 +6,8 @@ from torch import nn
 
 from .attention import ChannelAttention, PositionAttention
 
+OCR_PIXEL_SOURCES = ("da", "da+backbone")
+
 
 def conv_bn_relu(in_channels, out_channels, kernel_size=1, bias=False):
     return nn.Sequential(
@@ -31,12 +33,17 @@ class DualAttention(nn.Module):
     """DANet's two branches (arXiv 1809.02983, Fig. 2), without classifiers.
 
     Each branch is 3x3 conv -> attention (PAM or CAM) -> 3x3 conv, at
-    `channels` = in_channels // 4 by default, as in DANet (2048 -> 512).
-    Returns the two branch outputs; their sum is the refined feature map.
+    `channels` = in_channels // 4 by default, as in DANet (2048 -> 512; for
+    HRNetV2-W18-Small's 270 channels, 67). `cam_energy` is ChannelAttention's
+    `energy`. Returns the two branch outputs; their sum is the refined
+    feature map.
     """
 
-    def __init__(self, in_channels, channels=None, naive_pam=False):
+    def __init__(self, in_channels, channels=0, naive_pam=False, cam_energy="sum"):
         super().__init__()
+        if channels < 0:
+            raise ValueError(f"dual attention channels must be positive (0: in_channels // 4), "
+                             f"got {channels}")
         channels = channels or in_channels // 4
         self.out_channels = channels
         self.pam = nn.Sequential(
@@ -45,7 +52,7 @@ class DualAttention(nn.Module):
             conv_bn_relu(channels, channels, 3))
         self.cam = nn.Sequential(
             conv_bn_relu(in_channels, channels, 3),
-            ChannelAttention(),
+            ChannelAttention(energy=cam_energy),
             conv_bn_relu(channels, channels, 3))
 
     def forward(self, features):
@@ -57,11 +64,16 @@ def _dropout_classifier(channels, num_classes, dropout=0.1):
 
 
 class DANetHead(nn.Module):
-    """DANet's head: logits of the summed branches ("out") and of each branch."""
+    """DANet's head: logits of the summed branches ("out") and of each branch.
 
-    def __init__(self, in_channels, num_classes, **attention_options):
+    `da_channels` is the branches' width (0: in_channels // 4); `cam_energy`
+    and `naive_pam` go to `DualAttention`.
+    """
+
+    def __init__(self, in_channels, num_classes, da_channels=0, cam_energy="sum",
+                 naive_pam=False):
         super().__init__()
-        self.attention = DualAttention(in_channels, **attention_options)
+        self.attention = DualAttention(in_channels, da_channels, naive_pam, cam_energy)
         channels = self.attention.out_channels
         self.classify_sum = _dropout_classifier(channels, num_classes)
         self.classify_pam = _dropout_classifier(channels, num_classes)
@@ -153,18 +165,31 @@ class AinnoSegHead(nn.Module):
     branches), the soft object regions come from the auxiliary head on the
     HRNet features, and the DA logits feed the loss term L_da.
     Returns {"out": final, "ocr": soft regions, "da": dual-attention logits}.
+
+    Args:
+        da_channels: the dual-attention branches' width; 0: in_channels // 4.
+        cam_energy: ChannelAttention's `energy`, "sum" (DANet) or "mean".
+        ocr_pixels: OCR's pixel representation: "da", the DA output alone, or
+            "da+backbone", the DA output concatenated with the HRNet features,
+            so OCR also sees the full-width features past the DA bottleneck.
     """
 
-    def __init__(self, in_channels, num_classes, **attention_options):
+    def __init__(self, in_channels, num_classes, da_channels=0, cam_energy="sum",
+                 ocr_pixels="da", naive_pam=False):
         super().__init__()
-        self.attention = DualAttention(in_channels, **attention_options)
+        if ocr_pixels not in OCR_PIXEL_SOURCES:
+            raise ValueError(f"ocr_pixels {ocr_pixels!r} is not one of {list(OCR_PIXEL_SOURCES)}")
+        self.attention = DualAttention(in_channels, da_channels, naive_pam, cam_energy)
         channels = self.attention.out_channels
+        self.ocr_pixels = ocr_pixels
         self.classify_da = _dropout_classifier(channels, num_classes)
-        self.ocr = OCRHead(in_channels, channels, num_classes)
+        pixel_channels = channels + (in_channels if ocr_pixels == "da+backbone" else 0)
+        self.ocr = OCRHead(in_channels, pixel_channels, num_classes)
 
     def forward(self, features):
         pam, cam = self.attention(features)
         refined = pam + cam
-        logits = self.ocr(features, refined)
+        pixels = refined if self.ocr_pixels == "da" else torch.cat([refined, features], dim=1)
+        logits = self.ocr(features, pixels)
         logits["da"] = self.classify_da(refined)
         return logits

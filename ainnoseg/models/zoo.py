@@ -20,6 +20,11 @@ OCR_LOSS = {"out": 1.0, "ocr": 0.4}
 DANET_LOSS = {"out": 1.0, "pam": 1.0, "cam": 1.0}
 AINNOSEG_LOSS = {"out": 1.0, "ocr": 0.3, "da": 0.1}
 
+# Architecture options each head takes (see heads.py), besides `pretrained`;
+# naive_pam (the materialised N x N attention) is for comparisons only.
+DA_OPTIONS = ("da_channels", "cam_energy", "naive_pam")
+AINNOSEG_OPTIONS = (*DA_OPTIONS, "ocr_pixels")
+
 
 def _hrnet_model(head_class, loss_weights, variant, num_classes, pretrained=False,
                  **head_options):
@@ -34,16 +39,18 @@ def _danet(depth, num_classes, pretrained=False, **head_options):
     return Segmentor(backbone, head, num_classes, DANET_LOSS)
 
 
-def _register_hrnet_family(prefix, head_class, loss_weights):
+def _register_hrnet_family(prefix, head_class, loss_weights, options=()):
     for width, variant in HRNET_VARIANTS.items():
         register_model(
             f"{prefix}_{width}",
-            lambda variant=variant, **kw: _hrnet_model(head_class, loss_weights, variant, **kw))
+            lambda variant=variant, **kw: _hrnet_model(head_class, loss_weights, variant, **kw),
+            options)
 
 
 _register_hrnet_family("hrnetv2", FCNHead, FCN_LOSS)
 _register_hrnet_family("ocrnet_hrnet", OCRNetHead, OCR_LOSS)
-_register_hrnet_family("hrnet_da", DANetHead, DANET_LOSS)
-_register_hrnet_family("ainnoseg", AinnoSegHead, AINNOSEG_LOSS)
+_register_hrnet_family("hrnet_da", DANetHead, DANET_LOSS, DA_OPTIONS)
+_register_hrnet_family("ainnoseg", AinnoSegHead, AINNOSEG_LOSS, AINNOSEG_OPTIONS)
 for _depth in (18, 50, 101):
-    register_model(f"danet_r{_depth}", lambda depth=_depth, **kw: _danet(depth, **kw))
+    register_model(f"danet_r{_depth}", lambda depth=_depth, **kw: _danet(depth, **kw),
+                   DA_OPTIONS)
