@@ -10,7 +10,7 @@ for an optional package that is not installed.
 import argparse
 import sys
 
-from . import inference, overview, training
+from . import ablation, inference, overview, training
 
 # What a user's mistake raises; anything else is a bug and keeps its traceback.
 USER_ERRORS = (ValueError, OSError, FloatingPointError, ImportError)
@@ -24,6 +24,7 @@ def build_parser():
     overview.add_parsers(commands)
     training.add_parsers(commands)
     inference.add_parsers(commands)
+    ablation.add_parsers(commands)
     return parser
 
 

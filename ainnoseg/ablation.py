@@ -1,0 +1,237 @@
+"""Ablation plans: settings x seeds of training runs, their background jobs,
+and the table of what the runs recorded.
+
+A plan is a YAML file (see configs/ablation/):
+
+    name: camvid_screen
+    base: [data=../shared/datasets/camvid, iterations=600]  # every run's overrides
+    seeds: [0, 1]
+    classes: [Pole, SignSymbol, Pedestrian, Bicyclist]  # per-class IoU columns
+    settings:
+      - name: ainnoseg_w18s, OCR pixels = DA + HRNet
+        config: configs/camvid_ainnoseg_w18s.yaml
+        overrides: [ocr_pixels=da+backbone]
+
+Each (setting, seed) is one `ainnoseg train` run in runs/ablation/<plan
+name>/<setting slug>-seed<seed>. A setting's numbers are those of the last
+validation of each run (at its final iteration, so no run is picked by its
+val score), as mean and standard deviation over the seeds.
+"""
+
+import re
+import shlex
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .config import ConfigError, load_config
+from .engine.run_log import read_jsonl
+
+# The table's columns: (heading, metric key in metrics.jsonl), then the
+# plan's classes (default CamVid's thin and small ones).
+OVERALL = (("mIoU", "val.mean_iou"), ("acc.", "val.pixel_accuracy"),
+           ("BIoU", "val.boundary_iou"))
+THIN_CLASSES = ("Pole", "SignSymbol", "Pedestrian", "Bicyclist")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    config: str
+    overrides: tuple
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    base: tuple
+    seeds: tuple
+    settings: tuple
+    root: Path
+    classes: tuple = THIN_CLASSES
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    setting: Setting
+    seed: int
+    run_dir: Path
+    overrides: tuple  # base, the setting's, then seed=...
+
+    @property
+    def command(self):
+        """The training command, as a shell line (arguments quoted)."""
+        return shlex.join(["ainnoseg", "train", self.setting.config, *self.overrides,
+                           f"run_dir={self.run_dir}"])
+
+
+def slug(name):
+    """"ainnoseg_w18s, OCR pixels = DA + HRNet" -> "ainnoseg_w18s-ocr-pixels-da-hrnet"."""
+    return re.sub(r"[^a-z0-9_]+", "-", name.lower()).strip("-")
+
+
+def load_plan(path, root="runs/ablation"):
+    """The Plan in a YAML file; every setting's config is checked (a bad key
+    or value raises ConfigError naming the setting) before anything runs."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no ablation plan at {path}")
+    values = yaml.safe_load(path.read_text()) or {}
+    missing = [key for key in ("name", "seeds", "settings") if not values.get(key)]
+    if missing:
+        raise ConfigError(f"ablation plan {path} needs {', '.join(missing)} (see ainnoseg/ablation.py)")
+    settings = tuple(Setting(str(item["name"]), str(item["config"]),
+                             tuple(str(o) for o in item.get("overrides", ())))
+                     for item in values["settings"])
+    slugs = [slug(setting.name) for setting in settings]
+    if len(set(slugs)) != len(slugs):
+        raise ConfigError(f"ablation plan {path}: two settings share a name {slugs}")
+    plan = Plan(str(values["name"]), tuple(str(o) for o in values.get("base", ())),
+                tuple(int(seed) for seed in values["seeds"]), settings,
+                Path(root) / str(values["name"]),
+                tuple(str(name) for name in values.get("classes", THIN_CLASSES)))
+    for setting in settings:
+        try:
+            load_config(setting.config, [*plan.base, *setting.overrides])
+        except ConfigError as error:
+            raise ConfigError(f"setting {setting.name!r} of {path}: {error}") from None
+    return plan
+
+
+def planned_runs(plan):
+    """Every (setting, seed) run of the plan, settings first, seeds within."""
+    return [PlannedRun(setting, seed, plan.root / f"{slug(setting.name)}-seed{seed}",
+                       (*plan.base, *setting.overrides, f"seed={seed}"))
+            for setting in plan.settings for seed in plan.seeds]
+
+
+def final_validation(run_dir, iterations):
+    """The metrics of the run's validation at step `iterations`, or None
+    while the run has not got there."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    records = [r for r in read_jsonl(path) if "val.mean_iou" in r and r["step"] == iterations]
+    return records[-1] if records else None
+
+
+def run_state(run, iterations):
+    """"done" (validated at its last step), "running" (a process works in its
+    run directory), "failed" (its job ended with an error: see job.log),
+    "started" (stopped with a checkpoint to resume from) or "new"."""
+    from . import jobs, supervisor
+
+    if final_validation(run.run_dir, iterations) is not None:
+        return "done"
+    if jobs.active_process(run.run_dir):
+        return "running"
+    record = supervisor.read_record(run.run_dir) if (run.run_dir / "job.json").is_file() else None
+    if record and record.get("exit_code") not in (None, 0) and not record.get("stop_requested"):
+        return "failed"
+    return "started" if (run.run_dir / "last.pt").is_file() else "new"
+
+
+def _run_metrics(record, class_names, run_dir):
+    metrics = {key: record[key] for _, key in OVERALL}
+    class_iou = record.get("val.class_iou", {})
+    missing = [name for name in class_names if name not in class_iou]
+    if missing:
+        raise ConfigError(f"{run_dir} has no IoU for {missing}; its classes are "
+                          f"{list(class_iou)}: name those in the plan's classes")
+    return {**metrics, **{name: class_iou[name] for name in class_names}}
+
+
+def collect(plan):
+    """{"plan", "settings": [{"name", "command", "runs": [{"seed", "run_dir",
+    "metrics"}], "mean", "std"}]} from the runs' recorded validations;
+    runs that have not finished are left out, and a setting with none has
+    no mean."""
+    by_setting = {}
+    for run in planned_runs(plan):
+        iterations = load_config(run.setting.config, run.overrides).iterations
+        record = final_validation(run.run_dir, iterations)
+        entry = by_setting.setdefault(run.setting.name, {
+            "name": run.setting.name, "runs": [],
+            "command": run.command.replace(f"seed={run.seed}", "seed=SEED")
+                                  .replace(f"seed{run.seed}", "seedSEED")})
+        if record is not None:
+            entry["runs"].append({"seed": run.seed, "run_dir": str(run.run_dir),
+                                  "metrics": _run_metrics(record, plan.classes, run.run_dir)})
+    for entry in by_setting.values():
+        values = [run["metrics"] for run in entry["runs"]]
+        if values:
+            entry["mean"] = {key: statistics.fmean(v[key] for v in values) for key in values[0]}
+            entry["std"] = {key: statistics.pstdev([v[key] for v in values]) for key in values[0]}
+    return {"plan": plan.name, "seeds": list(plan.seeds), "classes": list(plan.classes),
+            "settings": list(by_setting.values())}
+
+
+def _cell(entry, key):
+    mean, spread = 100 * entry["mean"][key], 100 * entry["std"][key]
+    return f"{mean:.1f} ± {spread:.1f}" if len(entry["runs"]) > 1 else f"{mean:.1f}"
+
+
+def markdown_table(record):
+    """The record as a Markdown table: each setting's mean ± std over its
+    seeds (in %), the seeds it has, and its command."""
+    headings = [h for h, _ in OVERALL] + list(record["classes"])
+    keys = [k for _, k in OVERALL] + list(record["classes"])
+    lines = ["| setting | seeds | " + " | ".join(headings) + " |",
+             "|---|---|" + "---|" * len(headings)]
+    for entry in record["settings"]:
+        if not entry["runs"]:
+            continue
+        seeds = ", ".join(str(run["seed"]) for run in entry["runs"])
+        cells = [_cell(entry, key) for key in keys]
+        lines.append(f"| {entry['name']} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def commands_list(record):
+    """Markdown list of each setting's command (SEED = each seed)."""
+    return "".join(f"- {entry['name']}: `{entry['command']}`\n"
+                   for entry in record["settings"] if entry["runs"])
+
+
+def job_launch(run, state, threads):
+    """Start `run` as a background job (resumed if it has started); its record."""
+    from . import jobs
+
+    if state == "started":
+        return jobs.launch("train", run_dir=run.run_dir, resume=True, threads=threads)
+    return jobs.launch("train", run.setting.config, run.overrides, run_dir=run.run_dir,
+                       threads=threads)
+
+
+def run_plan(plan, parallel=2, poll_s=20.0, out=sys.stdout):
+    """Run every unfinished run of the plan, `parallel` jobs at a time with
+    cores / parallel threads each; started runs resume, finished ones are
+    skipped, so running the plan again continues it. Returns when all are done."""
+    import time
+
+    from . import jobs
+
+    def state(run):
+        return run_state(run, load_config(run.setting.config, run.overrides).iterations)
+
+    threads = max(1, jobs.available_cores() // parallel)
+    waiting = [run for run in planned_runs(plan) if state(run) != "done"]
+    running = []
+    while waiting or running:
+        for run in [run for run in running if not jobs.active_process(run.run_dir)]:
+            running.remove(run)
+            print(f"{state(run)}: {run.run_dir}", file=out, flush=True)
+        while waiting and len(running) < parallel:
+            run = waiting.pop(0)
+            current = state(run)
+            if current in ("new", "started", "failed"):  # a failed run starts again from its checkpoint
+                job_launch(run, "started" if (run.run_dir / "last.pt").is_file() else "new",
+                           threads)
+            print(f"{'resumed' if current != 'new' else 'started'} {run.run_dir}: "
+                  f"{run.command}", file=out, flush=True)
+            running.append(run)
+        time.sleep(poll_s)
+    print(f"the runs of {plan.name} have ended", file=out, flush=True)

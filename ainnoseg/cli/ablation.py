@@ -1,0 +1,61 @@
+"""`ainnoseg ablation run|status|collect PLAN`: an ablation plan's training
+runs as background jobs, and the table of what they recorded."""
+
+import json
+from pathlib import Path
+
+from .. import ablation
+from ..config import load_config
+from ..files import atomic_write
+
+
+def run_run(args):
+    plan = ablation.load_plan(args.plan, args.root)
+    ablation.run_plan(plan, parallel=args.parallel)
+    return 0
+
+
+def run_status(args):
+    plan = ablation.load_plan(args.plan, args.root)
+    for run in ablation.planned_runs(plan):
+        iterations = load_config(run.setting.config, run.overrides).iterations
+        print(f"{ablation.run_state(run, iterations):8} {run.run_dir}")
+    return 0
+
+
+def run_collect(args):
+    plan = ablation.load_plan(args.plan, args.root)
+    record = ablation.collect(plan)
+    if args.out:
+        text = json.dumps(record, indent=2) + "\n"
+        atomic_write(Path(args.out), lambda handle: handle.write(text.encode()))
+        print(f"wrote {args.out}")
+    print(ablation.markdown_table(record))
+    print(ablation.commands_list(record))
+    return 0
+
+
+def add_parsers(commands):
+    parser = commands.add_parser(
+        "ablation", help="run an ablation plan and tabulate it",
+        description="An ablation plan (a YAML file, see configs/ablation/ and "
+                    "ainnoseg/ablation.py) lists settings, each a config with overrides, and "
+                    "seeds. `run` trains every (setting, seed) as a background job, a few at a "
+                    "time, resuming started runs and skipping finished ones; `status` lists "
+                    "them; `collect` tabulates the finished runs' last validation as mean ± "
+                    "std over the seeds.")
+    actions = parser.add_subparsers(dest="action", required=True)
+    for name, run, help_text in (("run", run_run, "train the plan's unfinished runs"),
+                                 ("status", run_status, "each run's state: done, started, new"),
+                                 ("collect", run_collect, "the table of the finished runs")):
+        action = actions.add_parser(name, help=help_text)
+        action.add_argument("plan", help="the plan's YAML file")
+        action.add_argument("--root", default="runs/ablation",
+                            help="folder of the plans' run directories (default runs/ablation)")
+        action.set_defaults(run=run)
+        if name == "run":
+            action.add_argument("--parallel", type=int, default=2, metavar="N",
+                                help="jobs at once, each with cores / N threads (default 2)")
+        if name == "collect":
+            action.add_argument("--out", metavar="FILE.json",
+                                help="also write the record (per-run metrics, means, commands)")

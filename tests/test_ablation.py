@@ -1,0 +1,110 @@
+"""Ablation plans: the runs a plan names, their table from what the runs
+recorded, and a plan run for real as background jobs."""
+
+import io
+import json
+
+import pytest
+import yaml
+
+from ainnoseg import ablation
+from ainnoseg.cli import main as cli_main
+from ainnoseg.config import ConfigError
+
+TINY = "configs/synthetic_tiny.yaml"
+
+
+def main(argv):
+    """The CLI's exit status for `argv`."""
+    with pytest.raises(SystemExit) as done:
+        cli_main(argv)
+    return done.value.code
+
+
+def _plan_file(tmp_path, settings, seeds=(0, 1), base=("iterations=4",),
+               classes=("pole", "sign", "person", "bicyclist")):
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump({"name": "screen", "base": list(base), "seeds": list(seeds),
+                                    "classes": list(classes), "settings": settings}))
+    return path
+
+
+SETTINGS = [{"name": "hrnetv2 (baseline)", "config": TINY},
+            {"name": "hrnetv2, ENet weights", "config": TINY,
+             "overrides": ["class_weighting=enet"]}]
+
+
+def test_a_plan_names_one_run_per_setting_and_seed(tmp_path):
+    plan = ablation.load_plan(_plan_file(tmp_path, SETTINGS), root=tmp_path / "runs")
+    runs = ablation.planned_runs(plan)
+    assert [(r.setting.name, r.seed) for r in runs] == [
+        ("hrnetv2 (baseline)", 0), ("hrnetv2 (baseline)", 1),
+        ("hrnetv2, ENet weights", 0), ("hrnetv2, ENet weights", 1)]
+    assert runs[3].run_dir == tmp_path / "runs" / "screen" / "hrnetv2-enet-weights-seed1"
+    assert runs[3].overrides == ("iterations=4", "class_weighting=enet", "seed=1")
+    assert runs[3].command == (f"ainnoseg train {TINY} iterations=4 class_weighting=enet seed=1 "
+                               f"run_dir={runs[3].run_dir}")
+
+
+def test_a_bad_plan_is_refused_before_anything_runs(tmp_path):
+    bad = [{"name": "typo", "config": TINY, "overrides": ["class_weighting=inverse"]}]
+    with pytest.raises(ConfigError, match="setting 'typo'.*class_weighting='inverse'"):
+        ablation.load_plan(_plan_file(tmp_path, bad))
+    with pytest.raises(ConfigError, match="share a name"):
+        ablation.load_plan(_plan_file(tmp_path, [SETTINGS[0], SETTINGS[0]]))
+    (tmp_path / "empty.yaml").write_text("name: x\n")
+    with pytest.raises(ConfigError, match="needs seeds, settings"):
+        ablation.load_plan(tmp_path / "empty.yaml")
+
+
+def _record_validation(run_dir, step, miou, pole):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    line = {"step": step, "val.mean_iou": miou, "val.pixel_accuracy": 0.9,
+            "val.boundary_iou": miou / 2,
+            "val.class_iou": {"pole": pole, "sign": 0.1, "person": 0.2, "bicyclist": 0.3}}
+    with open(run_dir / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps(line) + "\n")
+
+
+def test_the_table_holds_each_settings_last_validations_mean_and_spread(tmp_path):
+    plan = ablation.load_plan(_plan_file(tmp_path, SETTINGS), root=tmp_path)
+    first, second, third, _ = ablation.planned_runs(plan)
+    _record_validation(first.run_dir, 2, 0.99, 0.99)  # an earlier validation: not counted
+    _record_validation(first.run_dir, 4, 0.50, 0.10)
+    _record_validation(second.run_dir, 4, 0.60, 0.30)
+    _record_validation(third.run_dir, 2, 0.70, 0.70)  # not finished: left out
+    record = ablation.collect(plan)
+    baseline, weighted = record["settings"]
+    assert [run["seed"] for run in baseline["runs"]] == [0, 1]
+    assert baseline["mean"]["val.mean_iou"] == pytest.approx(0.55)
+    assert baseline["std"]["val.mean_iou"] == pytest.approx(0.05)
+    assert baseline["mean"]["pole"] == pytest.approx(0.2)
+    assert weighted["runs"] == [] and "mean" not in weighted
+    assert "seed=SEED" in baseline["command"] and "seedSEED" in baseline["command"]
+    table = ablation.markdown_table(record).splitlines()
+    assert table[0] == "| setting | seeds | mIoU | acc. | BIoU | pole | sign | person | bicyclist |"
+    assert table[2] == ("| hrnetv2 (baseline) | 0, 1 | 55.0 ± 5.0 | 90.0 ± 0.0 | 27.5 ± 2.5 "
+                        "| 20.0 ± 10.0 | 10.0 ± 0.0 | 20.0 ± 0.0 | 30.0 ± 0.0 |")
+    assert len(table) == 3
+    other = ablation.load_plan(_plan_file(tmp_path, SETTINGS, classes=["Pole"]), root=tmp_path)
+    with pytest.raises(ConfigError, match="no IoU for \\['Pole'\\]"):
+        ablation.collect(other)
+
+
+def test_a_plan_runs_as_background_jobs_and_a_second_run_has_nothing_to_do(tmp_path, capsys):
+    plan_file = _plan_file(tmp_path, SETTINGS[:1])
+    root = str(tmp_path / "runs")
+    assert main(["ablation", "status", str(plan_file), "--root", root]) == 0
+    assert capsys.readouterr().out.count("new ") == 2
+    plan = ablation.load_plan(plan_file, root=root)
+    ablation.run_plan(plan, parallel=2, poll_s=0.5)
+    out = tmp_path / "record.json"
+    assert main(["ablation", "collect", str(plan_file), "--root", root, "--out", str(out)]) == 0
+    (entry,) = json.loads(out.read_text())["settings"]
+    assert [run["seed"] for run in entry["runs"]] == [0, 1]
+    assert "| hrnetv2 (baseline) | 0, 1 |" in capsys.readouterr().out
+    second = io.StringIO()
+    ablation.run_plan(plan, parallel=2, poll_s=0.5, out=second)
+    assert second.getvalue() == "the runs of screen have ended\n"  # nothing was left to start
+    assert main(["ablation", "status", str(plan_file), "--root", root]) == 0
+    assert capsys.readouterr().out.count("done ") == 2
