@@ -3,6 +3,7 @@ recorded, and a plan run for real as background jobs."""
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -12,6 +13,7 @@ from ainnoseg.cli import main as cli_main
 from ainnoseg.config import ConfigError
 
 TINY = "configs/synthetic_tiny.yaml"
+PLANS = Path(__file__).resolve().parents[1] / "configs" / "ablation"
 
 
 def main(argv):
@@ -108,3 +110,9 @@ def test_a_plan_runs_as_background_jobs_and_a_second_run_has_nothing_to_do(tmp_p
     assert second.getvalue() == "the runs of screen have ended\n"  # nothing was left to start
     assert main(["ablation", "status", str(plan_file), "--root", root]) == 0
     assert capsys.readouterr().out.count("done ") == 2
+
+
+@pytest.mark.parametrize("path", sorted(PLANS.glob("*.yaml")), ids=lambda path: path.name)
+def test_every_shipped_plan_loads(path):
+    plan = ablation.load_plan(path)
+    assert len(ablation.planned_runs(plan)) == len(plan.settings) * len(plan.seeds) >= 2
