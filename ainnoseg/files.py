@@ -7,15 +7,28 @@ import tempfile
 from pathlib import Path
 
 
+def _read_umask():
+    """The process's umask; read once, at import, because reading it means
+    setting it for a moment, which other threads would see."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+
+
 def atomic_write(path, write):
     """Call write(binary handle) on a temporary file beside `path`, flush it to
     disk, then move it over `path`: a killed process leaves the old file or
-    none, never half of one."""
+    none, never half of one. The file gets the permissions `open` would give
+    it (0o666 less the umask), not the temporary file's private 0o600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
                                              suffix=".tmp")
     try:
+        os.chmod(descriptor, 0o666 & ~UMASK)
         with os.fdopen(descriptor, "wb") as handle:
             write(handle)
             handle.flush()
