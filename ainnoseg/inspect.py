@@ -64,12 +64,25 @@ def _crop(features, image_size, padded_size):
     return features[..., :rows, :cols]
 
 
-def channel_attention_matrix(features):
+def channel_attention_matrix(features, energy="sum"):
     """(C, C) channel attention of DANet's CAM for (C, h, w) features: softmax
-    over each row of max(energy) - energy, energy = F F^T."""
+    over each row of max(energy) - energy, energy = F F^T, divided by the
+    h * w positions for energy="mean" (ChannelAttention's `energy`)."""
     flat = features.flatten(1).float()
-    energy = flat @ flat.T
-    return torch.softmax(energy.amax(-1, keepdim=True) - energy, dim=-1)
+    energies = flat @ flat.T
+    if energy == "mean":
+        energies = energies / flat.shape[1]
+    return torch.softmax(energies.amax(-1, keepdim=True) - energies, dim=-1)
+
+
+def attention_sharpness(attention):
+    """How peaked the rows of an attention matrix (rows summing to 1) are:
+    {"max": the mean of each row's largest weight, "entropy": the mean row
+    entropy in nats, "uniform_entropy": ln(row length), a flat row's}."""
+    attention = attention.float()
+    entropy = -(attention * attention.clamp_min(1e-30).log()).sum(-1)
+    return {"max": attention.amax(-1).mean().item(), "entropy": entropy.mean().item(),
+            "uniform_entropy": float(np.log(attention.shape[-1]))}
 
 
 def look_inside(model, image):
@@ -118,7 +131,8 @@ def look_inside(model, image):
     if "position" in captured:
         inside.position_input = captured["position"][0].float().cpu()
     if "channel" in captured:
-        inside.channel_attention = channel_attention_matrix(captured["channel"][0].cpu())
+        inside.channel_attention = channel_attention_matrix(
+            captured["channel"][0].cpu(), _first(model, ChannelAttention).energy)
     if "regions" in captured:
         logits = captured["regions"][0].float().cpu()
         weights = torch.softmax(logits.flatten(1), dim=-1).view_as(logits)

@@ -20,6 +20,10 @@ RUNS = {
              "--steps", "1"],
     "pseudo_label": ["--model", "hrnetv2_w18s", "--images", "2", "--batch", "2",
                      "--workers", "0", "--size", "64", "80"],
+    "cam_sharpness": ["--model", "synthetic/ainnoseg_w18s", "--image",
+                      "assets/examples/images/" + sorted(
+                          (BENCHMARKS.parent / "assets/examples/images").glob("*.png"))[0].name,
+                      "--crop", "64", "80", "--scales", "0.5", "--threads", "1"],
     "jobs": ["--overrides", "crop_size=[64,80]", "scale=[64,80]", "batch_size=2", "workers=0",
              "model=hrnetv2_w18s", "--warmup", "1", "--steps", "1", "--threads", "1"],
 }
@@ -32,6 +36,7 @@ EXPECTED = {
     "data": "ainnoseg_w18s training",
     "pseudo_label": "7-scale + flip costs",
     "jobs": "side by side / solo",
+    "cam_sharpness": "training crop 64x80",
 }
 
 

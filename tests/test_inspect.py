@@ -78,3 +78,25 @@ def test_feature_picture_and_point_of():
     labels[2:7, 2:7] = 1
     assert inspect.point_of(labels, 1) == (4, 4)
     assert inspect.point_of(labels, 2) is None
+
+
+@pytest.mark.parametrize("energy", ["sum", "mean"])
+def test_channel_attention_matrix_is_the_modules_own(energy):
+    from ainnoseg.models.attention import ChannelAttention
+
+    torch.manual_seed(0)
+    features = torch.randn(6, 5, 7)
+    cam = ChannelAttention(energy=energy)
+    torch.nn.init.constant_(cam.gamma, 1.0)
+    with torch.no_grad():
+        attended = (cam(features[None])[0] - features).flatten(1)
+    matrix = inspect.channel_attention_matrix(features, energy)
+    torch.testing.assert_close(matrix @ features.flatten(1), attended)
+
+
+def test_attention_sharpness_of_one_hot_and_flat_rows():
+    one_hot = inspect.attention_sharpness(torch.eye(4))
+    assert one_hot["max"] == 1.0 and one_hot["entropy"] == pytest.approx(0.0, abs=1e-6)
+    flat = inspect.attention_sharpness(torch.full((4, 4), 0.25))
+    assert flat["max"] == 0.25 and flat["entropy"] == pytest.approx(np.log(4))
+    assert flat["uniform_entropy"] == pytest.approx(np.log(4))
