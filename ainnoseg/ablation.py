@@ -227,11 +227,13 @@ def run_plan(plan, parallel=2, poll_s=20.0, out=sys.stdout):
         while waiting and len(running) < parallel:
             run = waiting.pop(0)
             current = state(run)
-            if current in ("new", "started", "failed"):  # a failed run starts again from its checkpoint
-                job_launch(run, "started" if (run.run_dir / "last.pt").is_file() else "new",
-                           threads)
-            print(f"{'resumed' if current != 'new' else 'started'} {run.run_dir}: "
-                  f"{run.command}", file=out, flush=True)
+            if current == "running":  # started by an earlier `run`, still going
+                print(f"running {run.run_dir}", file=out, flush=True)
+            else:  # a failed run starts again from its last checkpoint
+                resume = (run.run_dir / "last.pt").is_file()
+                job_launch(run, "started" if resume else "new", threads)
+                print(f"{'resumed' if resume else 'started'} {run.run_dir}: {run.command}",
+                      file=out, flush=True)
             running.append(run)
         time.sleep(poll_s)
     print(f"the runs of {plan.name} have ended", file=out, flush=True)
