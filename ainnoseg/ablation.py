@@ -22,11 +22,13 @@ import re
 import shlex
 import statistics
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from . import jobs, supervisor
 from .config import ConfigError, load_config
 from .engine.run_log import read_jsonl
 
@@ -122,8 +124,6 @@ def run_state(run, iterations):
     """"done" (validated at its last step), "running" (a process works in its
     run directory), "failed" (its job ended with an error: see job.log),
     "started" (stopped with a checkpoint to resume from) or "new"."""
-    from . import jobs, supervisor
-
     if final_validation(run.run_dir, iterations) is not None:
         return "done"
     if jobs.active_process(run.run_dir):
@@ -198,8 +198,6 @@ def commands_list(record):
 
 def job_launch(run, state, threads):
     """Start `run` as a background job (resumed if it has started); its record."""
-    from . import jobs
-
     if state == "started":
         return jobs.launch("train", run_dir=run.run_dir, resume=True, threads=threads)
     return jobs.launch("train", run.setting.config, run.overrides, run_dir=run.run_dir,
@@ -210,10 +208,6 @@ def run_plan(plan, parallel=2, poll_s=20.0, out=sys.stdout):
     """Run every unfinished run of the plan, `parallel` jobs at a time with
     cores / parallel threads each; started runs resume, finished ones are
     skipped, so running the plan again continues it. Returns when all are done."""
-    import time
-
-    from . import jobs
-
     def state(run):
         return run_state(run, load_config(run.setting.config, run.overrides).iterations)
 
