@@ -194,13 +194,16 @@ def feature_picture(features):
 
 def point_of(labels, class_id):
     """(y, x) of the pixel of `class_id` in an (H, W) label map that lies
-    deepest inside its region (farthest from another label), a good query
-    pixel for `attention_row`; None where the class is absent."""
+    deepest inside its region (farthest from another label or the image
+    edge), a good query pixel for `attention_row`; None where the class is
+    absent. Of equally deep pixels (all along the middle of a pole), the one
+    nearest their centre, not the first row's."""
     from scipy import ndimage
 
     inside = np.asarray(labels) == class_id
     if not inside.any():
         return None
     depth = ndimage.distance_transform_edt(np.pad(inside, 1))[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    deepest = np.argwhere(depth == depth.max())
+    y, x = deepest[np.argmin(((deepest - deepest.mean(0)) ** 2).sum(1))]
     return int(y), int(x)

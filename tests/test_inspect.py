@@ -78,6 +78,9 @@ def test_feature_picture_and_point_of():
     labels[2:7, 2:7] = 1
     assert inspect.point_of(labels, 1) == (4, 4)
     assert inspect.point_of(labels, 2) is None
+    pole = np.zeros((11, 9), np.int64)
+    pole[:, 3:6] = 1  # a thin class from the top of the image to its bottom
+    assert inspect.point_of(pole, 1) == (5, 4)
 
 
 @pytest.mark.parametrize("energy", ["sum", "mean"])
