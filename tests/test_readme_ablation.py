@@ -1,0 +1,83 @@
+"""The README's CamVid ablation table shows what the ablation's runs recorded
+(assets/ablation/camvid_screen.json, written by `ainnoseg ablation collect`)."""
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from ainnoseg import ablation
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAN = ROOT / "configs" / "ablation" / "camvid_screen.yaml"
+RECORD = json.loads((ROOT / "assets" / "ablation" / "camvid_screen.json").read_text())
+README = (ROOT / "README.md").read_text()
+
+
+def section(heading):
+    """The README from `heading` to the next heading of its level or above."""
+    level = heading.split(" ", 1)[0]
+    text = README.split(heading, 1)[1]
+    for depth in range(2, len(level) + 1):
+        text = text.split("\n" + "#" * depth + " ", 1)[0]
+    return text
+
+
+def test_the_readme_table_and_commands_are_the_records():
+    text = section("### Ablation on CamVid")
+    assert ablation.markdown_table(RECORD) in text
+    assert ablation.commands_list(RECORD) in text
+
+
+def test_the_records_means_and_spreads_are_those_of_its_runs():
+    assert [entry["name"] for entry in RECORD["settings"]] == [
+        setting.name for setting in ablation.load_plan(PLAN).settings]
+    for entry in RECORD["settings"]:
+        for key in entry.get("mean", {}):
+            values = [run["metrics"][key] for run in entry["runs"]]
+            assert entry["mean"][key] == pytest.approx(statistics.fmean(values))
+            assert entry["std"][key] == pytest.approx(statistics.pstdev(values))
+
+
+def test_the_record_is_what_the_run_directories_hold_where_they_are_here():
+    plan = ablation.load_plan(PLAN, root=ROOT / "runs" / "ablation")
+    if not plan.root.is_dir():
+        pytest.skip(f"the ablation's run directories are not in {plan.root} (they are not "
+                    "part of a clone); the record was collected from them")
+    relative = json.loads(json.dumps(ablation.collect(plan)).replace(f"{ROOT}/", ""))
+    assert relative == RECORD
+
+
+# Inference variants of the released models, each an `ainnoseg eval --json`
+# record in assets/ablation/inference/<model>_<view>.json; 7 scales + flip is
+# the manifest's.
+VIEWS = {"single": "single scale", "ms3_flip": "3 scales + flip",
+         "slide": "256x320 windows"}
+INFERENCE = ROOT / "assets" / "ablation" / "inference"
+MANIFEST = json.loads((ROOT / "assets" / "checkpoints" / "camvid" / "manifest.json").read_text())
+CLASSES = ("Pole", "SignSymbol", "Pedestrian", "Bicyclist")
+
+
+def _cells(metrics):
+    return [f"{100 * metrics['mean_iou']:.2f}", f"{100 * metrics['boundary_iou']:.2f}",
+            *(f"{100 * metrics['class_iou'][name]:.1f}" for name in CLASSES)]
+
+
+def inference_rows():
+    rows = []
+    for model in ("hrnetv2_w18s", "ocrnet_hrnet_w18s", "ainnoseg_w18s"):
+        for view, label in VIEWS.items():
+            path = INFERENCE / f"{model}_{view}.json"
+            if path.is_file():
+                rows.append([f"`{model}`", label, *_cells(json.loads(path.read_text()))])
+        seven = MANIFEST[model]["val"]["multi_scale_flip"]
+        rows.append([f"`{model}`", "7 scales + flip (manifest)", *_cells(seven)])
+    return rows
+
+
+def test_the_inference_table_is_the_eval_records():
+    text = section("#### Inference: scales and windows")
+    table = [[cell.strip() for cell in line.strip("|").split("|")]
+             for line in text.splitlines() if line.startswith("| `")]
+    assert table == inference_rows()
