@@ -120,7 +120,9 @@ def test_the_eta_covers_every_remaining_phase_of_every_round():
 
 
 def test_status_is_read_from_the_job_record_the_heartbeat_and_the_checkpoints():
-    beat = {"time": NOW, "pid": os.getpid(), "host": socket.gethostname(), "step": 3,
+    # A beat from another machine counts while it is fresh: its time is now,
+    # not the module's import, which a slow suite leaves minutes behind.
+    beat = {"time": time.time(), "pid": os.getpid(), "host": socket.gethostname(), "step": 3,
             "since": {"time": NOW, "step": 1}, "final": False}
     elsewhere = {**beat, "host": "another-machine"}
     ended = {**GONE, "ended": NOW - 60, "exit_code": 0}
@@ -176,8 +178,9 @@ def _fake_train_run(run_dir, **values):
 def test_eta_of_a_training_run_comes_from_its_heartbeat(tmp_path):
     run_dir = _fake_train_run(tmp_path / "run")
     assert runs.load_run(run_dir).eta_s == pytest.approx(80 * 4 / 8.0)  # logged images/s
-    beat = {"time": NOW, "pid": 1, "host": "another-machine", "step": 20, "total": 100,
-            "since": {"time": NOW - 30.0, "step": 10}, "final": False}
+    now = time.time()  # a fresh beat from another machine
+    beat = {"time": now, "pid": 1, "host": "another-machine", "step": 20, "total": 100,
+            "since": {"time": now - 30.0, "step": 10}, "final": False}
     (run_dir / "heartbeat.json").write_text(json.dumps(beat))
     run = runs.load_run(run_dir)
     assert (run.status, run.step, run.eta_s) == ("running", 20, pytest.approx(240.0))
