@@ -16,9 +16,9 @@ from pathlib import Path
 import yaml
 
 from .class_weights import METHODS as CLASS_WEIGHTING
+from .data.mosaic import MASK_RESIZES
 from .files import atomic_write
 from .inference import PAPER_SCALES
-from .data.mosaic import MASK_RESIZES
 from .losses import CRITERIA
 from .models.attention import CAM_ENERGIES
 from .models.heads import OCR_PIXEL_SOURCES
@@ -68,7 +68,7 @@ class Config:
     criterion: str = "ce"
     # Architecture options (models with dual attention; see models/heads.py):
     da_channels: int = 0  # the DA branches' width; 0: in_channels // 4 (DANet)
-    cam_energy: str = "sum"  # CAM's energy: sum (DANet) or mean over positions, in fp32
+    cam_energy: str = "sum"  # CAM's energy: sum over the positions (DANet) or mean
     ocr_pixels: str = "da"  # AinnoSeg's OCR pixels: da, or da+backbone (concatenated)
     # Per-class loss weights from the training labels: none, median_frequency
     # (SegNet) or enet (ENet's 1 / ln(1.02 + p)); see ainnoseg/class_weights.py.
