@@ -62,12 +62,20 @@ class PlannedRun:
     seed: int
     run_dir: Path
     overrides: tuple  # base, the setting's, then seed=...
+    iterations: int  # the run's last step, where its validation counts
 
     @property
     def command(self):
         """The training command, as a shell line (arguments quoted)."""
-        return shlex.join(["ainnoseg", "train", self.setting.config, *self.overrides,
-                           f"run_dir={self.run_dir}"])
+        return train_command(self.setting.config, self.overrides, self.run_dir)
+
+
+def train_command(config, overrides, run_dir):
+    return shlex.join(["ainnoseg", "train", config, *overrides, f"run_dir={run_dir}"])
+
+
+def _run_name(setting, seed):
+    return f"{slug(setting.name)}-seed{seed}"
 
 
 def slug(name):
@@ -103,11 +111,19 @@ def load_plan(path, root="runs/ablation"):
     return plan
 
 
+def _overrides(plan, setting, seed):
+    return (*plan.base, *setting.overrides, f"seed={seed}")
+
+
 def planned_runs(plan):
     """Every (setting, seed) run of the plan, settings first, seeds within."""
-    return [PlannedRun(setting, seed, plan.root / f"{slug(setting.name)}-seed{seed}",
-                       (*plan.base, *setting.overrides, f"seed={seed}"))
-            for setting in plan.settings for seed in plan.seeds]
+    runs = []
+    for setting in plan.settings:
+        iterations = load_config(setting.config, [*plan.base, *setting.overrides]).iterations
+        runs += [PlannedRun(setting, seed, plan.root / _run_name(setting, seed),
+                            _overrides(plan, setting, seed), iterations)
+                 for seed in plan.seeds]
+    return runs
 
 
 def final_validation(run_dir, iterations):
@@ -120,11 +136,11 @@ def final_validation(run_dir, iterations):
     return records[-1] if records else None
 
 
-def run_state(run, iterations):
+def run_state(run):
     """"done" (validated at its last step), "running" (a process works in its
     run directory), "failed" (its job ended with an error: see job.log),
     "started" (stopped with a checkpoint to resume from) or "new"."""
-    if final_validation(run.run_dir, iterations) is not None:
+    if final_validation(run.run_dir, run.iterations) is not None:
         return "done"
     if jobs.active_process(run.run_dir):
         return "running"
@@ -151,12 +167,11 @@ def collect(plan):
     no mean."""
     by_setting = {}
     for run in planned_runs(plan):
-        iterations = load_config(run.setting.config, run.overrides).iterations
-        record = final_validation(run.run_dir, iterations)
+        record = final_validation(run.run_dir, run.iterations)
         entry = by_setting.setdefault(run.setting.name, {
             "name": run.setting.name, "runs": [],
-            "command": run.command.replace(f"seed={run.seed}", "seed=SEED")
-                                  .replace(f"seed{run.seed}", "seedSEED")})
+            "command": train_command(run.setting.config, _overrides(plan, run.setting, "SEED"),
+                                     plan.root / _run_name(run.setting, "SEED"))})
         if record is not None:
             entry["runs"].append({"seed": run.seed, "run_dir": str(run.run_dir),
                                   "metrics": _run_metrics(record, plan.classes, run.run_dir)})
@@ -196,9 +211,10 @@ def commands_list(record):
                    for entry in record["settings"] if entry["runs"])
 
 
-def job_launch(run, state, threads):
-    """Start `run` as a background job (resumed if it has started); its record."""
-    if state == "started":
+def job_launch(run, resume, threads):
+    """Start `run` as a background job, resumed from its checkpoint if
+    `resume`; returns the job record."""
+    if resume:
         return jobs.launch("train", run_dir=run.run_dir, resume=True, threads=threads)
     return jobs.launch("train", run.setting.config, run.overrides, run_dir=run.run_dir,
                        threads=threads)
@@ -208,24 +224,20 @@ def run_plan(plan, parallel=2, poll_s=20.0, out=sys.stdout):
     """Run every unfinished run of the plan, `parallel` jobs at a time with
     cores / parallel threads each; started runs resume, finished ones are
     skipped, so running the plan again continues it. Returns when all are done."""
-    def state(run):
-        return run_state(run, load_config(run.setting.config, run.overrides).iterations)
-
     threads = max(1, jobs.available_cores() // parallel)
-    waiting = [run for run in planned_runs(plan) if state(run) != "done"]
+    waiting = [run for run in planned_runs(plan) if run_state(run) != "done"]
     running = []
     while waiting or running:
         for run in [run for run in running if not jobs.active_process(run.run_dir)]:
             running.remove(run)
-            print(f"{state(run)}: {run.run_dir}", file=out, flush=True)
+            print(f"{run_state(run)}: {run.run_dir}", file=out, flush=True)
         while waiting and len(running) < parallel:
             run = waiting.pop(0)
-            current = state(run)
-            if current == "running":  # started by an earlier `run`, still going
+            if run_state(run) == "running":  # started by an earlier `run`, still going
                 print(f"running {run.run_dir}", file=out, flush=True)
             else:  # a failed run starts again from its last checkpoint
                 resume = (run.run_dir / "last.pt").is_file()
-                job_launch(run, "started" if resume else "new", threads)
+                job_launch(run, resume, threads)
                 print(f"{'resumed' if resume else 'started'} {run.run_dir}: {run.command}",
                       file=out, flush=True)
             running.append(run)

@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 from .. import ablation
-from ..config import load_config
 from ..files import atomic_write
 
 
@@ -18,8 +17,7 @@ def run_run(args):
 def run_status(args):
     plan = ablation.load_plan(args.plan, args.root)
     for run in ablation.planned_runs(plan):
-        iterations = load_config(run.setting.config, run.overrides).iterations
-        print(f"{ablation.run_state(run, iterations):8} {run.run_dir}")
+        print(f"{ablation.run_state(run):8} {run.run_dir}")
     return 0
 
 
