@@ -1,0 +1,246 @@
+"""One thread policy for every process the project starts.
+
+On a machine with few cores, two PyTorch processes that each take every core
+do not halve their speed, they collapse: OpenMP threads spin at their
+barriers and preempt each other, and a step waits for its slowest thread
+(measured 8-15x slower on 2 cores; `benchmarks/contention.py`). So every
+process decides its threads from facts read at the moment it starts work:
+
+- the cores this process may run on;
+- the training processes running on the machine now (`ainnoseg train` or
+  `selftrain`, however started) and the threads each was given;
+- whether an interactive app (the dashboard, the demo, a notebook) shares
+  the machine.
+
+The decisions:
+
+- A **background job** (`ainnoseg.jobs.launch`) gets the cores left after one
+  is kept for an interactive app, divided among it and the jobs already
+  running, at least 1; its idle OpenMP threads sleep (OMP_WAIT_POLICY=PASSIVE)
+  instead of spinning; it runs at nice 10, so a page the user waits for wins
+  a core they both want; one inter-op thread (training uses none).
+- A **foreground** process (an app answering a request, or `predict`, `eval`,
+  `train` typed in a terminal) takes the cores the running jobs leave, at
+  least 1, at normal priority; the apps decide again at every request, so a
+  prediction takes every core once the job has ended.
+- An explicit OMP_NUM_THREADS in a command's environment wins: the user has
+  decided.
+
+    plan = threads.for_job(threads.read_machine(), interactive=True)
+    plan.environment()   # {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", ...}
+    with threads.foreground():   # an app's request: what the jobs leave
+        labels = ainnoseg.segment_image(model, image)
+"""
+
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+BACKGROUND_NICE = 10
+TRAINING_COMMANDS = ("train", "selftrain")
+# Arguments that mark an interactive app of this project in a process's command line.
+APP_SCRIPTS = ("app/dashboard.py", "app/demo.py")
+FACTS_TTL_S = 2.0  # an app's requests reread /proc at most this often
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the policy decides from.
+
+    cores: the cores this process may run on.
+    jobs: the intra-op threads of each training process running now (not
+        this one; a process whose setting cannot be read counts as taking
+        every core).
+    apps: interactive apps of this project running now (not this one).
+    """
+
+    cores: int
+    jobs: tuple = ()
+    apps: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Threads and priority for one process."""
+
+    threads: int
+    interop: int = 1
+    nice: int = 0
+    passive: bool = False
+    why: str = field(default="", compare=False)
+
+    def environment(self):
+        """The environment variables that give a new process this plan's threads."""
+        env = {"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
+        if self.passive:
+            env["OMP_WAIT_POLICY"] = "PASSIVE"
+        return env
+
+
+def available_cores():
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def for_job(machine, interactive=False):
+    """The plan of a background training job started on `machine`;
+    `interactive`: the process starting it is an app a user works in."""
+    keep = 1 if (interactive or machine.apps) and machine.cores > 1 else 0
+    threads = max(1, (machine.cores - keep) // (len(machine.jobs) + 1))
+    why = (f"{machine.cores} cores, {len(machine.jobs)} other job(s) running, "
+           f"{keep} core kept for an interactive app")
+    return Plan(threads, interop=1, nice=BACKGROUND_NICE, passive=True, why=why)
+
+
+def for_foreground(machine):
+    """The plan of a process a user is waiting for: the cores the jobs leave."""
+    threads = max(1, machine.cores - sum(machine.jobs))
+    why = f"{machine.cores} cores, {sum(machine.jobs)} taken by {len(machine.jobs)} job(s)"
+    return Plan(threads, interop=1, why=why)
+
+
+def _command_line(pid):
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _parent(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("PPid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _environment_threads(pid):
+    """The OMP_NUM_THREADS process `pid` started with, or None if unknown."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    for entry in raw.split(b"\0"):
+        if entry.startswith(b"OMP_NUM_THREADS="):
+            try:
+                return max(1, int(entry.split(b"=", 1)[1]))
+            except ValueError:
+                return None
+    return None
+
+
+def is_training_command(argv):
+    """Whether `argv` runs `ainnoseg train|selftrain` (as `python -m ainnoseg`,
+    the `ainnoseg` script or under torchrun), not the job supervisor that waits for one."""
+    if any(Path(arg).name == "supervisor.py" for arg in argv):
+        return False
+    return any(Path(arg).name == "ainnoseg" and following in TRAINING_COMMANDS
+               for arg, following in zip(argv, argv[1:]))
+
+
+def is_app_command(argv):
+    """Whether `argv` runs the dashboard or the demo."""
+    return any(arg.replace("\\", "/").endswith(APP_SCRIPTS) for arg in argv)
+
+
+def read_machine(pids=None):
+    """The facts, read from /proc (on a system without it: no jobs, no apps).
+    `pids`: the processes to look at (default: all but this one)."""
+    cores = available_cores()
+    proc = Path("/proc")
+    if pids is None:
+        if not proc.is_dir():
+            return Machine(cores)
+        pids = [int(e.name) for e in proc.iterdir() if e.name.isdigit()]
+        pids = [pid for pid in pids if pid != os.getpid()]
+    training, apps = {}, 0
+    for pid in pids:
+        argv = _command_line(pid)
+        if is_training_command(argv):
+            training[pid] = _environment_threads(pid) or cores
+        elif is_app_command(argv):
+            apps += 1
+    # A DataLoader worker is a copy of its training process; it is not a job.
+    jobs = tuple(threads for pid, threads in sorted(training.items())
+                 if _parent(pid) not in training)
+    return Machine(cores, jobs, apps)
+
+
+def is_interactive():
+    """Whether this process is an app a user works in: a notebook kernel, or
+    the dashboard or the demo (which say so with `serve_interactively`)."""
+    return _INTERACTIVE or "ipykernel" in sys.modules
+
+
+_INTERACTIVE = False
+
+
+def serve_interactively():
+    """Mark this process as an interactive app: jobs it launches keep a core for it."""
+    global _INTERACTIVE
+    _INTERACTIVE = True
+
+
+def apply(plan):
+    """Give this process `plan`'s threads and priority (nice only ever rises)."""
+    torch.set_num_threads(plan.threads)
+    with contextlib.suppress(RuntimeError):  # fixed once inter-op work has started
+        torch.set_num_interop_threads(plan.interop)
+    if plan.nice and hasattr(os, "nice"):
+        os.nice(max(0, plan.nice - os.nice(0)))
+
+
+def explicit_threads():
+    """OMP_NUM_THREADS as the user set it for this process, or None."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+_facts = {"read": -1e9, "machine": None}
+
+
+def _recent_machine():
+    now = time.monotonic()
+    if now - _facts["read"] > FACTS_TTL_S:
+        _facts.update(read=now, machine=read_machine())
+    return _facts["machine"]
+
+
+@contextlib.contextmanager
+def foreground():
+    """Run the block (an app's request) with the cores the jobs running now
+    leave; this process's thread count is restored after it."""
+    before = torch.get_num_threads()
+    planned = explicit_threads() or for_foreground(_recent_machine()).threads
+    torch.set_num_threads(planned)
+    try:
+        yield planned
+    finally:
+        torch.set_num_threads(before)
+
+
+def apply_for_command(command):
+    """At the start of an `ainnoseg` command: a launched job keeps the plan its
+    launcher gave it (environment and nice) and gets one inter-op thread; a
+    training, evaluation or prediction typed in a terminal takes what the jobs
+    leave, unless OMP_NUM_THREADS says otherwise. Returns the threads used."""
+    if os.environ.get("AINNOSEG_JOB"):
+        with contextlib.suppress(RuntimeError):
+            torch.set_num_interop_threads(1)
+        return torch.get_num_threads()
+    if command not in ("train", "selftrain", "eval", "predict", "publish", "export"):
+        return torch.get_num_threads()
+    explicit = explicit_threads()
+    plan = for_foreground(read_machine())
+    apply(Plan(explicit or plan.threads, interop=1))
+    return torch.get_num_threads()

@@ -1,0 +1,148 @@
+"""The thread policy's decisions: which threads, environment and priority a
+launched job, an app's request and a terminal command get (not timings)."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ainnoseg import threads
+from ainnoseg.threads import Machine
+
+
+def test_a_job_launched_from_an_app_on_two_cores_leaves_it_one_core():
+    plan = threads.for_job(Machine(cores=2), interactive=True)
+    assert (plan.threads, plan.interop, plan.nice, plan.passive) == (1, 1, 10, True)
+    assert plan.environment() == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                                  "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def test_a_job_alone_on_the_machine_takes_every_core():
+    assert threads.for_job(Machine(cores=2)).threads == 2
+    assert threads.for_job(Machine(cores=16)).threads == 16
+
+
+def test_a_running_app_found_on_the_machine_keeps_its_core():
+    assert threads.for_job(Machine(cores=8, apps=1)).threads == 7
+    assert threads.for_job(Machine(cores=1, apps=1), interactive=True).threads == 1
+
+
+def test_jobs_divide_the_cores_among_them():
+    assert threads.for_job(Machine(cores=2, jobs=(2,))).threads == 1
+    assert threads.for_job(Machine(cores=8, jobs=(4,)), interactive=True).threads == 3
+    assert threads.for_job(Machine(cores=2, jobs=(1, 1, 1))).threads == 1
+
+
+def test_the_foreground_takes_what_the_jobs_leave():
+    assert threads.for_foreground(Machine(cores=2)).threads == 2
+    assert threads.for_foreground(Machine(cores=2, jobs=(1,))).threads == 1
+    assert threads.for_foreground(Machine(cores=2, jobs=(2, 2))).threads == 1
+    assert threads.for_foreground(Machine(cores=16, jobs=(7,))).threads == 9
+    plan = threads.for_foreground(Machine(cores=2, jobs=(1,)))
+    assert (plan.nice, plan.passive) == (0, False)
+    assert "OMP_WAIT_POLICY" not in plan.environment()
+
+
+@pytest.mark.parametrize("argv, training", [
+    (["python", "-m", "ainnoseg", "train", "configs/x.yaml"], True),
+    (["/x/.venv/bin/python", "/x/.venv/bin/ainnoseg", "selftrain", "--resume", "r"], True),
+    (["torchrun", "--nproc_per_node=2", "-m", "ainnoseg", "train", "c.yaml"], True),
+    (["python", "-I", "/x/ainnoseg/supervisor.py", "runs/a", "--", "python", "-m",
+      "ainnoseg", "train", "c.yaml"], False),
+    (["python", "-m", "ainnoseg", "predict", "ck.pt", "a.png"], False),
+    (["python", "train.py"], False),
+])
+def test_training_processes_are_told_from_their_command_line(argv, training):
+    assert threads.is_training_command(argv) is training
+
+
+def test_apps_are_told_from_their_command_line():
+    assert threads.is_app_command(["python", "-m", "streamlit", "run", "app/dashboard.py"])
+    assert threads.is_app_command(["/usr/bin/python3", "/home/u/ainnoseg/app/demo.py"])
+    assert not threads.is_app_command(["python", "-m", "ainnoseg", "train", "c.yaml"])
+
+
+SLEEPER = "import os, sys, time\nif sys.argv[-1] == 'fork':\n    os.fork()\ntime.sleep(60)"
+
+
+def _wait_for(condition, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads Linux's /proc")
+def test_read_machine_counts_a_running_job_with_its_threads_but_not_its_workers():
+    """A process that runs `-m ainnoseg train` with OMP_NUM_THREADS=1 and has
+    forked a copy of itself (as a DataLoader worker is) counts as one job of
+    one thread; an app's process counts as an app; others count as nothing."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    job = subprocess.Popen([sys.executable, "-c", SLEEPER, "-m", "ainnoseg", "train", "fork"],
+                           env=env)
+    app = subprocess.Popen([sys.executable, "-c", SLEEPER, "app/dashboard.py"])
+    other = subprocess.Popen([sys.executable, "-c", SLEEPER])
+    try:
+        assert _wait_for(lambda: _children(job.pid))
+        pids = [job.pid, *_children(job.pid), app.pid, other.pid]
+        assert len(pids) == 4
+        assert threads.read_machine(pids) == Machine(threads.available_cores(), (1,), 1)
+    finally:
+        for pid in _children(job.pid):
+            os.kill(pid, 9)
+        for process in (job, app, other):
+            process.kill()
+            process.wait()
+
+
+def _children(pid):
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def test_foreground_uses_what_the_jobs_leave_and_restores_the_count(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_recent_machine", lambda: Machine(cores=2, jobs=(1,)))
+    torch.set_num_threads(2)
+    try:
+        with threads.foreground() as used:
+            assert used == 1 and torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(2)
+
+
+def test_an_explicit_thread_count_wins_in_the_foreground(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(threads, "_recent_machine", lambda: Machine(cores=2))
+    before = torch.get_num_threads()
+    with threads.foreground() as used:
+        assert used == 1
+    assert torch.get_num_threads() == before
+
+
+def test_a_launched_job_keeps_its_launchers_threads(monkeypatch):
+    monkeypatch.setenv("AINNOSEG_JOB", "1")
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "read_machine", lambda: pytest.fail("a job does not decide again"))
+    assert threads.apply_for_command("train") == before
+
+
+def test_a_terminal_command_takes_what_the_jobs_leave(monkeypatch):
+    monkeypatch.delenv("AINNOSEG_JOB", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "read_machine", lambda: Machine(cores=2, jobs=(1,)))
+    before = torch.get_num_threads()
+    try:
+        assert threads.apply_for_command("predict") == 1
+        monkeypatch.setattr(threads, "read_machine", lambda: Machine(cores=2))
+        assert threads.apply_for_command("eval") == 2
+        assert threads.apply_for_command("models") == 2  # no model work: left as it is
+    finally:
+        torch.set_num_threads(before)
