@@ -12,17 +12,22 @@ process decides its threads from facts read at the moment it starts work:
 - whether an interactive app (the dashboard, the demo, a notebook) shares
   the machine.
 
-The decisions:
+The decisions (`keep` is one core in four, at least one, on a machine of two
+or more cores):
 
-- A **background job** (`ainnoseg.jobs.launch`) gets the cores left after one
-  is kept for an interactive app, divided among it and the jobs already
-  running, at least 1; its idle OpenMP threads sleep (OMP_WAIT_POLICY=PASSIVE)
-  instead of spinning; it runs at nice 10, so a page the user waits for wins
-  a core they both want; one inter-op thread (training uses none).
-- A **foreground** process (an app answering a request, or `predict`, `eval`,
-  `train` typed in a terminal) takes the cores the running jobs leave, at
-  least 1, at normal priority; the apps decide again at every request, so a
-  prediction takes every core once the job has ended.
+- A **training process** (a job launched by `ainnoseg.jobs.launch`, or
+  `ainnoseg train` in a terminal) gets the cores left after `keep` are kept
+  for an interactive app (when one runs, or launched the job), divided among
+  it and the other training processes, at least 1. It decides again every
+  `REPLAN_S` seconds while it trains, so a job that started alone gives cores
+  back when a second job or an app starts, and takes them again after.
+- A launched job also sleeps its idle OpenMP threads (OMP_WAIT_POLICY=PASSIVE)
+  instead of spinning, runs at nice 10, so a page the user waits for wins a
+  core they both want, and has one inter-op thread (training uses none).
+- A **foreground** process (an app answering a request, or `predict`, `eval`
+  typed in a terminal) takes every core when no training process runs, and
+  the `keep` cores the training leaves it otherwise; the apps decide again at
+  every request.
 - An explicit OMP_NUM_THREADS in a command's environment wins: the user has
   decided.
 
@@ -42,25 +47,24 @@ from pathlib import Path
 import torch
 
 BACKGROUND_NICE = 10
+REPLAN_S = 15.0  # a training process reconsiders its threads this often
 TRAINING_COMMANDS = ("train", "selftrain")
 # Arguments that mark an interactive app of this project in a process's command line.
 APP_SCRIPTS = ("app/dashboard.py", "app/demo.py")
 FACTS_TTL_S = 2.0  # an app's requests reread /proc at most this often
+# Set by `ainnoseg.jobs.launch` in a job's environment: "interactive" when an
+# app or a notebook launched it (the job keeps a core for it), else "background".
+JOB_VARIABLE = "AINNOSEG_JOB"
 
 
 @dataclass(frozen=True)
 class Machine:
-    """What the policy decides from.
-
-    cores: the cores this process may run on.
-    jobs: the intra-op threads of each training process running now (not
-        this one; a process whose setting cannot be read counts as taking
-        every core).
-    apps: interactive apps of this project running now (not this one).
-    """
+    """What the policy decides from: the cores this process may run on, and
+    the training processes (`jobs`) and interactive apps of this project
+    (`apps`) running now, this process not counted."""
 
     cores: int
-    jobs: tuple = ()
+    jobs: int = 0
     apps: int = 0
 
 
@@ -89,21 +93,36 @@ def available_cores():
     return os.cpu_count() or 1
 
 
+def kept_for_apps(cores):
+    """The cores training leaves to an interactive app: one in four, at least one."""
+    return max(1, cores // 4) if cores > 1 else 0
+
+
+def for_training(machine, interactive=False):
+    """The threads of a training process on `machine`; `interactive`: an app
+    or a notebook launched it. Priority and wait policy: `for_job`."""
+    keep = kept_for_apps(machine.cores) if interactive or machine.apps else 0
+    threads = max(1, (machine.cores - keep) // (machine.jobs + 1))
+    why = (f"{machine.cores} cores, {machine.jobs} other training process(es), "
+           f"{keep} kept for an interactive app")
+    return Plan(threads, interop=1, why=why)
+
+
 def for_job(machine, interactive=False):
-    """The plan of a background training job started on `machine`;
-    `interactive`: the process starting it is an app a user works in."""
-    keep = 1 if (interactive or machine.apps) and machine.cores > 1 else 0
-    threads = max(1, (machine.cores - keep) // (len(machine.jobs) + 1))
-    why = (f"{machine.cores} cores, {len(machine.jobs)} other job(s) running, "
-           f"{keep} core kept for an interactive app")
-    return Plan(threads, interop=1, nice=BACKGROUND_NICE, passive=True, why=why)
+    """The plan of a background job launched on `machine`: `for_training`'s
+    threads, idle threads asleep, nice 10."""
+    plan = for_training(machine, interactive)
+    return Plan(plan.threads, interop=1, nice=BACKGROUND_NICE, passive=True, why=plan.why)
 
 
 def for_foreground(machine):
-    """The plan of a process a user is waiting for: the cores the jobs leave."""
-    threads = max(1, machine.cores - sum(machine.jobs))
-    why = f"{machine.cores} cores, {sum(machine.jobs)} taken by {len(machine.jobs)} job(s)"
-    return Plan(threads, interop=1, why=why)
+    """The plan of a process a user is waiting for: every core when nothing
+    trains, else the cores training leaves to apps."""
+    if machine.jobs == 0:
+        return Plan(machine.cores, interop=1, why=f"{machine.cores} cores, nothing training")
+    threads = max(1, kept_for_apps(machine.cores))
+    return Plan(threads, interop=1,
+                why=f"{machine.cores} cores, {machine.jobs} training process(es)")
 
 
 def _command_line(pid):
@@ -121,21 +140,6 @@ def _parent(pid):
                 return int(line.split()[1])
     except (OSError, ValueError):
         pass
-    return None
-
-
-def _environment_threads(pid):
-    """The OMP_NUM_THREADS process `pid` started with, or None if unknown."""
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return None
-    for entry in raw.split(b"\0"):
-        if entry.startswith(b"OMP_NUM_THREADS="):
-            try:
-                return max(1, int(entry.split(b"=", 1)[1]))
-            except ValueError:
-                return None
     return None
 
 
@@ -163,16 +167,15 @@ def read_machine(pids=None):
             return Machine(cores)
         pids = [int(e.name) for e in proc.iterdir() if e.name.isdigit()]
         pids = [pid for pid in pids if pid != os.getpid()]
-    training, apps = {}, 0
+    training, apps = set(), 0
     for pid in pids:
         argv = _command_line(pid)
         if is_training_command(argv):
-            training[pid] = _environment_threads(pid) or cores
+            training.add(pid)
         elif is_app_command(argv):
             apps += 1
     # A DataLoader worker is a copy of its training process; it is not a job.
-    jobs = tuple(threads for pid, threads in sorted(training.items())
-                 if _parent(pid) not in training)
+    jobs = sum(1 for pid in training if _parent(pid) not in training)
     return Machine(cores, jobs, apps)
 
 
@@ -232,15 +235,38 @@ def foreground():
 def apply_for_command(command):
     """At the start of an `ainnoseg` command: a launched job keeps the plan its
     launcher gave it (environment and nice) and gets one inter-op thread; a
-    training, evaluation or prediction typed in a terminal takes what the jobs
-    leave, unless OMP_NUM_THREADS says otherwise. Returns the threads used."""
-    if os.environ.get("AINNOSEG_JOB"):
+    command that runs models, typed in a terminal, plans its threads like
+    `TrainingThreads` (training) or `for_foreground` (the others), unless
+    OMP_NUM_THREADS says otherwise. Returns the threads used."""
+    if os.environ.get(JOB_VARIABLE):
         with contextlib.suppress(RuntimeError):
             torch.set_num_interop_threads(1)
         return torch.get_num_threads()
     if command not in ("train", "selftrain", "eval", "predict", "publish", "export"):
         return torch.get_num_threads()
-    explicit = explicit_threads()
-    plan = for_foreground(read_machine())
-    apply(Plan(explicit or plan.threads, interop=1))
+    machine = read_machine()
+    plan = for_training(machine) if command in TRAINING_COMMANDS else for_foreground(machine)
+    apply(Plan(explicit_threads() or plan.threads, interop=1))
     return torch.get_num_threads()
+
+
+class TrainingThreads:
+    """A training process's threads, decided again every `REPLAN_S` seconds
+    (`update()` once a step), so jobs share the cores as they come and go.
+    Off where OMP_NUM_THREADS was set by the user rather than by a launcher."""
+
+    def __init__(self):
+        job = os.environ.get(JOB_VARIABLE)
+        self.enabled = bool(job) or explicit_threads() is None
+        self.interactive = job == "interactive"
+        self.next_check = time.monotonic() + REPLAN_S
+
+    def update(self):
+        """Set this process's threads to the policy's, at most every REPLAN_S."""
+        if not self.enabled or time.monotonic() < self.next_check:
+            return torch.get_num_threads()
+        self.next_check = time.monotonic() + REPLAN_S
+        threads = for_training(read_machine(), self.interactive).threads
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+        return threads

@@ -26,25 +26,35 @@ def test_a_job_alone_on_the_machine_takes_every_core():
     assert threads.for_job(Machine(cores=16)).threads == 16
 
 
-def test_a_running_app_found_on_the_machine_keeps_its_core():
-    assert threads.for_job(Machine(cores=8, apps=1)).threads == 7
+def test_a_running_app_found_on_the_machine_keeps_a_core_in_four():
+    assert threads.for_job(Machine(cores=2, apps=1)).threads == 1
+    assert threads.for_job(Machine(cores=16, apps=2)).threads == 12
     assert threads.for_job(Machine(cores=1, apps=1), interactive=True).threads == 1
 
 
-def test_jobs_divide_the_cores_among_them():
-    assert threads.for_job(Machine(cores=2, jobs=(2,))).threads == 1
-    assert threads.for_job(Machine(cores=8, jobs=(4,)), interactive=True).threads == 3
-    assert threads.for_job(Machine(cores=2, jobs=(1, 1, 1))).threads == 1
+def test_training_processes_divide_the_cores_among_them():
+    assert threads.for_job(Machine(cores=2, jobs=1)).threads == 1
+    assert threads.for_training(Machine(cores=2, jobs=1)).threads == 1
+    assert threads.for_job(Machine(cores=8, jobs=1), interactive=True).threads == 3
+    assert threads.for_job(Machine(cores=2, jobs=3)).threads == 1
+    assert threads.for_training(Machine(cores=2, jobs=1)).nice == 0
 
 
-def test_the_foreground_takes_what_the_jobs_leave():
+def test_the_foreground_takes_every_core_or_what_training_leaves():
     assert threads.for_foreground(Machine(cores=2)).threads == 2
-    assert threads.for_foreground(Machine(cores=2, jobs=(1,))).threads == 1
-    assert threads.for_foreground(Machine(cores=2, jobs=(2, 2))).threads == 1
-    assert threads.for_foreground(Machine(cores=16, jobs=(7,))).threads == 9
-    plan = threads.for_foreground(Machine(cores=2, jobs=(1,)))
+    assert threads.for_foreground(Machine(cores=2, jobs=1)).threads == 1
+    assert threads.for_foreground(Machine(cores=2, jobs=2)).threads == 1
+    assert threads.for_foreground(Machine(cores=16, jobs=1)).threads == 4
+    plan = threads.for_foreground(Machine(cores=2, jobs=1))
     assert (plan.nice, plan.passive) == (0, False)
     assert "OMP_WAIT_POLICY" not in plan.environment()
+
+
+def test_an_app_and_a_job_on_two_cores_never_ask_for_more_than_two():
+    for interactive in (True, False):
+        job = threads.for_job(Machine(cores=2, apps=1), interactive=interactive)
+        app = threads.for_foreground(Machine(cores=2, jobs=1))
+        assert job.threads + app.threads == 2
 
 
 @pytest.mark.parametrize("argv, training", [
@@ -80,9 +90,9 @@ def _wait_for(condition, timeout=15.0):
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads Linux's /proc")
 def test_read_machine_counts_a_running_job_with_its_threads_but_not_its_workers():
-    """A process that runs `-m ainnoseg train` with OMP_NUM_THREADS=1 and has
-    forked a copy of itself (as a DataLoader worker is) counts as one job of
-    one thread; an app's process counts as an app; others count as nothing."""
+    """A process that runs `-m ainnoseg train` and has forked a copy of itself
+    (as a DataLoader worker is) counts as one job; an app's process counts as
+    an app; others count as nothing."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     job = subprocess.Popen([sys.executable, "-c", SLEEPER, "-m", "ainnoseg", "train", "fork"],
                            env=env)
@@ -92,7 +102,7 @@ def test_read_machine_counts_a_running_job_with_its_threads_but_not_its_workers(
         assert _wait_for(lambda: _children(job.pid))
         pids = [job.pid, *_children(job.pid), app.pid, other.pid]
         assert len(pids) == 4
-        assert threads.read_machine(pids) == Machine(threads.available_cores(), (1,), 1)
+        assert threads.read_machine(pids) == Machine(threads.available_cores(), jobs=1, apps=1)
     finally:
         for pid in _children(job.pid):
             os.kill(pid, 9)
@@ -108,7 +118,7 @@ def _children(pid):
 
 def test_foreground_uses_what_the_jobs_leave_and_restores_the_count(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(threads, "_recent_machine", lambda: Machine(cores=2, jobs=(1,)))
+    monkeypatch.setattr(threads, "_recent_machine", lambda: Machine(cores=2, jobs=1))
     torch.set_num_threads(2)
     try:
         with threads.foreground() as used:
@@ -130,14 +140,14 @@ def test_an_explicit_thread_count_wins_in_the_foreground(monkeypatch):
 def test_a_launched_job_keeps_its_launchers_threads(monkeypatch):
     monkeypatch.setenv("AINNOSEG_JOB", "1")
     before = torch.get_num_threads()
-    monkeypatch.setattr(threads, "read_machine", lambda: pytest.fail("a job does not decide again"))
+    monkeypatch.setattr(threads, "read_machine", lambda *a: pytest.fail("a job does not decide again"))
     assert threads.apply_for_command("train") == before
 
 
 def test_a_terminal_command_takes_what_the_jobs_leave(monkeypatch):
     monkeypatch.delenv("AINNOSEG_JOB", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(threads, "read_machine", lambda: Machine(cores=2, jobs=(1,)))
+    monkeypatch.setattr(threads, "read_machine", lambda: Machine(cores=2, jobs=1))
     before = torch.get_num_threads()
     try:
         assert threads.apply_for_command("predict") == 1
@@ -146,3 +156,44 @@ def test_a_terminal_command_takes_what_the_jobs_leave(monkeypatch):
         assert threads.apply_for_command("models") == 2  # no model work: left as it is
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_training_process_gives_cores_back_when_a_second_job_starts(monkeypatch):
+    monkeypatch.setenv("AINNOSEG_JOB", "background")
+    facts = {"machine": Machine(cores=2)}
+    monkeypatch.setattr(threads, "read_machine", lambda: facts["machine"])
+    before = torch.get_num_threads()
+    try:
+        planner = threads.TrainingThreads()
+        planner.next_check = 0
+        assert planner.update() == 2
+        facts["machine"] = Machine(cores=2, jobs=1)
+        assert planner.update() == 2  # not before REPLAN_S has passed
+        planner.next_check = 0
+        assert planner.update() == 1 and torch.get_num_threads() == 1
+        facts["machine"] = Machine(cores=2)
+        planner.next_check = 0
+        assert planner.update() == 2 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_job_launched_from_an_app_keeps_its_core_when_it_replans(monkeypatch):
+    monkeypatch.setenv("AINNOSEG_JOB", "interactive")
+    monkeypatch.setattr(threads, "read_machine", lambda: Machine(cores=2))
+    before = torch.get_num_threads()
+    try:
+        planner = threads.TrainingThreads()
+        planner.next_check = 0
+        assert planner.update() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_user_set_thread_count_is_never_replanned(monkeypatch):
+    monkeypatch.delenv("AINNOSEG_JOB", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(threads, "read_machine", lambda: pytest.fail("not planned"))
+    planner = threads.TrainingThreads()
+    planner.next_check = 0
+    planner.update()
