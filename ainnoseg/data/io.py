@@ -8,9 +8,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision import tv_tensors
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-
-# A decompression-bomb guard that still admits very large photographs.
-Image.MAX_IMAGE_PIXELS = 400_000_000
+# Larger images are refused from their header, before a pixel is decoded: a
+# 100-megapixel photograph passes (300 MB as RGB), a small file that claims
+# 24000 x 24000 pixels (a decompression bomb) does not. PIL's own limit, a
+# global of PIL's, is left as it is; it refuses still larger images at open.
+MAX_PIXELS = 100_000_000
 
 
 class DataError(ValueError):
@@ -24,12 +26,24 @@ def list_images(folder):
 
 
 def _open(path):
+    """The image at `path`, decoded once its header's size is checked."""
     try:
         image = Image.open(path)
-        image.load()
-        return image
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        raise DataError(f"cannot read {path}: it is too large ({error}); resize it to at most "
+                        f"{MAX_PIXELS / 1e6:.0f} megapixels") from None
+    except (OSError, UnidentifiedImageError) as error:
         raise DataError(f"cannot read {path}: {error}") from error
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        image.close()
+        raise DataError(f"cannot read {path}: it is {width} x {height} pixels, more than the "
+                        f"{MAX_PIXELS / 1e6:.0f} megapixels ainnoseg reads; resize it first")
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as error:  # truncated or damaged data
+        raise DataError(f"cannot read {path}: {error}") from error
+    return image
 
 
 def _to_rgb(image):
