@@ -8,6 +8,10 @@ import os
 
 import streamlit as st
 
+from ainnoseg import threads
+
+# Jobs launched from here keep a core for the pages; predictions take what jobs leave.
+threads.serve_interactively()
 st.set_page_config(page_title="ainnoseg", page_icon=":material/grid_view:", layout="wide")
 
 pages = [
