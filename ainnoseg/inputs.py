@@ -1,7 +1,9 @@
-"""Images and masks a user gives the demo: checked, converted, and a note for
-every change, so that a bad file becomes a message and not a traceback.
+"""Images and masks a user gives the demo or the dashboard: checked,
+converted, resized, and a note for every change, so that a bad file becomes a
+message and not a traceback.
 
     image = load_image("photo.tif")                 # .pixels: RGB uint8 (H, W, 3); .notes
+    image = load_upload(data, "photo.png")          # the same for uploaded bytes
     check_size(image.size, stride=32, scales=(1.0,))
     mask = load_mask("mask.png", image, class_names, palette)
 
@@ -17,7 +19,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .data import DataError
-from .uploads import MAX_BYTES, MAX_PIXELS, read_upload
+from .uploads import MAX_BYTES, MAX_PIXELS, pil_message, read_upload
 
 MAX_SIDE = 640  # larger images are resized: the models were trained on 240-480 px wide frames
 IGNORE_INDEX = 255
@@ -50,17 +52,10 @@ def _read_bytes(path, name):
     return path.read_bytes()
 
 
-def _header(data, name):
-    """(mode, has transparency) from the file's header, before it is decoded."""
-    try:
-        with Image.open(io.BytesIO(data)) as header:
-            return header.mode, "transparency" in header.info
-    except UnidentifiedImageError:
-        raise DataError(f"{name} is not an image file that can be read; upload a PNG, JPEG, "
-                        "BMP, TIFF or WebP image") from None
-    except Image.DecompressionBombError:
-        raise DataError(f"{name} has more pixels than any image the demo takes; upload an "
-                        f"image of at most {MAX_PIXELS / 1e6:.0f} megapixels") from None
+def _header(data):
+    """(mode, has transparency) of an image `read_upload` has already read."""
+    with Image.open(io.BytesIO(data)) as header:
+        return header.mode, "transparency" in header.info
 
 
 def _mode_note(mode, transparent):
@@ -83,19 +78,23 @@ def _resized(pixels, max_side):
 
 
 def load_image(path, name=None, max_side=MAX_SIDE):
-    """The image file at `path` as a `CheckedImage`, converted to RGB.
+    """The image file at `path` as a `CheckedImage`: `load_upload` of its bytes."""
+    name = name or Path(path).name
+    return load_upload(_read_bytes(path, name), name, max_side)
+
+
+def load_upload(data, name, max_side=MAX_SIDE):
+    """The uploaded bytes `data` of the file `name` as a `CheckedImage`, converted to RGB.
 
     Grayscale, 16-bit, RGBA, palette and CMYK files are converted, and an
     image whose longer side exceeds `max_side` is resized to it (aspect kept);
     each change adds a note. Raises DataError for an empty, damaged or
-    non-image file, one over 50 MB or over 40 megapixels.
+    non-image file, one over 50 MB or over 40 megapixels (read from its
+    header, before decoding).
     """
-    name = name or Path(path).name
-    data = _read_bytes(path, name)
-    mode, transparent = _header(data, name) if data else ("RGB", False)
     pixels = read_upload(data, name)  # refuses empty, huge and damaged files
     image = CheckedImage(pixels, pixels.shape[:2], name)
-    note = _mode_note(mode, transparent)
+    note = _mode_note(*_header(data))
     if note:
         image.notes.append(f"{name} is {note}.")
     height, width = pixels.shape[:2]
@@ -108,16 +107,19 @@ def load_image(path, name=None, max_side=MAX_SIDE):
     return image
 
 
-def check_size(size, stride, scales=(1.0,)):
-    """Refuse an image smaller than the networks' `stride` at the smallest of `scales`."""
+def check_size(size, stride, scales=(1.0,), name="the image"):
+    """Refuse an image `name` of `size` (height, width) that has no pixels, or
+    is smaller than the networks' `stride` at the smallest of `scales`."""
     height, width = size
+    if min(height, width) < 1:
+        raise DataError(f"{name} is {width} x {height} pixels: it has no pixels to segment")
     smallest = min(scales)
     if min(height, width) * smallest < stride:
         at_scale = f" at scale {smallest:g}" if smallest != 1 else ""
         need = int(np.ceil(stride / smallest))
         raise DataError(
-            f"the image is {width} x {height} pixels{at_scale}, smaller than the networks' "
-            f"stride of {stride} pixels; upload an image of at least {need} x {need} pixels")
+            f"{name} is {width} x {height} pixels{at_scale}, smaller than the networks' "
+            f"stride of {stride} pixels; use an image of at least {need} x {need} pixels")
 
 
 def _open_mask(data, name):
@@ -134,8 +136,9 @@ def _open_mask(data, name):
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError,
             SyntaxError) as error:
-        raise DataError(f"the mask {name} cannot be read as an image ({error}); upload a "
-                        "PNG of class indices (one per pixel, 255 ignored)") from None
+        raise DataError(f"the mask {name} cannot be read as an image "
+                        f"({pil_message(error, name)}); upload a PNG of class indices (one "
+                        "per pixel, 255 ignored)") from None
 
 
 def _colours_to_labels(rgb, palette, name):

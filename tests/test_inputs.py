@@ -7,7 +7,8 @@ from PIL import Image
 
 from ainnoseg.data import DataError
 from ainnoseg.data.synthetic import CLASS_NAMES, PALETTE
-from ainnoseg.inputs import CheckedImage, check_size, load_image, load_mask
+from ainnoseg.inputs import CheckedImage, check_size, load_image, load_mask, load_upload
+from huge_images import huge_png_bytes
 
 
 def _save(tmp_path, array, name="image.png", mode=None):
@@ -126,3 +127,27 @@ def test_the_mask_of_a_resized_image_is_resized_with_nearest_labels(tmp_path):
     mask = load_mask(_save(tmp_path, labels, "mask.png"), image, CLASS_NAMES, PALETTE)
     assert mask.shape == (50, 150) and set(np.unique(mask)) == {0, 7}
     assert (mask[:, :74] == 0).all() and (mask[:, 76:] == 7).all()
+
+
+def test_an_upload_is_checked_and_resized_like_a_file_with_a_note(tmp_path):
+    data = _save(tmp_path, _rgb(100, 300), "wide.png").read_bytes()
+    image = load_upload(data, "wide.png", max_side=150)
+    assert image.size == (50, 150) and image.original_size == (100, 300)
+    assert image.notes == ["wide.png is 300 x 100 pixels: resized to 150 x 50 for the models "
+                           "(longer side at most 150); a mask is resized with it."]
+    with pytest.raises(DataError, match="wide.png is 9000 x 5000 pixels; upload an image of "
+                                        "at most 40 megapixels"):
+        load_upload(huge_png_bytes(9000, 5000), "wide.png")  # from the header: never decoded
+
+
+def test_an_image_without_pixels_is_refused():
+    with pytest.raises(DataError, match="frame.png is 0 x 0 pixels: it has no pixels"):
+        check_size((0, 0), stride=32, name="frame.png")
+
+
+def test_a_mask_that_is_no_image_is_named_without_an_object_repr(tmp_path):
+    path = tmp_path / "upload_3f2a"
+    path.write_bytes(b"this is no image")
+    with pytest.raises(DataError, match="cannot identify image file truth.png") as caught:
+        load_mask(path, _image(), CLASS_NAMES, PALETTE, name="truth.png")
+    assert "BytesIO" not in str(caught.value) and " at 0x" not in str(caught.value)
