@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from . import metrics
+from .data import DataError
 from .inference import segment_image
 from .viz import label_boundaries
 
@@ -97,7 +98,8 @@ def score_images(model, dataset, indices=None, scales=(1.0,), flip=False, on_ima
         scales, flip: test-time augmentation, as in `segment_image`.
         on_image: called as on_image(done, total) after each image (a progress bar).
     Returns one dict per image, in `indices` order: "index", "name" and the
-    keys of `image_metrics`.
+    keys of `image_metrics`. Raises `ainnoseg.data.DataError` naming the
+    first image that cannot be read or segmented.
     """
     if not hasattr(dataset, "num_classes"):
         raise ValueError("the worst-images table needs ground truth; choose a split with labels")
@@ -105,7 +107,10 @@ def score_images(model, dataset, indices=None, scales=(1.0,), flip=False, on_ima
     rows = []
     for done, index in enumerate(indices, 1):
         image, mask = load_sample(dataset, index)
-        pred = segment_image(model, image, scales=scales, flip=flip)
+        try:
+            pred = segment_image(model, image, scales=scales, flip=flip)
+        except DataError as error:  # too small for the network: say which image
+            raise DataError(f"{sample_name(dataset, index)}: {error}") from None
         scores = image_metrics(pred, mask, dataset.num_classes, dataset.ignore_index)
         rows.append({"index": index, "name": sample_name(dataset, index), **scores})
         if on_image is not None:

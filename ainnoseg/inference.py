@@ -11,6 +11,7 @@ an interpolation and the memory of full-size logits at large scales.
 
 import contextlib
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -190,14 +191,23 @@ def segment_image(model, image, scales=(1.0,), flip=False, amp="auto", mode="aut
         probabilities: also return the (K, H, W) float32 class probabilities.
     Returns:
         (H, W) int64 class indices on the CPU, or (labels, probabilities).
+    Raises:
+        ainnoseg.data.DataError: an image it cannot read, one without pixels,
+            or (taken whole) one smaller than the model's stride at the
+            smallest of `scales`; the message gives the size needed.
     """
     from .data.io import as_image
     from .data.transforms import eval_transforms
+    from .inputs import check_size
 
     pixels = as_image(image)
     if crop_size is None:
         crop_size = (getattr(model, "config", None) or {}).get("crop_size", (512, 512))
     mode, crop = choose_mode(pixels.shape[-2:], crop_size, mode)
+    # Windows are padded to the crop, so only a whole image must span the stride.
+    check_size(pixels.shape[-2:], getattr(model, "stride", 1) if mode == "whole" else 1,
+               scales if mode == "whole" else (1.0,),
+               name=str(image) if isinstance(image, (str, Path)) else "the image")
     device = next(model.parameters()).device
     batch = eval_transforms()(pixels).unsqueeze(0).to(device)
     probs = predict(model, batch, scales=scales, flip=flip, mode=mode, crop_size=crop,

@@ -8,7 +8,7 @@ from ainnoseg import metrics
 from ainnoseg.analysis import (confidence_map, confidence_picture, find_checkpoints,
                                image_metrics, load_sample, sample_name, score_images,
                                worst_images)
-from ainnoseg.data import build_dataset
+from ainnoseg.data import DataError, build_dataset
 from ainnoseg.viz import ERROR_COLORS, error_map
 
 
@@ -135,3 +135,16 @@ def test_confidence_picture_is_grey_and_red_below_the_threshold():
     assert picture[0, 0].tolist() == [255, 255, 255]
     red, green, blue = picture[0, 1].tolist()
     assert red > 128 and green == blue < red
+
+
+def test_score_images_names_an_image_too_small_for_the_network(tmp_path):
+    from data_trees import folder_tree, write_image, write_mask
+
+    root = folder_tree(tmp_path / "pets", count=2)
+    write_image(root / "images" / "img1.jpg", 3, 3)
+    write_mask(root / "masks" / "img1.png", np.zeros((3, 3)))
+    model = ColourModel(3).eval()
+    model.stride = 16
+    with pytest.raises(DataError, match="img1: the image is 3 x 3 pixels, smaller than the "
+                                        "networks' stride of 16 pixels"):
+        score_images(model, build_dataset(root))

@@ -127,3 +127,20 @@ def test_a_missing_or_corrupt_file_is_named(model, tmp_path):
 def test_an_image_smaller_than_the_stride_is_refused_with_the_minimum(model):
     with pytest.raises(ValueError, match="stride"):
         ainnoseg.segment_image(model, np.zeros((2, 2, 3), np.uint8))
+
+
+@pytest.mark.parametrize("size", [(0, 0), (0, 40), (40, 0)])
+def test_an_image_without_pixels_is_refused_with_a_data_error(model, size):
+    with pytest.raises(DataError, match=rf"the image is {size[1]} x {size[0]} pixels: it has "
+                                        "no pixels to segment"):
+        ainnoseg.segment_image(model, np.zeros((*size, 3), np.uint8))
+
+
+def test_a_file_smaller_than_the_stride_is_named_with_the_size_needed(model, tmp_path):
+    Image.new("RGB", (3, 3)).save(tmp_path / "dot.png")
+    with pytest.raises(DataError, match=r"dot.png is 3 x 3 pixels at scale 0.75, smaller than "
+                                        r"the networks' stride of 32 pixels; use an image of "
+                                        r"at least 43 x 43 pixels"):
+        ainnoseg.segment_image(model, tmp_path / "dot.png", scales=(0.75, 1.0), mode="whole")
+    labels = ainnoseg.segment_image(model, tmp_path / "dot.png", mode="slide", crop_size=64)
+    assert labels.shape == (3, 3)  # windows are padded to the crop
