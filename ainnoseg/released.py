@@ -11,6 +11,7 @@ Releases live in `assets/checkpoints/<dataset>/`: float16 weights beside a
 
 import hashlib
 import json
+import zipfile
 from pathlib import Path
 
 import torch
@@ -65,16 +66,32 @@ def list_released(root=RELEASES_DIR):
     return releases
 
 
+def _known(releases, root):
+    return ", ".join(releases) or f"none (no manifest under {root})"
+
+
 def _release(name, root):
     releases = {release["name"]: release for release in list_released(root)}
     if name in releases:
         return releases[name]
-    known = ", ".join(releases) or f"none (no manifest under {root})"
+    known = _known(releases, root)
     matches = [known_name for known_name in releases if known_name.endswith(f"/{name}")]
     hint = f"did you mean {' or '.join(matches)}? " if matches else ""
     raise CheckpointError(
         f"{name!r} is neither a checkpoint file nor a released model; {hint}"
         f"released models: {known}")
+
+
+def _require_checkpoint_file(path, root):
+    """Refuse a file that is no checkpoint (a text file, an image) by name,
+    before torch.load fails on it with a message about its own internals.
+    torch.save has written zip archives since PyTorch 1.6."""
+    if path.is_file() and not zipfile.is_zipfile(path):
+        releases = [release["name"] for release in list_released(root)]
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it is not a checkpoint (not the zip archive "
+            "torch.save writes) nor a released model's name; give a .pt file written by "
+            f"ainnoseg train or publish, or a released model: {_known(releases, root)}")
 
 
 def _check_sha256(release):
@@ -104,9 +121,9 @@ def load(name_or_path, device="cpu", root=RELEASES_DIR):
         `release` (its manifest entry, or None for a file that is not a
         release) and `checkpoint_path`.
     Raises:
-        CheckpointError: an unknown name (the message lists the released
-            ones), a missing or unreadable file, or a release whose file no
-            longer matches its manifest.
+        CheckpointError: an unknown name or a file that is no checkpoint
+            (the message lists the released models), a missing or unreadable
+            file, or a release whose file no longer matches its manifest.
     """
     path = Path(name_or_path)
     release = None
@@ -114,6 +131,7 @@ def load(name_or_path, device="cpu", root=RELEASES_DIR):
         release = _release(str(name_or_path), root)
         _check_sha256(release)
         path = release["path"]
+    _require_checkpoint_file(path, root)
     model, state = load_model(path)
     from .data.datasets import default_palette
 

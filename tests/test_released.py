@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ainnoseg
-from ainnoseg.engine.checkpoint import CheckpointError
+from ainnoseg.engine.checkpoint import CheckpointError, save_checkpoint
 from ainnoseg.released import RELEASES_DIR
 
 
@@ -65,3 +65,20 @@ def test_a_released_file_also_loads_by_its_path_and_matches_the_named_load():
     images = torch.rand(1, 3, 64, 96)
     with torch.no_grad():
         assert torch.equal(by_name(images)["out"], by_path(images)["out"])
+
+
+def test_a_file_that_is_no_checkpoint_is_named_as_neither_checkpoint_nor_release(tmp_path):
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(CheckpointError, match=r"passwd: it is not a checkpoint .* nor a "
+                                              r"released model's name; .*camvid/hrnetv2_w18s"):
+        ainnoseg.load(passwd)
+
+
+@pytest.mark.parametrize("config", ["model: hrnetv2_w18s", ["hrnetv2_w18s"]])
+def test_a_checkpoint_whose_config_is_not_a_dict_is_refused(tmp_path, config):
+    path = tmp_path / "odd.pt"
+    save_checkpoint({"model": {}, "config": config, "class_names": ["a", "b"]}, path)
+    with pytest.raises(CheckpointError, match=rf"odd.pt holds its config as a "
+                                              rf"{type(config).__name__}, not a dict"):
+        ainnoseg.load(path)

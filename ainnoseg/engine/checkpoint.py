@@ -36,6 +36,9 @@ def load_checkpoint(path):
         raise CheckpointError(f"cannot read checkpoint {path}: {error}") from error
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise CheckpointError(f"{path} is not an ainnoseg checkpoint (no model and config inside)")
+    if not isinstance(state["config"], dict):
+        raise CheckpointError(f"{path} holds its config as a {type(state['config']).__name__}, "
+                              "not a dict; use one written by ainnoseg training or publish")
     if "model" not in state["config"]:
         raise CheckpointError(f"{path} does not say which model it holds (no model in its "
                               "config); use a checkpoint written by ainnoseg training")
