@@ -51,7 +51,8 @@ def read_upload(data, name="upload", max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS)
         raise DataError(f"{name} is not an image file that can be read; upload a PNG, JPEG, "
                         "BMP, TIFF or WebP image") from None
     except Image.DecompressionBombError as error:  # PIL refuses it at open, before our check
-        raise DataError(f"{name} is far too large ({pil_message(error, name)}); {too_many}") from None
+        raise DataError(f"{name} is far too large ({pil_message(error, name)}); "
+                        f"{too_many}") from None
     except (OSError, ValueError, SyntaxError) as error:  # truncated or damaged data
         raise DataError(f"{name} is damaged and cannot be decoded ({pil_message(error, name)}); "
                         "upload another copy") from None
