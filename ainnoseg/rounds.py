@@ -8,6 +8,7 @@ the rounds disagree on them.
     rows = round_table(run.rounds)
     cells = class_iou_cells(run.rounds)          # round x class, with deltas
     ranking = disagreement_ranking(run.path)     # pool images, most disputed first
+    shades = teacher_confidence(run.path, 1, ranking[0]["stem"])   # stored, not computed
 
 The tables take the rounds `ainnoseg.runs.load_run` read; the rest reads the
 run directory now, so all of it works on a run in progress (rounds not
@@ -172,6 +173,17 @@ def pseudo_labels(run_dir, stem):
         if path.is_file():
             labels[index] = read_mask(path).as_subclass(torch.Tensor).numpy()
     return labels
+
+
+def teacher_confidence(run_dir, round_index, stem):
+    """The (H, W) float confidence (highest class probability, to 1/255) of
+    round `round_index`'s teacher on pool image `stem`, as it was stored when
+    the pool was pseudo-labelled; None where it was not stored (runs made
+    before confidences were kept: `analysis.confidence_map` computes it)."""
+    path = Path(run_dir) / f"round_{round_index}" / "confidence" / f"{stem}.png"
+    if not path.is_file():
+        return None
+    return read_mask(path).as_subclass(torch.Tensor).numpy().astype(np.float32) / 255
 
 
 def disagreement(labels):

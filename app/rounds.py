@@ -6,7 +6,7 @@ import altair as alt
 import streamlit as st
 import widgets
 
-from ainnoseg import analysis, rounds, viz
+from ainnoseg import analysis, rounds, threads, viz
 from ainnoseg.config import ConfigError
 from ainnoseg.data import DataError
 from ainnoseg.runs import list_runs, load_run
@@ -65,7 +65,8 @@ def pool_of(path, modified):
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def confidence(checkpoint, modified, stem, scales, flip, _model, _image):
-    return analysis.confidence_map(_model, _image, scales, flip)[1]
+    with threads.foreground():
+        return analysis.confidence_map(_model, _image, scales, flip)[1]
 
 
 st.subheader("Pseudo-label browser")
@@ -103,11 +104,16 @@ for column, (index, label) in zip(columns[2:], labels.items()):
 
 index = st.selectbox("Teacher confidence of round", list(labels), key="rounds_confidence")
 teacher = rounds.round_teacher(run.path, index)
-model = widgets.load_model(teacher["checkpoint"]) if teacher else None
-if model is not None:
-    with st.spinner("The teacher's confidence ..."):
-        shades = confidence(str(teacher["checkpoint"]), widgets.stamp(teacher["checkpoint"]),
-                            stem, teacher["scales"], teacher["flip"], model, image)
+shades = rounds.teacher_confidence(run.path, index, stem)
+if teacher and shades is None:  # a run from before confidences were stored: compute it
+    model = widgets.load_model(teacher["checkpoint"])
+    if model is not None:
+        with st.spinner(f"Computing the confidence of {teacher['checkpoint']} on {stem} "
+                        f"(scales {', '.join(map(str, teacher['scales']))}"
+                        f"{' + flip' if teacher['flip'] else ''}) ..."):
+            shades = confidence(str(teacher["checkpoint"]), widgets.stamp(teacher["checkpoint"]),
+                                stem, teacher["scales"], teacher["flip"], model, image)
+if teacher and shades is not None:
     shade, key = st.columns([2, 3])
     shade.image(analysis.confidence_picture(shades, teacher["threshold"]), width="stretch",
                 caption=f"confidence of {teacher['checkpoint']} (white: 1); red: below the "

@@ -119,3 +119,31 @@ def test_the_ranking_puts_the_most_disputed_pool_image_first(run_dir):
     assert [row["stem"] for row in ranking] == ["00001", "00002", "00000"]
     assert ranking[0]["disagreement"] == 0.5 and ranking[0]["rounds"] == 2
     assert ranking[1]["ignored_share"] == 0.25  # 00002: half ignored in one of two rounds
+
+
+def test_the_teachers_confidence_is_stored_with_the_pseudo_labels_and_read_back(tmp_path):
+    """label_pool keeps each image's confidence, so the Rounds page reads it
+    instead of running the teacher again; it agrees with the threshold that
+    made the pseudo-label."""
+    import torch
+
+    from ainnoseg import build_model
+    from ainnoseg.engine.pseudo_label import label_pool, open_pool
+
+    torch.manual_seed(0)
+    model = build_model("hrnetv2_w18s", num_classes=len(CLASS_NAMES)).eval()
+    pool = open_pool("synthetic", "test", limit=2)
+    run = tmp_path / "st"
+    threshold = 0.9
+    label_pool(model, pool, run / "round_1" / "pseudo", threshold=threshold, amp="off",
+               confidence_dir=run / "round_1" / "confidence")
+    for stem in pool.stems:
+        shades = rounds.teacher_confidence(run, 1, stem)
+        label = rounds.pseudo_labels(run, stem)[1]
+        assert shades.shape == label.shape and shades.dtype == np.float32
+        assert 0 <= shades.min() and shades.max() <= 1 and shades.std() > 0
+        step = 1 / 255
+        assert (label[shades < threshold - step] == 255).all()
+        assert (label[shades > threshold + step] != 255).all()
+        assert ((label == 255).mean() > 0) and ((label != 255).mean() > 0)
+    assert rounds.teacher_confidence(run, 2, pool.stems[0]) is None

@@ -145,8 +145,15 @@ def _equal_size_batches(samples):
         start = end
 
 
+def confidence_png(probabilities):
+    """(K, H, W) probabilities -> (H, W) uint8 highest probability x 255, the
+    confidence a threshold is compared against, as a grey PNG stores it."""
+    return (probabilities.max(0).values.float() * 255).round().clamp(0, 255).to(torch.uint8)
+
+
 def label_pool(model, pool, out_dir, threshold=0.0, scales=(1.0,), flip=False, amp="auto",
-               batch_size=4, workers=0, indices=None, on_image=None, progress=False):
+               batch_size=4, workers=0, indices=None, on_image=None, progress=False,
+               confidence_dir=None):
     """Write out_dir/<stem>.png for each pool image in `indices` that has none yet.
 
     Args:
@@ -159,6 +166,9 @@ def label_pool(model, pool, out_dir, threshold=0.0, scales=(1.0,), flip=False, a
             each process passes its own share.
         on_image: called as on_image(written, to_write) after each PNG.
         progress: show a tqdm bar.
+        confidence_dir: where to write each image's confidence too
+            (`confidence_png`, <stem>.png), so that it is read, not computed
+            again, when the pseudo-labels are audited.
     Returns the number of PNGs written.
     """
     out_dir = Path(out_dir)
@@ -172,8 +182,13 @@ def label_pool(model, pool, out_dir, threshold=0.0, scales=(1.0,), flip=False, a
     bar = tqdm(total=len(todo), desc="pseudo-label", unit="img", disable=not progress)
     for samples in loader:
         for batch_indices, images in _equal_size_batches(samples):
-            labels = label_batch(model, images.to(device), threshold, scales, flip, amp).cpu()
-            for index, label in zip(batch_indices, labels):
+            probabilities = predict(model, images.to(device), scales=scales, flip=flip,
+                                    amp=amp).cpu()
+            labels = pseudo_labels(probabilities, threshold)
+            for index, label, probability in zip(batch_indices, labels, probabilities):
+                if confidence_dir is not None:  # first: a written label implies its confidence
+                    write_png(confidence_png(probability),
+                              Path(confidence_dir) / f"{pool.stems[index]}.png")
                 write_png(label, out_dir / f"{pool.stems[index]}.png")
                 written += 1
                 bar.update(1)

@@ -196,7 +196,8 @@ def _pseudo_label_phase(config, round_index, teacher, pool, class_names, progres
     progress.start(round_index, "pseudo-label", done, len(mine))
     label_pool(fast, pool, out_dir, config.threshold, config.pseudo_scales, config.pseudo_flip,
                config.amp, config.pseudo_batch, config.workers, indices=mine,
-               on_image=lambda written, _: progress.update(done + written, len(mine)))
+               on_image=lambda written, _: progress.update(done + written, len(mine)),
+               confidence_dir=out_dir.parent / "confidence")
     distributed.barrier()
     if distributed.is_main_process():
         previous = Path(config.run_dir) / f"round_{round_index - 1}" / "pseudo"

@@ -1,0 +1,50 @@
+"""The Rounds page reads the teacher's confidence the pseudo-labelling stored
+instead of running the teacher again (its first load was a model run)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit",
+                    reason="the dashboard tests need streamlit: pip install -e .[test]")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from ainnoseg.config import load_config, save_config  # noqa: E402
+from ainnoseg.data.synthetic import CLASS_NAMES  # noqa: E402
+from ainnoseg.engine.pseudo_label import write_json, write_png  # noqa: E402
+
+APP = Path(__file__).resolve().parents[1] / "app" / "dashboard.py"
+
+
+@pytest.fixture
+def runs_root(tmp_path, monkeypatch):
+    """A runs folder holding one round of a self-training run whose teacher
+    checkpoint is not a checkpoint: any attempt to load it shows an error."""
+    root = tmp_path / "runs"
+    run = root / "st"
+    config = load_config("configs/selftrain_synthetic_tiny.yaml", [f"run_dir={run}"])
+    run.mkdir(parents=True)
+    save_config(config, run / "selftrain.yaml")
+    (run / "round_0").mkdir()
+    (run / "round_0" / "last.pt").write_bytes(b"not a checkpoint")
+    shape = (64, 80)
+    write_png(np.zeros(shape, np.uint8), run / "round_1" / "pseudo" / "00000.png")
+    write_png(np.full(shape, 200, np.uint8), run / "round_1" / "confidence" / "00000.png")
+    write_json(run / "round_1" / "pseudo_stats.json", {
+        "teacher": str(run / "round_0" / "last.pt"), "threshold": 0.5, "scales": [1.0],
+        "flip": False, "images": 1, "kept_share": 1.0, "agreement": None, "mean_iou": None,
+        "class_pixels": {name: 0 for name in CLASS_NAMES},
+        "class_share": {name: 0.0 for name in CLASS_NAMES}})
+    monkeypatch.setenv("AINNOSEG_RUNS", str(root))
+    return root
+
+
+def test_the_rounds_page_shows_the_stored_confidence_without_loading_the_teacher(runs_root):
+    app = AppTest.from_file(str(APP), default_timeout=240)
+    app.run()
+    app.switch_page("rounds.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+    captions = [caption for image in app.get("image") for caption in image.captions]
+    assert any(caption.startswith("confidence of") for caption in captions), captions
