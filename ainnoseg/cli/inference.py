@@ -9,6 +9,10 @@ import torch
 from ..files import json_ready
 from ..precision import AMP_SETTINGS
 
+# A PNG text chunk on every file predict writes: a later run may replace such
+# a file, and refuses to replace any other.
+PREDICT_MARK = ("Software", "ainnoseg predict")
+
 
 def _inference_options(args):
     """predict() keyword arguments from the shared --scales/--flip/--mode/--crop flags."""
@@ -129,6 +133,30 @@ def _refuse_writing_over_inputs(plan, out_dir, folders):
                              f"another folder, e.g. --out {folder.name}_predictions")
 
 
+def _written_by_predict(path):
+    """Whether the file at `path` is a label map or overlay `predict` wrote
+    (it carries PREDICT_MARK), which a new run may replace."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.info.get(PREDICT_MARK[0]) == PREDICT_MARK[1]
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):  # no PNG of ours
+        return False
+
+
+def _refuse_replacing_other_files(plan, out_dir):
+    """Outputs never replace a file predict did not write, e.g. the image
+    c.png beside the input c.jpg when --out is their folder."""
+    for outputs in plan.values():
+        for output in outputs:
+            if output.exists() and not _written_by_predict(output):
+                raise ValueError(
+                    f"--out {out_dir} would replace {output}, which ainnoseg predict did not "
+                    "write; nothing was written: choose another --out folder, or move that "
+                    "file away")
+
+
 def _choose_mode(image, options, training_crop):
     """The options `segment_image` runs for --mode auto on `image`: windows of
     the training crop for images over 4 crops in area."""
@@ -143,6 +171,7 @@ def _predict_one(model, path, outputs, options):
     """Write the label map (class index per pixel) and the overlay of one image."""
     import numpy as np
     from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
 
     from ..data import read_image
     from ..inference import segment_image
@@ -154,8 +183,10 @@ def _predict_one(model, path, outputs, options):
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
     outputs[0].parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(labels).save(outputs[0])
-    Image.fromarray(overlay(image, labels, model.palette)).save(outputs[1])
+    mark = PngInfo()
+    mark.add_text(*PREDICT_MARK)
+    Image.fromarray(labels).save(outputs[0], pnginfo=mark)
+    Image.fromarray(overlay(image, labels, model.palette)).save(outputs[1], pnginfo=mark)
 
 
 def run_predict(args):
@@ -168,6 +199,7 @@ def run_predict(args):
     plan = _output_plan(images, out_dir)
     _refuse_writing_over_inputs(plan, out_dir,
                                 [Path(item) for item in args.images if Path(item).is_dir()])
+    _refuse_replacing_other_files(plan, out_dir)
     model = _fast_model(_load(args), args)
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
@@ -234,7 +266,9 @@ def _add_predict_parser(commands):
                     "index per pixel, and OUT/<name>_overlay.png, the classes' colours "
                     "blended over the image, under OUT in the folders the inputs lie in "
                     "(relative to the folder they share), so that no two images share an "
-                    "output and no input is written over; each image's outputs are printed. "
+                    "output; it writes over no input and no other file but its own earlier "
+                    "outputs (refused before anything is written); each image's outputs are "
+                    "printed. "
                     "Unreadable images are reported and skipped; the exit status is then 1.")
     parser.add_argument("checkpoint", help="a .pt checkpoint written by training or publish, "
                                            "or a released name such as camvid/ainnoseg_w18s")
