@@ -34,14 +34,16 @@ if cells:
         shown = cell["delta"] is not None and cell["round"] > 0
         delta = f" ({round(100 * cell['delta'], 1) + 0.0:+.1f})" if shown else ""  # no -0.0
         cell["label"] = "-" if cell["iou"] is None else f"{100 * cell['iou']:.1f}{delta}"
+    # Classes down the side, so that their names are never rotated or clipped.
     base = alt.Chart(alt.Data(values=cells)).encode(
-        x=alt.X("class:N", sort=None, title=None), y=alt.Y("round:O", title="round"))
+        y=alt.Y("class:N", sort=None, title=None, axis=alt.Axis(labelLimit=200)),
+        x=alt.X("round:O", title="round", axis=alt.Axis(labelAngle=0, orient="top")))
     heat = base.mark_rect().encode(color=alt.Color("iou:Q", title="IoU",
                                                    scale=alt.Scale(domain=[0, 1])))
-    text = base.mark_text(fontSize=11).encode(
+    text = base.mark_text(fontSize=12).encode(
         text="label:N", color=alt.condition("datum.iou > 0.6", alt.value("white"),
                                             alt.value("black")))
-    height = 32 * len({cell["round"] for cell in cells}) + 90  # rows, and the class names
+    height = 26 * len({cell["class"] for cell in cells}) + 40
     st.altair_chart(heat + text, width="stretch", height=height)
 
 histogram = rounds.pseudo_label_cells(run.path)
