@@ -51,9 +51,14 @@ except DataError as error:
     st.error(f"{data}: {error}")
     st.stop()
 
-with st.spinner("Stitching ..."):
-    samples = [mosaic(data, scale, modified, index, seed, centre)
-               for index in range(first, first + count)]
+try:  # a damaged or huge image, a mask that does not fit its image
+    with st.spinner("Stitching ..."):
+        samples = [mosaic(data, scale, modified, index, seed, centre)
+                   for index in range(first, first + count)]
+        batch = batch_of(data, scale, modified, ratio, centre, seed)
+except DataError as error:
+    st.error(f"{data}: {error}")
+    st.stop()
 palette = dataset.palette
 for sample in samples:
     st.subheader(f"Sample {sample['index']}")
@@ -69,7 +74,6 @@ for sample in samples:
         column.image(viz.colorize(source["mask"], palette), width="stretch")
 
 st.subheader(f"A training batch of 8 at ratio {ratio:.2f}")
-batch = batch_of(data, scale, modified, ratio, centre, seed)
 st.caption(f"{batch['originals']} samples, then the {batch['mosaics']} Mosaic sample(s) "
            "the collate adds (on average ratio x 8).")
 for row in range(0, len(batch["images"]), 8):

@@ -7,9 +7,8 @@ import streamlit as st
 import widgets
 
 import ainnoseg
-from ainnoseg import analysis, viz
+from ainnoseg import analysis, compare, inputs, viz
 from ainnoseg.data import DataError
-from ainnoseg.uploads import read_upload
 
 SPLITS = ("val", "train", "test")
 MULTI_SCALE = (0.75, 1.0, 1.25)
@@ -39,20 +38,34 @@ def sample(data, split, index, _dataset):
     return analysis.load_sample(_dataset, index)
 
 
+def refuse(error, where=""):
+    """A user's mistake (a bad file, a too small image) on the page, and stop."""
+    st.error(f"{where}{error}")
+    st.stop()
+
+
+def uploaded_image():
+    """(image, None, cache key, None, name) of an upload, checked and resized as the demo
+    resizes it."""
+    upload = st.file_uploader("An image (PNG, JPEG, ...)", key="pred_upload")
+    if upload is None:
+        st.stop()
+    data = upload.getvalue()
+    try:
+        checked = inputs.load_upload(data, upload.name)
+    except DataError as error:
+        refuse(error)
+    for note in checked.notes:
+        st.info(note)
+    return checked.pixels, None, hashlib.sha1(data).hexdigest(), None, upload.name
+
+
 def choose_image():
-    """(image, ground truth or None, cache key, dataset or None) from a split or an upload."""
+    """(image, ground truth or None, cache key, dataset or None, name) from a split or
+    an upload."""
     source = st.radio("Image", ["from a dataset", "upload"], horizontal=True, key="pred_source")
     if source == "upload":
-        upload = st.file_uploader("An image (PNG, JPEG, ...)", key="pred_upload")
-        if upload is None:
-            st.stop()
-        data = upload.getvalue()
-        try:
-            image = read_upload(data, upload.name)
-        except DataError as error:
-            st.error(str(error))
-            st.stop()
-        return image, None, hashlib.sha1(data).hexdigest(), None
+        return uploaded_image()
     left, middle, right = st.columns([3, 1, 1])
     with left:
         data = widgets.dataset_picker("pred_data")
@@ -62,8 +75,11 @@ def choose_image():
         st.stop()
     index = right.number_input(f"Image (0-{len(dataset) - 1})", 0, len(dataset) - 1,
                                key="pred_index")
-    image, mask = sample(data, split, index, dataset)
-    return image, mask, f"{data}|{split}|{index}", dataset
+    try:
+        image, mask = sample(data, split, index, dataset)
+    except DataError as error:  # a damaged or huge image, a mask that does not fit it
+        refuse(error, f"{data} ({split}) image {index}: ")
+    return image, mask, f"{data}|{split}|{index}", dataset, analysis.sample_name(dataset, index)
 
 
 @st.cache_resource
@@ -91,8 +107,12 @@ def worst_images(dataset, image_key):
         for label, model in models.items():
             def step(done, total, label=label):
                 bar.progress(done / total, text=f"{label}: {done} / {total} images")
-            scores[label] = analysis.score_images(model, dataset, range(limit), scales, flip,
-                                                  on_image=step)
+            try:
+                scores[label] = analysis.score_images(model, dataset, range(limit), scales,
+                                                      flip, on_image=step)
+            except DataError as error:
+                bar.empty()
+                refuse(error, f"Cannot score the {limit} images: ")
         tables[signature] = analysis.worst_images(scores)
         bar.empty()
     if signature in tables:
@@ -102,8 +122,12 @@ def worst_images(dataset, image_key):
                      hide_index=True, column_config=widgets.percent_columns(rows))
 
 
-image, mask, image_key, dataset = choose_image()
+image, mask, image_key, dataset, name = choose_image()
 first_model = next(iter(models.values()))
+try:
+    inputs.check_size(image.shape[:2], compare.largest_stride(models.values()), scales, name)
+except DataError as error:
+    refuse(error)
 if mask is not None and dataset.num_classes != len(first_model.class_names):
     st.warning(f"The dataset has {dataset.num_classes} classes and the model "
                f"{len(first_model.class_names)}: no error map or scores.")
