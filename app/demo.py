@@ -84,7 +84,8 @@ def _prepare(image, mask, set_name, extra, scales):
     first = next(iter(models.values()))
     try:
         checked = inputs.load_image(path, name, max_side=MAX_SIDE)
-        inputs.check_size(checked.size, compare.largest_stride(models.values()), scales)
+        inputs.check_size(checked.size, compare.largest_stride(models.values()), scales,
+                          checked.name)
         mask_path, mask_name = _file(mask)
         truth = None if mask_path is None else inputs.load_mask(
             mask_path, checked, first.class_names, first.palette, mask_name)
