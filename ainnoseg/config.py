@@ -128,6 +128,9 @@ class Config:
         for key in ("iterations", "eval_every", "log_every", "checkpoint_every", "accumulate"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)} must be at least 1")
+        if self.val_limit < 0:
+            raise ConfigError(f"val_limit={self.val_limit} must be 0 (every validation sample) "
+                              "or a positive count")
         if self.lr <= 0:
             raise ConfigError(f"lr={self.lr} must be positive")
         if not self.eval_scales or any(not s > 0 for s in self.eval_scales):
@@ -211,8 +214,32 @@ def _items(value):
     if isinstance(value, (list, tuple)):
         return list(value)
     if isinstance(value, str) and "," in value:
-        return [yaml.safe_load(part) for part in value.split(",")]
+        try:
+            return [yaml.safe_load(part) for part in value.split(",")]
+        except yaml.YAMLError:
+            raise ValueError("values separated by commas, e.g. 64,80") from None
     return [value]
+
+
+def _yaml_problem(error):
+    """A YAML error in one line: what is wrong, and where (line, column)."""
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    if isinstance(error, yaml.constructor.ConstructorError) and "python" in problem:
+        return (f"{where}{problem.split(' for the tag ')[-1]} is a Python object tag, which "
+                "a config may not hold: write plain values (numbers, text, lists, mappings)")
+    return f"{where}{problem}"
+
+
+def _yaml_value(text, source):
+    """A value written as YAML (an override's, or a part of one); a ConfigError
+    naming `source` if it is not YAML."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source!r} is not a readable value ({_yaml_problem(error)}); write "
+                          "lists as [64, 80] and quote text that holds : or #") from None
 
 
 def _convert(key, value, annotation):
@@ -282,7 +309,7 @@ def parse_overrides(overrides):
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value, e.g. lr=0.02")
         key, text = item.split("=", 1)
-        values[key.strip()] = yaml.safe_load(text)
+        values[key.strip()] = _yaml_value(text, item)
     return values
 
 
@@ -294,7 +321,11 @@ def load_config(path=None, overrides=(), defaults=None):
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"no config file at {path}")
-        from_file = yaml.safe_load(path.read_text()) or {}
+        try:
+            from_file = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path} is not a readable config, {_yaml_problem(error)}; "
+                              "fix it there (see configs/ for examples)") from None
         if not isinstance(from_file, dict):
             raise ConfigError(f"{path} must hold a mapping of config keys")
         values.update(from_file)

@@ -2,9 +2,16 @@ from pathlib import Path
 
 import pytest
 
+from ainnoseg.cli import main
 from ainnoseg.config import Config, ConfigError, load_config, save_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+def _run(argv):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    return done.value.code
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -85,3 +92,28 @@ def test_pairs_and_lists_can_be_written_with_commas():
     config = load_config(None, ["crop_size=128,160", "eval_scales=0.75,1,1.25", "iterations=1e3"])
     assert config.crop_size == (128, 160) and config.eval_scales == (0.75, 1.0, 1.25)
     assert config.iterations == 1000
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("model: [hrnetv2_w18s\nlr: 0.01\n", "line"),
+    ("lr: !!python/object/apply:os.system ['touch {marker}']\n", "python"),
+])
+def test_a_broken_or_unsafe_yaml_config_is_one_error_line(tmp_path, capsys, text, expected):
+    config = tmp_path / "bad.yaml"
+    marker = tmp_path / "ran"
+    config.write_text(text.format(marker=marker))
+    assert _run(["train", str(config), f"run_dir={tmp_path / 'run'}"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {config}"), lines
+    assert expected in lines[0]
+    assert not marker.exists() and not (tmp_path / "run").exists()
+
+
+def test_an_override_that_is_not_yaml_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"'crop_size=\[64, 80' is not a readable value"):
+        load_config(None, ["crop_size=[64, 80"])
+
+
+def test_val_limit_cannot_be_negative():
+    with pytest.raises(ConfigError, match="val_limit=-1"):
+        load_config(None, ["val_limit=-1"])
