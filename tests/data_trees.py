@@ -36,20 +36,20 @@ def ade20k_tree(root, count=2):
     return root
 
 
-def camvid_tree(root, count=2):
+def camvid_tree(root, count=2, height=24, width=32):
     for split in ("train", "val", "test"):
         for i in range(count):
-            write_image(root / split / f"0001TP_{i:06d}.png", seed=i)
+            write_image(root / split / f"0001TP_{i:06d}.png", height, width, seed=i)
             if split != "test":
                 write_mask(root / f"{split}annot" / f"0001TP_{i:06d}.png",
-                           stripes(values=(0, 3, 11)))
+                           stripes(height, width, values=(0, 3, 11)))
     return root
 
 
-def folder_tree(root, count=3, classes=("background", "cat", "dog")):
+def folder_tree(root, count=3, classes=("background", "cat", "dog"), height=24, width=32):
     (root / "classes.txt").parent.mkdir(parents=True, exist_ok=True)
     (root / "classes.txt").write_text("\n".join(classes) + "\n")
     for i in range(count):
-        write_image(root / "images" / f"img{i}.jpg", seed=i)
-        write_mask(root / "masks" / f"img{i}.png", stripes(values=(0, 1, 255)))
+        write_image(root / "images" / f"img{i}.jpg", height, width, seed=i)
+        write_mask(root / "masks" / f"img{i}.png", stripes(height, width, values=(0, 1, 255)))
     return root

@@ -10,12 +10,25 @@ from collections import Counter
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ..models.backbones import HRNetV2
 from . import build_dataset, detect_layout
 from .datasets import FolderDataset, LabeledImages, MissingFolder
 from .io import DataError
 
 SPLITS = ("train", "val", "test")
 SHOWN_PROBLEMS = 10  # in an error message; `ainnoseg data check` lists them all
+# The networks' coarsest output stride: a smaller image cannot be evaluated or
+# pseudo-labelled (training pads its crops, evaluation does not).
+MIN_SIDE = HRNetV2.stride
+
+
+def too_small(path, height, width):
+    """A problem message for an image smaller than MIN_SIDE, else None."""
+    if min(height, width) >= MIN_SIDE:
+        return None
+    return (f"{path} is {width}x{height}, smaller than {MIN_SIDE}x{MIN_SIDE}: the networks "
+            f"downsample by {MIN_SIDE}, so it cannot be evaluated; use images of at least "
+            f"{MIN_SIDE} pixels a side")
 
 
 def check_split(dataset):
@@ -42,6 +55,9 @@ def check_split(dataset):
                 sizes[f"{size[1]}x{size[0]}"] += 1
             continue
         sizes[f"{image.shape[-1]}x{image.shape[-2]}"] += 1
+        small = too_small(_sample_name(dataset, index), *image.shape[-2:])
+        if small:
+            problems.append((_sample_name(dataset, index), small))
         if mask is not None:
             labels = mask.flatten().long()
             valid = labels != dataset.ignore_index
@@ -92,23 +108,31 @@ def _verified_size(path):
 
 def quick_check(dataset):
     """The fast path of the data check: [(file, message)] for images that do
-    not open or are damaged, masks of another size than their image, colour
-    masks and labels outside the classes. Images are not decoded (their
+    not open or are damaged or are smaller than MIN_SIDE, masks of another
+    size than their image, colour masks and labels outside the classes. Images are not decoded (their
     headers are read and PNG data verified); masks are."""
     problems = []
     if isinstance(dataset, LabeledImages):
         for image_path, mask_path in dataset.pairs:
             try:
-                dataset.classes_of(mask_path, _verified_size(image_path), image_path)
+                size = _verified_size(image_path)
+                dataset.classes_of(mask_path, size, image_path)
+                _require_large_enough(image_path, size)
             except DataError as error:
                 problems.append((str(image_path), str(error)))
     elif hasattr(dataset, "paths"):
         for path in dataset.paths:
             try:
-                _verified_size(path)
+                _require_large_enough(path, _verified_size(path))
             except DataError as error:
                 problems.append((str(path), str(error)))
     return problems
+
+
+def _require_large_enough(path, size):
+    message = too_small(path, *size)
+    if message:
+        raise DataError(message)
 
 
 def require_readable(datasets, before="training"):
