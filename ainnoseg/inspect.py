@@ -6,6 +6,8 @@ and OCR's soft object regions.
     inside = ainnoseg.inspect.look_inside(model, image)     # one forward pass
     inside.branches                    # four (C, h, w) HRNet maps, 1/4 .. 1/32
     row = attention_row(inside, (120, 200))   # (h, w): where pixel (y=120, x=200) looks
+    attention_on_class(inside, (120, 200), truth)  # its weight on its own class vs the class's area
+    attention_by_class(model, dataset, range(10))  # the same per class, over ten images
     inside.channel_attention           # (C, C) rows of DANet's channel attention
     inside.regions                     # (K, h, w) OCR soft object regions
 
@@ -29,7 +31,7 @@ from .models.backbones import HRNetV2
 from .models.heads import OCRHead
 
 
-@dataclass
+@dataclass(repr=False)
 class Inside:
     """One forward pass, taken apart (tensors float32 on the CPU).
 
@@ -50,6 +52,25 @@ class Inside:
     channel_attention: torch.Tensor | None = None
     regions: torch.Tensor | None = None
     position_module: PositionAttention | None = field(default=None, repr=False)
+
+    def __repr__(self):
+        """One line per part with its shape; the tensors themselves are long."""
+        def shape(tensor):
+            return "x".join(str(size) for size in tensor.shape)
+
+        lines = [f"image {shape(self.image)} (padded to {self.padded_size[0]}x"
+                 f"{self.padded_size[1]}), labels {shape(self.labels)}"]
+        if self.branches is not None:
+            lines.append("branches " + ", ".join(shape(b) for b in self.branches))
+        for name in ("position_input", "channel_attention", "regions"):
+            value = getattr(self, name)
+            if value is not None:
+                lines.append(f"{name} {shape(value)}")
+        absent = [name for name in ("branches", "position_input", "channel_attention", "regions")
+                  if getattr(self, name) is None]
+        if absent:
+            lines.append("none: " + ", ".join(absent))
+        return "Inside(\n  " + ",\n  ".join(lines) + ")"
 
 
 def _first(model, kind):
@@ -166,6 +187,91 @@ def attention_row(inside, point):
         keys = module.key_conv(features)[0].flatten(1)      # (Cq, N)
         row = torch.softmax((query @ keys).float(), dim=-1).view(rows, cols).cpu()
     return _crop(row, (height, width), inside.padded_size)
+
+
+def class_shares(labels, grid_size, padded_size, num_classes):
+    """(K, h, w): the share of each feature cell's image pixels that carry
+    each class, for an (H, W) label map and a feature map of `grid_size`
+    (h, w) over the padded input (`attention_row`'s cells: image pixel (y, x)
+    falls in cell (y * h // padded_h, x * w // padded_w)). Ignored and other
+    labels count in a cell's pixels but in no class."""
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+    height, width = labels.shape
+    rows, cols = grid_size
+    cell_y = torch.arange(height) * rows // padded_size[0]
+    cell_x = torch.arange(width) * cols // padded_size[1]
+    cells = (cell_y[:, None] * cols + cell_x[None, :]).flatten()
+    valid = (labels.flatten() >= 0) & (labels.flatten() < num_classes)
+    counts = torch.zeros(num_classes, rows * cols)
+    counts.index_put_((labels.flatten()[valid], cells[valid]), torch.ones(int(valid.sum())),
+                      accumulate=True)
+    pixels = torch.bincount(cells, minlength=rows * cols).clamp_min(1)
+    return (counts / pixels).view(num_classes, rows, cols)
+
+
+def attention_on_class(inside, point, labels, class_id=None):
+    """How much of one query pixel's position attention lands on its own class.
+
+    Args:
+        inside: `look_inside` of a model with position attention.
+        point: (y, x) of the query pixel.
+        labels: (H, W) class per image pixel (the truth, or `inside.labels`).
+        class_id: the class to measure; default the label at `point`.
+    Returns {"class": class_id, "mass": the share of the row's weight (over
+    the image's cells) on pixels of that class, "area": the share a flat row
+    would put there (the class's mean share of the cells), "lift": mass /
+    area}: a lift near 1 is attention blind to the class, well above 1
+    attention that gathers from the query's own class.
+    """
+    labels = np.asarray(labels)
+    y, x = int(point[0]), int(point[1])
+    class_id = int(labels[y, x]) if class_id is None else int(class_id)
+    row = attention_row(inside, (y, x))
+    feature_size = inside.position_input.shape[-2:]
+    shares = class_shares(labels, feature_size, inside.padded_size, class_id + 1)[class_id]
+    shares = _crop(shares, labels.shape, inside.padded_size)
+    mass = (row * shares).sum().item() / row.sum().item()
+    area = shares.mean().item()
+    return {"class": class_id, "mass": mass, "area": area,
+            "lift": mass / area if area > 0 else float("nan")}
+
+
+def attention_by_class(model, dataset, indices):
+    """Whether a model's position attention follows classes, over many images.
+
+    Args:
+        model: a model with position attention, in eval mode.
+        dataset: a labelled dataset built without transforms, with the
+            model's classes.
+        indices: the images; in each, one query per class present, at the
+            pixel `point_of` picks.
+    Returns one row per class that had a query: {"class", "queries", "mass"
+    and "area" (`attention_on_class`'s, averaged over the queries), "lift"
+    (mass / area of those averages), "peak" (the mean of each row's largest
+    weight divided by a flat row's: 1 for attention spread evenly)}.
+    """
+    from .analysis import load_sample
+
+    found = {}
+    for index in indices:
+        image, truth = load_sample(dataset, index)
+        inside = look_inside(model, image)
+        for class_id in np.unique(truth):
+            point = point_of(truth, class_id) if class_id < dataset.num_classes else None
+            if point is None:
+                continue
+            share = attention_on_class(inside, point, truth, class_id)
+            row = attention_row(inside, point)
+            share["peak"] = (row.max() / row.mean()).item()
+            found.setdefault(int(class_id), []).append(share)
+    rows = []
+    for class_id, shares in sorted(found.items()):
+        mass, area, peak = (float(np.mean([s[key] for s in shares]))
+                            for key in ("mass", "area", "peak"))
+        rows.append({"class": dataset.class_names[class_id], "queries": len(shares),
+                     "mass": mass, "area": area, "lift": mass / area if area > 0 else float("nan"),
+                     "peak": peak})
+    return rows
 
 
 def upsample(feature_map, size):

@@ -6,7 +6,7 @@ import torch
 
 import ainnoseg
 from ainnoseg import inspect
-from ainnoseg.models.attention import naive_position_attention
+from ainnoseg.models.attention import PositionAttention, naive_position_attention
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +103,82 @@ def test_attention_sharpness_of_one_hot_and_flat_rows():
     flat = inspect.attention_sharpness(torch.full((4, 4), 0.25))
     assert flat["max"] == 0.25 and flat["entropy"] == pytest.approx(np.log(4))
     assert flat["uniform_entropy"] == pytest.approx(np.log(4))
+
+
+def test_inside_prints_shapes_not_tensors(ainnoseg_model):
+    text = repr(inspect.look_inside(ainnoseg_model, image(70, 100)))
+    assert len(text.splitlines()) <= 8 and len(text) < 500, text
+    assert "padded to 96x128" in text and "branches 18x18x25" in text and "regions 3x18x25" in text
+    hrnet = ainnoseg.build_model("hrnetv2_w18s", num_classes=3).eval()
+    assert "none: position_input, channel_attention, regions" in repr(
+        inspect.look_inside(hrnet, image()))
+
+
+def test_class_shares_count_the_pixels_of_each_cell():
+    labels = np.array([[0, 0, 1, 1, 1, 255],
+                       [0, 1, 1, 1, 1, 255]])
+    # 2x6 image padded to 2x8, a 1x4 feature grid: cells of 2 columns, the last one padding
+    shares = inspect.class_shares(labels, (1, 4), (2, 8), num_classes=2)
+    torch.testing.assert_close(shares[0, 0], torch.tensor([0.75, 0.0, 0.0, 0.0]))
+    torch.testing.assert_close(shares[1, 0], torch.tensor([0.25, 1.0, 0.5, 0.0]))  # 255 in no class
+
+
+def two_region_inside(sharp):
+    """An Inside of an 8x8 image (one cell per pixel) whose position attention
+    looks at the cells of the query's own region when `sharp`, else evenly."""
+    labels = np.zeros((8, 8), np.int64)
+    labels[:, :2] = 1  # class 1 covers a quarter of the image
+    features = torch.zeros(16, 8, 8)
+    features[0], features[1] = torch.from_numpy(labels == 0), torch.from_numpy(labels == 1)
+    module = PositionAttention(16)  # query and key of 2 channels
+    with torch.no_grad():
+        for conv in (module.query_conv, module.key_conv):
+            conv.weight.zero_()
+            conv.bias.zero_()
+            if sharp:  # query . key = 100 within a region, 0 across
+                conv.weight[0, 0, 0, 0] = conv.weight[1, 1, 0, 0] = 10.0
+    return labels, inspect.Inside(image=np.zeros((8, 8, 3), np.uint8), labels=labels,
+                                  padded_size=(8, 8), position_input=features,
+                                  position_module=module)
+
+
+def test_attention_on_class_compares_weight_with_area():
+    labels, flat = two_region_inside(sharp=False)
+    share = inspect.attention_on_class(flat, (4, 0), labels)
+    assert share["class"] == 1
+    assert share["mass"] == pytest.approx(0.25) and share["area"] == pytest.approx(0.25)
+    assert share["lift"] == pytest.approx(1.0)
+    labels, sharp = two_region_inside(sharp=True)
+    share = inspect.attention_on_class(sharp, (4, 0), labels)
+    assert share["mass"] > 0.99 and share["lift"] > 3.9
+    other = inspect.attention_on_class(sharp, (4, 0), labels, class_id=0)
+    assert other["mass"] < 0.01 and other["area"] == pytest.approx(0.75)
+
+
+class Pairs(torch.utils.data.Dataset):
+    """A labelled dataset of (image, mask) pairs, as built without transforms."""
+
+    class_names = ["a", "b", "c"]
+    num_classes, ignore_index = 3, 255
+
+    def __init__(self, count=2):
+        self.count = count
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, index):
+        mask = torch.zeros(64, 96, dtype=torch.int64)
+        mask[:, 48:] = 1
+        mask[:8, :8] = 255
+        return torch.from_numpy(image(seed=index)).permute(2, 0, 1), mask
+
+
+def test_attention_by_class_has_one_row_per_class_present(ainnoseg_model):
+    rows = inspect.attention_by_class(ainnoseg_model, Pairs(), range(2))
+    assert [row["class"] for row in rows] == ["a", "b"]
+    assert all(row["queries"] == 2 for row in rows)
+    assert rows[0]["area"] == pytest.approx(0.5 - 64 / (64 * 96), abs=0.02)
+    for row in rows:
+        assert 0 <= row["mass"] <= 1 and row["peak"] >= 1
+        assert row["lift"] == pytest.approx(row["mass"] / row["area"])
