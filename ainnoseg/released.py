@@ -117,7 +117,9 @@ def load(name_or_path, device="cpu", root=RELEASES_DIR):
         root: the folder of released datasets' manifests.
     Returns:
         the model (float32 weights) with attributes `name`, `class_names`,
-        `palette`, `ignore_index`, `config` (the training config as a dict),
+        `palette` (the built-in dataset's current colours when the classes
+        are CamVid's, the synthetic scenes' or ADE20K's, else the
+        checkpoint's own), `ignore_index`, `config` (the training config as a dict),
         `release` (its manifest entry, or None for a file that is not a
         release) and `checkpoint_path`.
     Raises:
@@ -133,12 +135,13 @@ def load(name_or_path, device="cpu", root=RELEASES_DIR):
         path = release["path"]
     _require_checkpoint_file(path, root)
     model, state = load_model(path)
-    from .data.datasets import default_palette
+    from .data import default_palette, palette_of
 
     model.name = release["name"] if release else str(path)
     model.class_names = list(state["class_names"])
-    model.palette = [tuple(color) for color in
-                     (state.get("palette") or default_palette(len(model.class_names)))]
+    palette = (palette_of(model.class_names) or state.get("palette")
+               or default_palette(len(model.class_names)))
+    model.palette = [tuple(color) for color in palette]
     model.ignore_index = IGNORE_INDEX
     model.config = dict(state["config"])
     model.release = release["entry"] if release else None

@@ -2,9 +2,12 @@
 
 from pathlib import Path
 
-from .datasets import ADE20K, CamVid, FolderDataset, ImageFolder, LabeledImages, MissingFolder
+from .ade20k_classes import ADE20K_CLASSES
+from .datasets import (CAMVID_CLASSES, ADE20K, CamVid, FolderDataset, ImageFolder, LabeledImages,
+                       MissingFolder)
 from .io import DataError, read_image, read_mask
 from .mosaic import MosaicCollate, mosaic_sample
+from .palettes import CAMVID_PALETTE, default_palette
 from .synthetic import SyntheticScenes
 from .transforms import eval_transforms, train_transforms
 
@@ -14,6 +17,21 @@ LAYOUTS = """\
   folder   images/ + masks/ (same stems) + classes.txt, optionally images/<split>/
   images   a folder of images alone (unlabeled, e.g. a self-training pool)"""
 CAMVID_SPLITS = ("train", "val", "test")
+# The built-in datasets' classes and colours, for `palette_of`.
+BUILT_IN_PALETTES = ((CAMVID_CLASSES, CAMVID_PALETTE),
+                     (SyntheticScenes.class_names, SyntheticScenes.palette),
+                     (ADE20K_CLASSES, default_palette(len(ADE20K_CLASSES))))
+
+
+def palette_of(class_names):
+    """The current palette of the built-in dataset (CamVid, the synthetic
+    scenes, ADE20K) whose classes are `class_names`, in that order; None for
+    other classes. A checkpoint stores the palette of its day: this gives
+    the colours the apps draw today."""
+    for names, palette in BUILT_IN_PALETTES:
+        if list(class_names) == list(names):
+            return list(palette)
+    return None
 
 
 def detect_layout(root):
@@ -73,5 +91,5 @@ __all__ = [
     "ADE20K", "CamVid", "DataError", "FolderDataset", "ImageFolder", "LabeledImages",
     "MissingFolder",
     "MosaicCollate", "SyntheticScenes", "build_dataset", "detect_layout", "eval_transforms",
-    "mosaic_sample", "read_image", "read_mask", "train_transforms",
+    "mosaic_sample", "palette_of", "read_image", "read_mask", "train_transforms",
 ]

@@ -8,29 +8,12 @@ from torch.utils.data import Dataset
 
 from .ade20k_classes import ADE20K_CLASSES
 from .io import IMAGE_SUFFIXES, DataError, list_images, read_image, read_mask
+from .palettes import CAMVID_PALETTE, default_palette
 
 IGNORE_INDEX = 255
 
 CAMVID_CLASSES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol",
                   "Fence", "Car", "Pedestrian", "Bicyclist"]
-CAMVID_PALETTE = [(128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128),
-                  (60, 40, 222), (128, 128, 0), (192, 128, 128), (64, 64, 128),
-                  (64, 0, 128), (64, 64, 0), (0, 128, 192)]
-
-
-def default_palette(num_classes):
-    """Distinct colours for classes without a published palette (PASCAL VOC's scheme)."""
-    palette = []
-    for index in range(num_classes):
-        red = green = blue = 0
-        value = index + 1
-        for shift in range(7, -1, -1):
-            red |= ((value >> 0) & 1) << shift
-            green |= ((value >> 1) & 1) << shift
-            blue |= ((value >> 2) & 1) << shift
-            value >>= 3
-        palette.append((red, green, blue))
-    return palette
 
 
 def _lookup_table(mapping):

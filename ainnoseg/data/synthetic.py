@@ -9,14 +9,13 @@ import torch
 from PIL import Image, ImageDraw
 from torchvision import tv_tensors
 
+from .palettes import CAMVID_PALETTE
 from .synthetic_texture import (
     BRICK, FRONTAL, GROUND, LEAVES, PLAIN, SIDE, SKYGRAD, TILES, WINDOWS, render)
 
 CLASS_NAMES = ["sky", "building", "pole", "road", "sidewalk", "tree",
                "sign", "fence", "car", "person", "bicyclist"]
-PALETTE = [(128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128),
-           (60, 40, 222), (128, 128, 0), (192, 128, 128), (64, 64, 128),
-           (64, 0, 128), (64, 64, 0), (0, 128, 192)]
+PALETTE = CAMVID_PALETTE
 SKY, BUILDING, POLE, ROAD, SIDEWALK, TREE, SIGN, FENCE, CAR, PERSON, BICYCLIST = range(11)
 IGNORE = 255
 _SPLITS = {"train": (0, 400), "val": (1, 100), "test": (2, 100)}  # name: (seed stream, length)
