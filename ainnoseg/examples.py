@@ -4,6 +4,7 @@ dataset image is committed).
 
     write_examples()                       # regenerate assets/examples/
     list_examples(camvid=find_camvid())    # [{"name", "image", "mask", "source"}]
+    source_of("synthetic_val_00003.png")   # "synthetic": which example an image is, if any
 
 `python -m ainnoseg.examples` rewrites the bundled scenes. The folder has the
 project's own-data layout (images/, masks/, classes.txt), so
@@ -114,6 +115,15 @@ def find_camvid(path=None):
 def list_examples(folder=EXAMPLES_DIR, camvid=None, camvid_count=6):
     """The bundled synthetic scenes, then CamVid val frames if `camvid` is a folder."""
     return bundled_examples(folder) + camvid_examples(camvid, camvid_count)
+
+
+def source_of(name, folder=EXAMPLES_DIR, camvid=None):
+    """The source ("synthetic", "camvid") of the example whose image file is
+    named `name`, or None for any other image (an upload)."""
+    for example in list_examples(folder, camvid):
+        if Path(example["image"]).name == name:
+            return example["source"]
+    return None
 
 
 if __name__ == "__main__":

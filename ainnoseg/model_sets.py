@@ -92,6 +92,13 @@ class ModelStore:
     def sets(self):
         return model_sets(list_released(self.root))
 
+    def members(self, set_name):
+        """{family: release (a `list_released` row)} of the set `set_name`; {} if unknown."""
+        releases = list_released(self.root)
+        by_name = {release["name"]: release for release in releases}
+        return {family: by_name[name]
+                for family, name in model_sets(releases).get(set_name, {}).items()}
+
     def _load(self, cache, key, path, name_or_path):
         stamp = _stamp(path)
         with self._lock:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from . import model_cards
 from .engine.checkpoint import CheckpointError, load_model
 
 RELEASES_DIR = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
@@ -44,8 +45,10 @@ def list_released(root=RELEASES_DIR):
     Each has "name" (what `load` takes, e.g. "camvid/ainnoseg_w18s"),
     "dataset", "model", "path", "megabytes", the single-scale val "mean_iou",
     "boundary_iou" and "pixel_accuracy" and the multi-scale + flip
-    "ms_mean_iou" (in %, None where not scored), "iterations", and "entry":
-    the whole manifest entry (config, command, hardware, per-class scores).
+    "ms_mean_iou" (in %, None where not scored), "iterations", "entry":
+    the whole manifest entry (config, command, hardware, per-class scores),
+    "works_on": the images it was made for, in words, and "card": its model
+    card in Markdown (`ainnoseg.model_cards`: data, budget, scores, limits).
     """
     releases = []
     for folder, manifest in _manifests(root):
@@ -63,6 +66,8 @@ def list_released(root=RELEASES_DIR):
                 "ms_mean_iou": _percent(multi, "mean_iou"),
                 "iterations": entry.get("iterations"), "entry": entry,
             })
+            releases[-1].update(works_on=model_cards.works_on(releases[-1]),
+                                card=model_cards.model_card(releases[-1]))
     return releases
 
 

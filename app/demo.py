@@ -19,7 +19,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ainnoseg import compare, compare_report, examples, inputs, viz
+from ainnoseg import compare, compare_report, examples, inputs, model_cards, viz
 from ainnoseg.data import DataError
 from ainnoseg.engine.checkpoint import CheckpointError
 from ainnoseg.model_sets import FAMILIES, ModelStore, default_set, missing_note
@@ -148,8 +148,19 @@ def segment(image, mask, set_name, extra, multiscale, opacity, boundaries_only,
     out[notes] = " ".join(filter(None, [
         f"**{checked.name}**, {size} pixels.", *checked.notes,
         missing_note(set_name, STORE.sets().get(set_name, {})), compare_report.machine_note()]))
+    out[notes] += "".join(f"\n\n**Note:** {note}"
+                          for note in other_images_notes(checked.name, models))
     out[scale_model] = gr.Dropdown(choices=[p.name for p in predictions])
     return out
+
+
+def other_images_notes(name, models):
+    """What the models were trained on and what to expect, for each training
+    dataset the image `name` is no example of (an upload, or a CamVid frame
+    shown to the synthetic models)."""
+    shown = examples.source_of(name, camvid=CAMVID)
+    releases = [model_cards.release_of(model) for model in models.values()]
+    return model_cards.other_images_notes([r for r in releases if r["dataset"] != shown])
 
 
 def redraw(state, opacity, boundaries_only, show_disagreement):
@@ -177,46 +188,65 @@ def compare_scales(image, mask, set_name, extra, model_name, opacity, boundaries
     return tuple(pictures), compare.disagreement_picture(checked.pixels, counts), text
 
 
-def examples_for(set_name):
-    """The examples offered with a set: its own first (CamVid frames for the
-    CamVid set, the bundled synthetic scenes for the others), then the rest."""
-    found = examples.list_examples(camvid=CAMVID)
-    own = "camvid" if set_name == "camvid" else "synthetic"
-    return ([e for e in found if e["source"] == own] +
-            [e for e in found if e["source"] != own])
+def demo_examples():
+    """The examples offered: the bundled synthetic scenes, then CamVid val frames."""
+    return examples.list_examples(camvid=CAMVID)
 
 
-def _example_samples(set_name):
-    found = examples_for(set_name)
-    return gr.Dataset(samples=[[str(e["image"])] for e in found])
+def _example_samples():
+    return gr.Dataset(samples=[[str(e["image"])] for e in demo_examples()])
 
 
 def pick_example(index, set_name):
-    """(image path, mask path) of example `index` of the set's list."""
-    chosen = examples_for(set_name)[index]
-    return str(chosen["image"]), (str(chosen["mask"]) if chosen["mask"] else None)
+    """(image path, mask path, model set) of example `index`: the set trained
+    on the example's kind of image (a CamVid frame runs the CamVid models, a
+    synthetic scene the synthetic ones) when it is released, else `set_name`."""
+    chosen = demo_examples()[index]
+    own = chosen["source"] if chosen["source"] in STORE.sets() else set_name
+    return str(chosen["image"]), (str(chosen["mask"]) if chosen["mask"] else None), own
 
 
 def set_changed(set_name):
-    """The chosen set's note, its columns, its examples and the models the
-    multi-scale comparison offers."""
+    """The chosen set's card (what its models were trained on, their scores,
+    the images they work on), its columns and the models the multi-scale
+    comparison offers."""
     families = STORE.sets().get(set_name, {})
-    note = missing_note(set_name, families)
+    card = model_cards.set_card(set_name, STORE.members(set_name))
+    note = "\n\n".join(filter(None, [missing_note(set_name, families), card]))
     columns = [gr.Column(visible=name in families) for name in SLOTS]
     return (note, gr.Dropdown(choices=list(families), value=next(iter(families), None)),
-            _example_samples(set_name), *columns)
+            *columns)
 
 
 def page_setup():
     """What the page shows on opening: the released sets (a new release joins
-    without a restart), the default set, and the examples."""
+    without a restart), the default set with its card, and the examples."""
     sets = STORE.sets()
     chosen = default_set(sets)
     shown = set_changed(chosen) if chosen else (
         "No HRNet, DANet or AinnoSeg release found: publish one with `ainnoseg publish`.",
-        gr.Dropdown(choices=[]), _example_samples(None), *(gr.Column() for _ in SLOTS))
+        gr.Dropdown(choices=[]), *(gr.Column() for _ in SLOTS))
     return (gr.Dropdown(choices=list(sets), value=chosen), gr.Checkbox(label=_scales_label()),
-            *shown)
+            _example_samples(), *shown)
+
+
+def shown_on_page(handler, outputs, message_to, failed):
+    """`handler` as an event: its outputs, with `message_to` emptied; or, for
+    a user's mistake (a gr.Error), every output emptied and `failed` plus the
+    message in `message_to`, where it stays until the next request (a toast
+    fades and would leave the old pictures under "Error" badges)."""
+    def event(*args):
+        try:
+            result = handler(*args)
+        except gr.Error as error:
+            emptied = {component: None for component in outputs
+                       if not isinstance(component, gr.Column)}
+            return {**emptied, message_to: f"**{failed}:** {error.message}"}
+        if not isinstance(result, dict):
+            result = dict(zip(outputs, result))
+        return {message_to: "", **result}
+    event.__name__ = handler.__name__
+    return event
 
 
 def _scales_label():
@@ -250,21 +280,24 @@ with gr.Blocks(title="AinnoSeg: HRNet, DANet and AinnoSeg side by side") as demo
                 mask_input = gr.Image(label="Ground truth (optional): class indices, 255 ignored",
                                       type="filepath", image_mode=None, sources=["upload"],
                                       height=260)
-            example_list = gr.Dataset(label="Examples (with ground truth)",
-                                      components=[image_input], samples=[], type="index",
-                                      samples_per_page=12)
+            example_list = gr.Dataset(
+                label="Examples with ground truth: synthetic scenes, then CamVid frames; "
+                      "each runs the model set trained on its kind of image",
+                components=[image_input], samples=[], type="index", samples_per_page=12)
         with gr.Column(scale=2):
             model_set = gr.Dropdown(label="Model set", choices=[])
             set_note = gr.Markdown()
-            extra_input = gr.File(label="Add a checkpoint (.pt) as a fourth column",
-                                  file_types=[".pt"], height=90)
             multiscale = gr.Checkbox(label=_scales_label())
             opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity")
             with gr.Row():
                 boundaries_only = gr.Checkbox(label="Boundaries only")
                 show_disagreement = gr.Checkbox(label="Disagreement map", value=True)
             run_button = gr.Button("Segment", variant="primary")
+    with gr.Row():  # the whole width: a file box in the narrow column above is clipped
+        extra_input = gr.File(label="Add a checkpoint (.pt) as a fourth column",
+                              file_types=[".pt"], height=90)
     with gr.Column(elem_id="comparison"):
+        status = gr.Markdown(elem_id="status")
         notes = gr.Markdown()
         with gr.Row(equal_height=False):
             slots = [Slot(name) for name in SLOTS]
@@ -300,25 +333,28 @@ with gr.Blocks(title="AinnoSeg: HRNet, DANet and AinnoSeg side by side") as demo
                       boundaries_only, show_disagreement]
     segment_outputs = [notes, legend, truth_picture, disagreement, disagreement_text, ranking,
                        scale_model, results_state,
-                       *(c for s in slots for c in (s.column, s.picture, s.caption, s.errors))]
+                       *(c for s in slots for c in (s.column, s.picture, s.caption, s.errors)),
+                       status]
+    on_segment = shown_on_page(segment, segment_outputs, status, "Not segmented")
     redraw_outputs = [disagreement, *(s.picture for s in slots)]
-    set_outputs = [set_note, scale_model, example_list, *(s.column for s in slots)]
-    demo.load(page_setup, None, [model_set, multiscale, *set_outputs])
+    set_outputs = [set_note, scale_model, *(s.column for s in slots)]
+    demo.load(page_setup, None, [model_set, multiscale, example_list, *set_outputs])
     model_set.change(set_changed, model_set, set_outputs)
-    run_button.click(segment, segment_inputs, segment_outputs, preprocess=False,
+    run_button.click(on_segment, segment_inputs, segment_outputs, preprocess=False,
                      api_name="segment", **QUEUE)
-    example_list.click(pick_example, [example_list, model_set], [image_input, mask_input],
-                       api_visibility="private").then(
-        segment, segment_inputs, segment_outputs, preprocess=False, **QUEUE)
+    example_list.click(pick_example, [example_list, model_set],
+                       [image_input, mask_input, model_set], api_visibility="private").then(
+        on_segment, segment_inputs, segment_outputs, preprocess=False, **QUEUE)
     for option in (boundaries_only, show_disagreement):
         option.change(redraw, [results_state, opacity, boundaries_only, show_disagreement],
                       redraw_outputs, api_visibility="private")
     opacity.release(redraw, [results_state, opacity, boundaries_only, show_disagreement],
                     redraw_outputs, api_visibility="private")
-    scale_button.click(compare_scales, [image_input, mask_input, model_set, extra_input,
-                                        scale_model, opacity, boundaries_only],
-                       [scale_slider, scale_changed, scale_text], preprocess=False,
-                       api_name="compare_scales", **QUEUE)
+    scale_outputs = [scale_slider, scale_changed, scale_text]
+    on_compare_scales = shown_on_page(compare_scales, scale_outputs, scale_text, "Not compared")
+    scale_button.click(on_compare_scales, [image_input, mask_input, model_set, extra_input,
+                                           scale_model, opacity, boundaries_only],
+                       scale_outputs, preprocess=False, api_name="compare_scales", **QUEUE)
 
 
 def parse_args(argv=None):

@@ -1,10 +1,13 @@
 """The Gradio demo (app/demo.py): its handlers as plain functions, then the
 running demo driven through `gradio_client`: the columns with and without a
-mask, multi-scale, an added checkpoint, every bad input, two requests at once.
+mask, multi-scale, an added checkpoint, every bad input (a message left on the
+page), two requests at once.
 
 The model set is three random-weight checkpoints (`demo_helpers`), so the
 tests need neither the synthetic zoo nor CamVid; images are 64 x 80 scenes.
 """
+
+import re
 
 import numpy as np
 import pytest
@@ -20,8 +23,7 @@ from ainnoseg import compare  # noqa: E402
 from ainnoseg.inference import segment_image  # noqa: E402
 from ainnoseg.model_sets import ModelStore  # noqa: E402
 
-Client, handle_file, AppError = (client_module.Client, client_module.handle_file,
-                                 client_module.exceptions.AppError)
+Client, handle_file = client_module.Client, client_module.handle_file
 SIZE = (64, 80)
 
 
@@ -73,6 +75,11 @@ def _segment(client, image, mask=None, extra=None, multiscale=False, opacity=0.5
                           opacity, boundaries_only, disagreement, api_name="/segment")
 
 
+def _status(app, result):
+    """The message a request left on the page (the status above the results)."""
+    return _named(app, result)[app.status]
+
+
 def _named(app, result):
     """{component: returned value} (the API leaves out the state and columns)."""
     shown = [c for c in app.segment_outputs if not isinstance(c, (gr.State, gr.Column))]
@@ -112,16 +119,17 @@ def test_the_handlers_segment_redraw_compare_scales_and_set_up_the_page(files, s
                                                    "synthetic", None, "AinnoSeg", 0.5, False)
         assert [picture.shape for picture in slider] == [SIZE + (3,)] * 2
         assert changed.shape == SIZE + (3,) and "mIoU" in text and "(0.75, 1, 1.25)" in text
-        note, models, samples, *columns = app.set_changed("synthetic")
-        assert note == "" and models.choices == [(f, f) for f in ("HRNet", "DANet", "AinnoSeg")]
+        note, models, *columns = app.set_changed("synthetic")
+        assert note.startswith("**The synthetic models**")  # the set's card, none missing
+        assert models.choices == [(f, f) for f in ("HRNet", "DANet", "AinnoSeg")]
         assert [column.visible for column in columns] == [True, True, True, False]
-        sets, multiscale, note, _, example_list, *_ = app.page_setup()
+        sets, multiscale, example_list, note, *_ = app.page_setup()
         assert sets.value == "synthetic" and "0.75, 1, 1.25" in multiscale.label
         samples = example_list.raw_samples
-        assert len(samples) == len(app.examples_for("synthetic")) >= 3
+        assert len(samples) == len(app.demo_examples()) >= 3
         assert "synthetic_val_" in samples[0][0]
-        image, mask = app.pick_example(0, "synthetic")
-        assert image == samples[0][0] and mask.endswith(".png")
+        image, mask, chosen = app.pick_example(0, "synthetic")
+        assert image == samples[0][0] and mask.endswith(".png") and chosen == "synthetic"
 
 
 def test_the_command_line_binds_to_localhost_unless_told_otherwise(monkeypatch, tmp_path):
@@ -145,17 +153,16 @@ def test_the_command_line_binds_to_localhost_unless_told_otherwise(monkeypatch, 
         app.parse_args(["--scales", "0"])
 
 
-def test_a_sets_own_examples_come_first(tmp_path):
+def test_the_examples_are_the_synthetic_scenes_then_the_camvid_frames(tmp_path):
     camvid = tmp_path / "camvid"
     for folder in ("val", "valannot"):
         (camvid / folder).mkdir(parents=True)
     Image.fromarray(np.zeros((64, 80, 3), np.uint8)).save(camvid / "val" / "f0.png")
     Image.fromarray(np.zeros((64, 80), np.uint8)).save(camvid / "valannot" / "f0.png")
     with demo_settings(CAMVID=camvid) as app:
-        assert app.examples_for("camvid")[0]["name"] == "camvid f0"
-        assert app.examples_for("synthetic")[0]["source"] == "synthetic"
-        assert app.examples_for("synthetic")[-1]["name"] == "camvid f0"
-        assert app.pick_example(0, "camvid")[0] == str(camvid / "val" / "f0.png")
+        found = app.demo_examples()
+        assert found[0]["source"] == "synthetic" and found[-1]["name"] == "camvid f0"
+        assert app.pick_example(len(found) - 1, "synthetic")[0] == str(camvid / "val" / "f0.png")
 
 
 def test_three_columns_without_a_mask_show_predictions_times_and_parameters(demo, files):
@@ -209,12 +216,10 @@ def test_an_added_checkpoint_is_a_fourth_column(demo, files):
     out = _named(app, _segment(client, files["image"], extra=files["mine"]))
     assert out[app.slots[3].caption].startswith("**Your checkpoint** `hrnetv2_w18s.pt`")
     assert read_picture(out[app.slots[3].picture]).shape == SIZE + (3,)
-    with pytest.raises(AppError, match="five_classes.pt predicts 5 classes but the synthetic "
-                                       "models predict 11"):
-        _segment(client, files["image"], extra=files["five"])
-    with pytest.raises(AppError, match="notes.pt is not an ainnoseg checkpoint|cannot read "
-                                       "checkpoint notes.pt"):
-        _segment(client, files["image"], extra=files["notes"])
+    assert "five_classes.pt predicts 5 classes but the synthetic models predict 11" in _status(
+        app, _segment(client, files["image"], extra=files["five"]))
+    assert re.search("notes.pt is not an ainnoseg checkpoint|cannot read checkpoint notes.pt",
+                     _status(app, _segment(client, files["image"], extra=files["notes"])))
 
 
 @pytest.mark.parametrize("name, note", [("grey", "grayscale"), ("rgba", "transparency"),
@@ -248,8 +253,8 @@ def test_a_mask_for_a_resized_image_is_resized_with_it(demo, files):
 ])
 def test_bad_input_gets_a_message_saying_what_to_do(demo, files, image, mask, message):
     app, client = demo
-    with pytest.raises(AppError, match=message):
-        _segment(client, image and files[image], mask and files[mask])
+    status = _status(app, _segment(client, image and files[image], mask and files[mask]))
+    assert status.startswith("**Not segmented:** ") and re.search(message, status), status
 
 
 def test_two_requests_at_once_each_get_their_own_result(demo, files):
