@@ -118,16 +118,17 @@ def score_images(model, dataset, indices=None, scales=(1.0,), flip=False, on_ima
     return rows
 
 
-def worst_images(scores, by=None):
+def worst_images(scores, by=None, metrics=METRICS):
     """One table of per-image scores of several checkpoints, worst first.
 
     Args:
         scores: {checkpoint label: rows of `score_images`}, all of the same images.
         by: the label whose mIoU sorts the table (default the first).
-    Returns rows {"index", "name", "mIoU <label>", "Boundary IoU <label>",
-    "pixel acc. <label>" for each label, and with two or more checkpoints
-    "mIoU gain" (last minus first)}, sorted by ascending mIoU of `by`,
-    images without a score last.
+        metrics: the `METRICS` to show ("mean_iou" among them: it sorts).
+    Returns rows {"index", "name", then for each metric its column per label
+    side by side ("mIoU <label>", ..., and after the mIoUs, with two or more
+    checkpoints, "mIoU gain": last minus first), "Boundary IoU <label>", ...},
+    sorted by ascending mIoU of `by`, images without a score last.
     """
     labels = list(scores)
     if not labels:
@@ -137,17 +138,21 @@ def worst_images(scores, by=None):
     for label in labels:
         for row in scores[label]:
             entry = merged.setdefault(row["index"], {"index": row["index"], "name": row["name"]})
-            for key in METRICS:
+            for key in metrics:
                 entry[f"{TABLE_NAMES[key]} {label}"] = row[key]
-    if len(labels) > 1:
-        first, last = f"mIoU {labels[0]}", f"mIoU {labels[-1]}"
-        for entry in merged.values():
-            both = entry.get(first) is not None and entry.get(last) is not None
-            entry["mIoU gain"] = entry[last] - entry[first] if both else None
+    columns = ["index", "name"]
+    for key in metrics:
+        columns += [f"{TABLE_NAMES[key]} {label}" for label in labels]
+        if key == "mean_iou" and len(labels) > 1:
+            columns.append("mIoU gain")
+            first, last = f"mIoU {labels[0]}", f"mIoU {labels[-1]}"
+            for entry in merged.values():
+                both = entry.get(first) is not None and entry.get(last) is not None
+                entry["mIoU gain"] = entry[last] - entry[first] if both else None
     key = f"mIoU {by}"
-    return sorted(merged.values(),
-                  key=lambda entry: (entry.get(key) is None, entry.get(key) or 0.0,
-                                     entry["index"]))
+    ordered = sorted(merged.values(), key=lambda entry: (
+        entry.get(key) is None, entry.get(key) or 0.0, entry["index"]))
+    return [{column: entry.get(column) for column in columns} for entry in ordered]
 
 
 def find_checkpoints(root):

@@ -8,8 +8,9 @@ from ainnoseg.data import DataError
 
 st.title("Mosaic")
 st.caption("Four training samples stitched around a random centre on a canvas twice their "
-           "size and halved back (AinnoSeg adds 0.3 of them per original). A sample "
-           "number and seed give the same picture every time.")
+           "size and halved back (AinnoSeg adds 0.3 of them per original). A sample number "
+           "is no image index: with the seed it picks the four images and the centre, so any "
+           "number gives a picture, the same one every time.")
 
 with st.sidebar:
     data = widgets.dataset_picker("mosaic_data")
@@ -21,9 +22,6 @@ with st.sidebar:
     ratio = st.slider("Ratio (Mosaic samples per original)", 0.0, 1.0, 0.3, 0.05,
                       key="mosaic_ratio")
 
-left, right = st.columns(2)
-first = left.number_input("First sample", 0, 100_000, 17, key="mosaic_first")
-count = right.slider("Samples shown", 1, 6, 2, key="mosaic_count")
 if not data:
     st.info("Choose a dataset in the sidebar.")
     st.stop()
@@ -50,6 +48,14 @@ try:
 except DataError as error:
     st.error(f"{data}: {error}")
     st.stop()
+
+left, right = st.columns(2)
+images = f"{len(dataset)} training image{'s' if len(dataset) != 1 else ''}"
+first = left.number_input(f"First sample (any number: each picks 4 of the {images})", 0,
+                          100_000, 17, key="mosaic_first",
+                          help="Sample n is the n-th draw of four images and a centre, not "
+                               "image n; its sources are named below it.")
+count = right.slider("Samples shown", 1, 6, 2, key="mosaic_count")
 
 try:  # a damaged or huge image, a mask that does not fit its image
     with st.spinner("Stitching ..."):

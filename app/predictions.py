@@ -7,11 +7,12 @@ import streamlit as st
 import widgets
 
 import ainnoseg
-from ainnoseg import analysis, compare, inputs, viz
+from ainnoseg import analysis, compare, inputs, model_cards, viz
 from ainnoseg.data import DataError
 
 SPLITS = ("val", "train", "test")
 MULTI_SCALE = (0.75, 1.0, 1.25)
+TAGS = ("A", "B")  # the first and second checkpoint in the worst-images table
 
 st.title("Predictions")
 first, second = st.columns(2)
@@ -57,6 +58,9 @@ def uploaded_image():
         refuse(error)
     for note in checked.notes:
         st.info(note)
+    for note in model_cards.other_images_notes([model_cards.release_of(model)
+                                                for model in models.values()]):
+        st.warning(note)
     return checked.pixels, None, hashlib.sha1(data).hexdigest(), None, upload.name
 
 
@@ -89,10 +93,10 @@ def worst_tables():
 
 
 def open_row():
-    """A click in the worst-images table opens that image above."""
-    rows = st.session_state["worst_table"]["selection"]["rows"]
-    if rows:
-        st.session_state["pred_index"] = st.session_state["worst_rows"][rows[0]]["index"]
+    """A click on a row of the worst-images table (any cell) opens that image above."""
+    row = widgets.clicked_row(st.session_state["worst_table"]["selection"])
+    if row is not None:
+        st.session_state["pred_index"] = st.session_state["worst_rows"][row]["index"]
 
 
 def worst_images(dataset, image_key):
@@ -101,6 +105,7 @@ def worst_images(dataset, image_key):
     signature = (tuple((label, str(path), widgets.stamp(path)) for label, path in chosen),
                  image_key.rsplit("|", 1)[0], limit, scales, flip)
     tables = worst_tables()
+    tags = dict(zip(models, TAGS))  # short column names: two checkpoints' paths are long
     if signature not in tables and st.button(f"Score the first {limit} images", key="worst_go"):
         bar = st.progress(0.0)
         scores = {}
@@ -108,18 +113,22 @@ def worst_images(dataset, image_key):
             def step(done, total, label=label):
                 bar.progress(done / total, text=f"{label}: {done} / {total} images")
             try:
-                scores[label] = analysis.score_images(model, dataset, range(limit), scales,
-                                                      flip, on_image=step)
+                scores[tags[label]] = analysis.score_images(model, dataset, range(limit),
+                                                            scales, flip, on_image=step)
             except DataError as error:
                 bar.empty()
                 refuse(error, f"Cannot score the {limit} images: ")
-        tables[signature] = analysis.worst_images(scores)
+        tables[signature] = analysis.worst_images(scores, metrics=("mean_iou", "boundary_iou"))
         bar.empty()
     if signature in tables:
         st.session_state["worst_rows"] = rows = tables[signature]
-        st.caption("Per-image scores, worst mIoU first; click a row to open the image above.")
-        st.dataframe(rows, key="worst_table", on_select=open_row, selection_mode="single-row",
-                     hide_index=True, column_config=widgets.percent_columns(rows))
+        named = ", ".join(f"{tag} = {label}" for label, tag in tags.items())
+        st.caption(f"Per-image scores, worst mIoU first ({named}); click a row to open the "
+                   "image above.")
+        st.dataframe(rows, key="worst_table", on_select=open_row,
+                     selection_mode=["single-row", "single-cell"], hide_index=True,
+                     column_order=[column for column in rows[0] if column != "index"],
+                     column_config=widgets.percent_columns(rows))
 
 
 image, mask, image_key, dataset, name = choose_image()

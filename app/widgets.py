@@ -56,22 +56,25 @@ def load_model(name_or_path):
 
 
 def checkpoint_choices(extra=None):
-    """{name: (released name or checkpoint path, description)}: `extra`
-    ({name: path}) first, then the released models, then every checkpoint
-    under the runs folder (named by its path there)."""
-    choices = {name: (str(path), "") for name, path in (extra or {}).items()}
+    """{name: (released name or checkpoint path, description, model card)}:
+    `extra` ({name: path}) first, then the released models (with their
+    cards), then every checkpoint under the runs folder (named by its path
+    there)."""
+    choices = {name: (str(path), "", "") for name, path in (extra or {}).items()}
     # The embedded synthetic scenes are the default dataset: their models first.
     releases = sorted(ainnoseg.list_released(), key=lambda r: r["dataset"] != "synthetic")
     for release in releases:
         choices[release["name"]] = (release["name"],
-                                    f"released, val mIoU {release['mean_iou']} %")
+                                    f"released, val mIoU {release['mean_iou']} %",
+                                    release["card"])
     for found in analysis.find_checkpoints(runs_root()):
-        choices[found["label"]] = (str(found["path"]), "in the runs folder")
+        choices[found["label"]] = (str(found["path"]), "in the runs folder", "")
     return choices
 
 
 def checkpoint_picker(label, key, optional=False, extra=None, index=0):
-    """A select box of checkpoints; returns (name, released name or path) or None."""
+    """A select box of checkpoints, with a released model's card under it;
+    returns (name, released name or path) or None."""
     choices = checkpoint_choices(extra)
     if not choices:
         st.warning("No checkpoint found: no released model and none under the runs folder.")
@@ -79,12 +82,16 @@ def checkpoint_picker(label, key, optional=False, extra=None, index=0):
     options = (["(none)"] if optional else []) + list(choices)
 
     def describe(name):
-        about = choices.get(name, ("", ""))[1]
+        about = choices.get(name, ("", "", ""))[1]
         return f"{name} ({about})" if about else name
 
     chosen = st.selectbox(label, options, index=min(index, len(options) - 1), key=key,
                           format_func=describe)
-    return None if chosen == "(none)" else (chosen, choices[chosen][0])
+    if chosen == "(none)":
+        return None
+    if choices[chosen][2]:
+        st.caption(choices[chosen][2])  # the release's model card: data, budget, limits
+    return chosen, choices[chosen][0]
 
 
 def dataset_picker(key, label="Dataset", default=SYNTHETIC):
@@ -117,6 +124,16 @@ def open_dataset(name_or_path, split):
     except DataError as error:
         st.error(f"{name_or_path}: {error}")
         return None
+
+
+def clicked_row(selection):
+    """The row a click in a table selected: a selected row, or the row of a
+    selected cell (a click anywhere in the row); None without one."""
+    if selection.get("rows"):
+        return selection["rows"][0]
+    if selection.get("cells"):
+        return selection["cells"][0][0]
+    return None
 
 
 def show_legend(class_names, palette, where=st):

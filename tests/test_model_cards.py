@@ -7,7 +7,7 @@ import json
 import pytest
 
 import ainnoseg
-from ainnoseg import model_cards
+from ainnoseg import examples, model_cards
 from ainnoseg.engine.checkpoint import save_checkpoint
 from ainnoseg.registry import build_model
 from ainnoseg.released import RELEASES_DIR
@@ -109,4 +109,4 @@ def test_a_loaded_model_gives_its_release_or_what_its_config_says(tmp_path):
 @pytest.mark.parametrize("name, source", [("synthetic_val_00002.png", "synthetic"),
                                           ("street.png", None)])
 def test_source_of_tells_an_example_from_an_upload(name, source):
-    assert ainnoseg.examples.source_of(name) == source
+    assert examples.source_of(name) == source
