@@ -106,3 +106,18 @@ def test_the_mosaic_page_says_a_sample_number_is_a_draw_of_the_training_images(
     _rerun(app)
     assert [s.value for s in app.subheader][:1] == ["Sample 99999"] and not app.error
     assert "no image index" in _texts(app.caption)
+
+
+def test_worst_images_puts_each_metric_of_the_checkpoints_side_by_side():
+    from ainnoseg.analysis import worst_images
+
+    def rows(miou):
+        return [{"index": 0, "name": "a", "mean_iou": miou, "boundary_iou": 0.1,
+                 "pixel_accuracy": 0.9}]
+
+    table = worst_images({"A": rows(0.5), "B": rows(0.75)}, metrics=("mean_iou", "boundary_iou"))
+    assert list(table[0]) == ["index", "name", "mIoU A", "mIoU B", "mIoU gain",
+                              "Boundary IoU A", "Boundary IoU B"]
+    assert table[0]["mIoU gain"] == 0.25
+    assert list(worst_images({"A": rows(0.5)})[0]) == ["index", "name", "mIoU A",
+                                                       "Boundary IoU A", "pixel acc. A"]
