@@ -29,15 +29,24 @@ import time
 from pathlib import Path
 
 from . import supervisor
+from .engine import writer
 from .engine.heartbeat import beating, read_heartbeat
-from .engine.train import RUN_FILES  # what a new run in the same directory would overwrite
+from .engine.train import RUN_FILES, killed_before_first_checkpoint
+from .runs import find_run_dirs
 
 KINDS = ("train", "selftrain")
+RESUMED_FROM = {"train": "last.pt", "selftrain": "selftrain.yaml"}  # what a resume needs
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 
 
 class JobError(RuntimeError):
-    """A job that cannot be launched or stopped as asked; the message says why and what to do."""
+    """A job that cannot be launched or stopped as asked; the message says why
+    and what to do in Python, `page` says it in a dashboard's words (its
+    fields and buttons)."""
+
+    def __init__(self, message, page=None):
+        super().__init__(message)
+        self.page = page or message
 
 
 def available_cores():
@@ -48,22 +57,12 @@ def available_cores():
 
 
 def running_pids(root="runs"):
-    """The pids of the training processes working under `root` (a job's
-    child, or a process whose heartbeat still beats), up to three folders deep."""
-    root, pids = Path(root), set()
-    for pattern in ("job.json", "*/job.json", "*/*/job.json"):
-        for path in root.glob(pattern):
-            record = _quietly(supervisor.read_record, path.parent)
-            if record and record.get("ended") is None and \
-                    supervisor.process_alive(record.get("pid"), record.get("started")):
-                pids.add(record.get("child_pid") or record["pid"])
-    for pattern in ("heartbeat.json", "*/heartbeat.json", "*/*/heartbeat.json",
-                    "*/*/*/heartbeat.json"):
-        for path in root.glob(pattern):
-            record = _quietly(read_heartbeat, path.parent)
-            if beating(record):
-                pids.add(record["pid"])  # a self-training run's inner runs share its pid
-    return pids
+    """The pids of the training processes working in the runs under `root`
+    (see `ainnoseg.runs.find_run_dirs`; a self-training run's inner runs share
+    its pid): a job's child, a process writing a run, or one whose heartbeat
+    still beats."""
+    workers = filter(None, map(_worker, find_run_dirs(root)))
+    return {pid for pid, _ in workers if pid}
 
 
 def thread_count(root="runs", cores=None):
@@ -92,16 +91,35 @@ def job_command(kind, config=None, overrides=(), run_dir=None, resume=False):
 
 
 def active_process(run_dir):
-    """What is working in `run_dir` now ("job pid 123", "process pid 456"), or None."""
+    """What is working in `run_dir` now ("job pid 123 (started ...)", "process
+    pid 456 (started ...), ..."), or None."""
+    worker = _worker(run_dir)
+    return worker[1] if worker else None
+
+
+def _worker(run_dir):
+    """(pid of the training process, what it is in words) of the one working
+    in `run_dir` now, or None: a job (its supervisor or, once that was killed,
+    its child), a process holding the writer lock, or one whose heartbeat beats."""
     record = _quietly(supervisor.read_record, run_dir)
-    if record and record.get("ended") is None and \
-            supervisor.process_alive(record.get("pid"), record.get("started")):
-        return f"job pid {record['pid']} (started {_clock(record.get('started'))})"
+    if record and supervisor.job_running(record):
+        return (record.get("child_pid") or record["pid"],
+                f"job pid {record['pid']} (started {_clock(record.get('started'))})")
+    holder = _quietly(writer.current_writer, run_dir)
+    if holder is not None:
+        who = writer.describe(holder) if holder else "a process that is just starting"
+        return holder.get("pid"), f"process {who} outside ainnoseg.jobs"
     heartbeat = _quietly(read_heartbeat, run_dir)
     if beating(heartbeat):
         where = "" if heartbeat.get("host") == socket.gethostname() else f" on {heartbeat['host']}"
-        return f"process pid {heartbeat['pid']}{where}, started outside ainnoseg.jobs"
+        return (heartbeat["pid"],
+                f"process pid {heartbeat['pid']}{where}, started outside ainnoseg.jobs")
     return None
+
+
+def resumable(run_dir, kind):
+    """Whether `run_dir` holds a `kind` run that a resumed job can continue."""
+    return (Path(run_dir) / RESUMED_FROM[kind]).is_file()
 
 
 def _check_request(kind, config, overrides, run_dir, resume):
@@ -109,16 +127,16 @@ def _check_request(kind, config, overrides, run_dir, resume):
     if kind not in KINDS:
         raise JobError(f"kind={kind!r} is not a job; choose one of {list(KINDS)}")
     if any(str(item).startswith("run_dir=") for item in overrides):
-        raise JobError("give the run directory as launch(..., run_dir=...), not as an override")
+        raise JobError("give the run directory as launch(..., run_dir=...), not as an override",
+                       page="give the run directory as the run name, not as run_dir= in the "
+                            "settings")
+    try:
+        writer.require_new_or_run(run_dir)
+    except writer.RunDirError as error:
+        raise JobError(f"{error.reason}: choose a new or empty run_dir",
+                       page=f"{error.reason}: choose another run name or runs folder") from None
     if resume:
-        if config is not None:
-            raise JobError("a resumed job continues the config inside its run directory; "
-                           "drop config (key=value overrides may change data, workers, "
-                           "log_every and checkpoint_every)")
-        needed = "selftrain.yaml" if kind == "selftrain" else "last.pt"
-        if not (Path(run_dir) / needed).is_file():
-            raise JobError(f"{run_dir} has no {needed} to resume; launch({kind!r}, CONFIG, "
-                           f"run_dir={str(run_dir)!r}) starts a new run there")
+        _check_resume(kind, config, run_dir)
         return
     if config is None:
         raise JobError(f"launch({kind!r}) needs a config file (see configs/), or resume=True")
@@ -126,10 +144,24 @@ def _check_request(kind, config, overrides, run_dir, resume):
 
     load_config(config, overrides)
     found = [name for name in RUN_FILES if (Path(run_dir) / name).exists()]
-    if found:
+    if found and not (kind == "train" and killed_before_first_checkpoint(run_dir)):
         raise JobError(f"{run_dir} already holds a run ({', '.join(found)}): continue it with "
                        f"launch({kind!r}, run_dir={str(run_dir)!r}, resume=True), or choose "
-                       "another run_dir")
+                       "another run_dir",
+                       page=f"{run_dir} already holds a run: choose another run name, or, if it "
+                            "stopped or failed, continue it with its Resume button under Jobs")
+
+
+def _check_resume(kind, config, run_dir):
+    if config is not None:
+        raise JobError("a resumed job continues the config inside its run directory; "
+                       "drop config (key=value overrides may change data, workers, "
+                       "log_every and checkpoint_every)")
+    if not resumable(run_dir, kind):
+        raise JobError(f"{run_dir} has no {RESUMED_FROM[kind]} to resume; launch({kind!r}, "
+                       f"CONFIG, run_dir={str(run_dir)!r}) starts a new run there",
+                       page=f"{run_dir} has no checkpoint to resume yet: Start begins a new "
+                            "run there")
 
 
 def launch(kind, config=None, overrides=(), run_dir=None, resume=False, threads=None):
@@ -161,7 +193,9 @@ def launch(kind, config=None, overrides=(), run_dir=None, resume=False, threads=
         busy = active_process(run_dir)
         if busy:
             raise JobError(f"{run_dir} is in use by {busy}: stop it first "
-                           f"(ainnoseg.jobs.stop({str(run_dir)!r})) or choose another run_dir")
+                           f"(ainnoseg.jobs.stop({str(run_dir)!r})) or choose another run_dir",
+                           page=f"{run_dir} is in use by {busy}: stop it under Jobs, or choose "
+                                "another run name")
         threads = threads or thread_count(run_dir.resolve().parent)
         wrapper = [sys.executable, "-I", supervisor.__file__, str(run_dir), "--", *command]
         with open(run_dir / supervisor.LOG, "ab") as log:
@@ -185,24 +219,26 @@ def launch(kind, config=None, overrides=(), run_dir=None, resume=False, threads=
 def stop(run, timeout=30.0):
     """End the job working in `run` (a run directory, or a `Run`): SIGTERM to
     its process group (the supervisor, the training process and its loader
-    workers), then SIGKILL after `timeout` seconds. The run then reads as
-    "stopped", resumable from its last checkpoint. Returns the job record."""
+    workers; the group outlives a supervisor killed with SIGKILL, so its
+    training process is reached then too), then SIGKILL after `timeout`
+    seconds. The run then reads as "stopped", resumable from its last
+    checkpoint. Returns the job record."""
     run_dir = Path(getattr(run, "path", run))
+    if not run_dir.is_dir():
+        raise JobError(f"{run_dir} is not a folder: there is no job to stop")
     supervisor.reap()
     with supervisor.locked(run_dir):
         record = _quietly(supervisor.read_record, run_dir)
-        alive = record is not None and record.get("ended") is None and \
-            supervisor.process_alive(record.get("pid"), record.get("started"))
-        if not alive:
+        if record is None or not supervisor.job_running(record):
             raise JobError(_not_running(run_dir, record))
         record["stop_requested"] = round(time.time(), 3)
         supervisor.write_record(run_dir, record)
-    pid, sent = record["pid"], signal.SIGTERM
-    _signal_group(pid, sent)
-    if not _wait_for_exit(pid, record["started"], timeout):
+    sent = signal.SIGTERM
+    _signal_group(record["pid"], sent)
+    if not _wait_for_exit(record, timeout):
         sent = signal.SIGKILL
-        _signal_group(pid, sent)
-        _wait_for_exit(pid, record["started"], 5.0)
+        _signal_group(record["pid"], sent)
+        _wait_for_exit(record, 5.0)
     supervisor.reap()
     with supervisor.locked(run_dir):
         record = supervisor.read_record(run_dir)
@@ -221,8 +257,7 @@ def wait(run, timeout=None, poll=0.2):
         record = supervisor.read_record(run_dir)
         if record is None:
             raise JobError(f"{run_dir} has no job record (job.json): it was not launched")
-        if record.get("ended") is not None or \
-                not supervisor.process_alive(record.get("pid"), record.get("started")):
+        if not supervisor.job_running(record):
             supervisor.reap()
             return supervisor.read_record(run_dir)
         if deadline is not None and time.monotonic() > deadline:
@@ -251,9 +286,10 @@ def _signal_group(pid, signum):
         pass
 
 
-def _wait_for_exit(pid, started, timeout):
+def _wait_for_exit(record, timeout):
+    """Wait until the job's supervisor and training process have both ended."""
     deadline = time.monotonic() + timeout
-    while supervisor.process_alive(pid, started):
+    while supervisor.job_running({**record, "ended": None}):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)

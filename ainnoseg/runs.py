@@ -15,14 +15,16 @@ started by `ainnoseg.jobs.launch`, job.json and job.log (supervisor.py).
 
 Status, from those facts:
     running   its heartbeat's process is alive (a live pid that started before
-              the beat), or its job's supervisor is, or (a run written before
-              heartbeats) the process named by its newest TensorBoard event file
+              the beat), or its job's supervisor or training process is, or (a
+              run written before heartbeats) the process named by its newest
+              TensorBoard event file
     finished  its job exited with 0; without a job record: its last.pt reached
               the configured iterations (self-training: its last round's
               metrics.json exists)
     failed    its job exited with another code, or was killed by a signal
-              other than SIGTERM, SIGINT or SIGHUP; `error` holds the log's
-              error line
+              other than SIGTERM, SIGINT or SIGHUP, or its log already has the
+              command line's `error:` line (it is exiting); `error` holds the
+              log's error line
     stopped   stopped by `ainnoseg.jobs.stop` (or SIGTERM from elsewhere), or
               ended unfinished with no job record to say how (a run started in
               a terminal and interrupted); `status_reason` says which
@@ -108,22 +110,33 @@ def run_kind(path):
 
 def find_run_dirs(root="runs", depth=3):
     """The run directories under `root` (itself included), up to `depth`
-    folders deep, sorted; a run's own folders are not searched."""
+    folders deep, sorted; a run's own folders are not searched, nor folders
+    this process may not read (a runs folder of "/" holds /proc/1/cwd)."""
     found = []
 
     def visit(folder, level):
-        if run_kind(folder):
-            found.append(folder)
+        try:
+            if run_kind(folder):
+                found.append(folder)
+                return
+            children = sorted(folder.iterdir()) if level < depth else []
+        except OSError:
             return
-        if level < depth:
-            for child in sorted(folder.iterdir()):
-                if child.is_dir() and not child.name.startswith("."):
-                    visit(child, level + 1)
+        for child in children:
+            if not child.name.startswith(".") and _is_folder(child):
+                visit(child, level + 1)
 
     root = Path(root)
     if root.is_dir():
         visit(root, 0)
     return found
+
+
+def _is_folder(path):
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def list_runs(root="runs"):
@@ -150,13 +163,17 @@ def load_run(path):
                    error=f"cannot read {path}: {type(error).__name__}: {error}")
 
 
-def judge_status(job, heartbeat, complete, writer_alive=False):
+def judge_status(job, heartbeat, complete, writer_alive=False, reported_error=False):
     """(status, reason or None) from the job record, the heartbeat, whether
-    the run's work on disk is complete, and whether the process that wrote
-    its newest event file is alive (see the module docstring)."""
+    the run's work on disk is complete, whether the process that wrote its
+    newest event file is alive (see the module docstring), and whether the
+    job's log says it failed (the command line's `error:` line, printed as it
+    exits: it is failed from then on, not running until it has ended)."""
+    ended = job.get("ended") if job else None
+    if job and ended is None and reported_error:
+        return "failed", "it reported an error and is ending"
     if beating(heartbeat) or writer_alive:
         return "running", None
-    ended = job.get("ended") if job else None
     if job and ended and heartbeat and heartbeat.get("time", 0) > ended + 1:
         job = None  # a process started elsewhere worked here after the job ended
     if job is None:
@@ -165,7 +182,7 @@ def judge_status(job, heartbeat, complete, writer_alive=False):
         return "stopped", ("ended unfinished, and no job record says how (a run started "
                            "outside ainnoseg.jobs): resume it to finish")
     if ended is None:
-        if supervisor.process_alive(job.get("pid"), job.get("started")):
+        if supervisor.job_running(job):  # its supervisor, or its training process
             return "running", None
         if complete:
             return "finished", None
@@ -188,9 +205,10 @@ def _read_run(path, kind):
     run = Run(path=str(path), name=path.name, kind=kind, status="unknown", job=job,
               heartbeat=heartbeat)
     complete = (_read_selftrain if kind == "selftrain" else _read_train)(run, path, errors)
-    run.status, run.status_reason = judge_status(
-        job, heartbeat, complete, kind == "train" and _writer_alive(path, heartbeat))
     lines = log_lines(path / supervisor.LOG, count=400)
+    run.status, run.status_reason = judge_status(
+        job, heartbeat, complete, kind == "train" and _writer_alive(path, heartbeat),
+        _reported_error(lines))
     run.log_tail = lines[-LOG_TAIL_LINES:]
     if run.status == "failed":
         message = log_error(lines)
@@ -198,6 +216,16 @@ def _read_run(path, kind):
     run.error = "; ".join(errors) or None
     run.command_line = shlex.join(run.command)
     return run
+
+
+def _reported_error(lines):
+    """Whether the command line printed its `error:` line since the job last started."""
+    for line in reversed(lines):
+        if line.startswith("error:"):
+            return True
+        if line.startswith("===") and "job started" in line:
+            return False
+    return False
 
 
 def _writer_alive(path, heartbeat):

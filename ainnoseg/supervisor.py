@@ -8,8 +8,8 @@ it and records how it ended, even if nobody is watching:
 
     RUN_DIR/job.json   {"kind", "command", "pid" (this supervisor = the process
                         group), "host", "cwd", "started", "threads", "env",
-                        "log", "child_pid", "stop_requested", "ended",
-                        "exit_code", "signal"}
+                        "log", "child_pid", "child_started", "stop_requested",
+                        "ended", "exit_code", "signal"}
     RUN_DIR/job.log    the command's stdout and stderr, one header line per job
 
 Standard library only, and run by path in isolated mode (-I): importing the
@@ -71,8 +71,12 @@ def read_record(run_dir):
 
 
 def write_record(run_dir, record):
-    """Write the job record atomically: a reader sees the old one or the new one."""
+    """Write the job record atomically: a reader sees the old one or the new
+    one. Its writers hold `locked`, so temporary files of it found here were
+    left by a killed writer, and go."""
     path = Path(run_dir) / RECORD
+    for stale in path.parent.glob(f".{RECORD}.*.tmp"):
+        stale.unlink(missing_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
                                              suffix=".tmp")
     try:
@@ -130,6 +134,16 @@ def process_alive(pid, started=None):
     return began is None or started is None or began <= started + START_SLACK_S
 
 
+def job_running(record):
+    """Whether the job of a job record still runs: its supervisor, or its
+    training process, which outlives a supervisor killed with SIGKILL."""
+    if record.get("ended") is not None:
+        return False
+    child_started = record.get("child_started") or record.get("started")
+    return process_alive(record.get("pid"), record.get("started")) or \
+        process_alive(record.get("child_pid"), child_started)
+
+
 def reap():
     """Collect the exit status of finished supervisors this process started."""
     for pid, child in list(CHILDREN.items()):
@@ -164,7 +178,7 @@ def supervise(run_dir, command):
     if state["child"] is not None:
         if state["signal"]:  # arrived while the child was being started
             state["child"].send_signal(state["signal"])
-        update_record(run_dir, child_pid=state["child"].pid)
+        update_record(run_dir, child_pid=state["child"].pid, child_started=round(time.time(), 3))
         code = state["child"].wait()
     name = signal.Signals(-code).name if code < 0 else None
     update_record(run_dir, ended=round(time.time(), 3), exit_code=code, signal=name)

@@ -69,6 +69,14 @@ def test_training_on_a_missing_data_path(tmp_path, capsys):
     assert "no dataset folder at" in _one_error_line(capsys)
 
 
+def test_a_folder_of_images_without_masks_cannot_train(tmp_path, capsys):
+    for index in range(2):
+        write_image(tmp_path / "photos" / f"{index}.png", 64, 64, seed=index)
+    assert _run(["train", _config(tmp_path), f"data={tmp_path / 'photos'}"]) == 2
+    line = _one_error_line(capsys)
+    assert "no masks" in line and str(tmp_path / "photos") in line
+
+
 def test_damaged_data_is_reported_by_file_before_training_starts(tmp_path, capsys):
     data = _pets(tmp_path / "pets")
     (data / "images" / "train" / "0.png").write_bytes(b"\x89PNG not really")

@@ -50,6 +50,7 @@ def test_a_launched_run_finishes_and_reads_back(finished):
     assert run.job["command"][1:4] == ["-m", "ainnoseg", "train"]
     assert run.heartbeat["final"] and run.heartbeat["step"] == 6
     assert run.heartbeat["pid"] == run.job["child_pid"]
+    assert run.job["child_started"] >= run.job["started"]  # what `stop` checks the child by
     assert [row["step"] for row in run.curves["loss"]] == [1, 2, 3, 4, 5, 6]
     assert [row["step"] for row in run.curves["val"]] == [3, 6]
     best = max(run.curves["val"], key=lambda row: row["mean_iou"])

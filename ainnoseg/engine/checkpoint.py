@@ -21,8 +21,22 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(state, path):
-    """Write `state` to `path` atomically: a killed process leaves the old file."""
-    atomic_write(path, lambda handle: torch.save(state, handle))
+    """Write `state` to `path` atomically: a killed process, or a write that
+    fails (a full disk), leaves the old file. A failed write is an OSError
+    that says so, in one line."""
+    path = Path(path)
+    try:
+        atomic_write(path, lambda handle: torch.save(state, handle))
+    except (OSError, RuntimeError) as error:
+        # torch.save reports a failed write as a RuntimeError raised while handling it
+        cause = error if isinstance(error, OSError) else error.__context__
+        if not isinstance(cause, OSError):
+            raise
+        kept = (f"the previous {path.name} there is intact" if path.is_file()
+                else f"no {path.name} was written")
+        raise OSError(f"cannot write {path}: {cause.strerror or cause}; {kept}. Free some space "
+                      "(or fix the folder) and try again; a training run continues from its "
+                      "last checkpoint with --resume") from None
 
 
 def load_checkpoint(path):

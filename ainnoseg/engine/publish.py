@@ -29,6 +29,7 @@ from ..inference import PAPER_SCALES
 from .checkpoint import export_weights, load_checkpoint, load_model
 from .evaluate import evaluate
 from .selftrain import round_record, round_wall_time_hours
+from .writer import remove_leftovers, writing
 
 SUMMARY_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
                 "boundary_fscore", "class_iou", "class_boundary_iou")
@@ -144,43 +145,46 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
     manifest_path = out_dir / "manifest.json"
     _read_manifest(manifest_path)  # a damaged manifest stops publishing before any work
     out_dir.mkdir(parents=True, exist_ok=True)
-    weights = out_dir / f"{name}.pt"
-    descriptor, staged = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.pt.",
-                                          suffix=".publishing")
-    os.close(descriptor)
-    try:
-        export_weights(source, staged)
-        model, _ = load_model(staged, num_classes=dataset.num_classes)
-        evaluate_command = ["ainnoseg", "eval", portable(weights), portable(dataset_path),
-                            "--split", split, "--amp", amp]
-        ms_flags = ["--scales", *(f"{s:g}" for s in ms_scales), "--flip"]
-        entry = {
-            "file": weights.name,
-            "sha256": sha256(staged),
-            "model": state["config"]["model"],
-            "dataset": f"{Path(dataset_path).name}: trained on "
-                       f"{state['config']['train_split']}, scored on {split}",
-            "class_names": state["class_names"],
-            "config": state["config"],
-            **record["run"],
-            "best_step": record["earlier_steps"] + state["step"],
-            **record["machine"],
-            "val": {
-                "single_scale": _scored(model, dataset, amp, (1.0,), False,
-                                        shlex.join(evaluate_command)),
-                "multi_scale_flip": _scored(model, dataset, amp, tuple(ms_scales), True,
-                                            shlex.join(evaluate_command + ms_flags)),
-            },
-            **record["extra"],
-        }
-        if note:
-            entry["note"] = note
-        manifest = _read_manifest(manifest_path)
-        manifest[name] = json_ready(entry)
-        _move_into_place(staged, weights, manifest, manifest_path)
-    finally:
-        Path(staged).unlink(missing_ok=True)
-    return manifest[name]
+    # one publisher at a time, which first removes what a killed one staged
+    with writing(out_dir):
+        remove_leftovers(out_dir)
+        weights = out_dir / f"{name}.pt"
+        descriptor, staged = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.pt.",
+                                              suffix=".publishing")
+        os.close(descriptor)
+        try:
+            export_weights(source, staged)
+            model, _ = load_model(staged, num_classes=dataset.num_classes)
+            evaluate_command = ["ainnoseg", "eval", portable(weights), portable(dataset_path),
+                                "--split", split, "--amp", amp]
+            ms_flags = ["--scales", *(f"{s:g}" for s in ms_scales), "--flip"]
+            entry = {
+                "file": weights.name,
+                "sha256": sha256(staged),
+                "model": state["config"]["model"],
+                "dataset": f"{Path(dataset_path).name}: trained on "
+                           f"{state['config']['train_split']}, scored on {split}",
+                "class_names": state["class_names"],
+                "config": state["config"],
+                **record["run"],
+                "best_step": record["earlier_steps"] + state["step"],
+                **record["machine"],
+                "val": {
+                    "single_scale": _scored(model, dataset, amp, (1.0,), False,
+                                            shlex.join(evaluate_command)),
+                    "multi_scale_flip": _scored(model, dataset, amp, tuple(ms_scales), True,
+                                                shlex.join(evaluate_command + ms_flags)),
+                },
+                **record["extra"],
+            }
+            if note:
+                entry["note"] = note
+            manifest = _read_manifest(manifest_path)
+            manifest[name] = json_ready(entry)
+            _move_into_place(staged, weights, manifest, manifest_path)
+        finally:
+            Path(staged).unlink(missing_ok=True)
+        return manifest[name]
 
 
 def _run_record(run_dir, round_index, command, trained_on):

@@ -52,6 +52,7 @@ from .pseudo_label import (IGNORE, label_pool, open_pool, pseudo_label_stats, re
                            write_json, write_png)
 from .run_log import read_jsonl
 from .train import build_datasets, refuse_existing_run, train
+from .writer import remove_leftovers, require_new_or_run, writing
 
 VAL_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
             "boundary_fscore")
@@ -338,9 +339,12 @@ def _check_teacher(config, num_classes):
 
 
 def _open_run_dir(config, resume):
-    if distributed.is_main_process() and not resume:
-        Path(config.run_dir).mkdir(parents=True, exist_ok=True)
-        save_config(config, Path(config.run_dir) / "selftrain.yaml")
+    """Write selftrain.yaml: a new run's config, or a resumed run's where
+    key=value changed it (later resumes and `publish` see the change)."""
+    saved = Path(config.run_dir) / "selftrain.yaml"
+    if distributed.is_main_process() and (not resume or load_config(saved) != config):
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        save_config(config, saved)
     distributed.barrier()
 
 
@@ -352,10 +356,25 @@ def selftrain(config, resume=False, on_progress=None):
             rounds, threshold, student_init, pseudo_ratio, ...) apply.
         resume: continue the run in config.run_dir where it stopped.
         on_progress: called with every progress record (see `Progress`).
-    Returns the summary written to run_dir/summary.json.
+    Returns the summary written to run_dir/summary.json. The run directory
+    must be new, empty or a run, and is written by one process at a time
+    (see engine/writer.py); its rounds' training runs are its own.
     """
     joined = not distributed.is_distributed()  # leave a caller's process group alone
     distributed.init_distributed()
+    require_new_or_run(config.run_dir)
+    main = distributed.is_main_process()
+    with writing(config.run_dir, enabled=main):
+        if main:
+            remove_leftovers(config.run_dir)
+        summary = _selftrain(config, resume, on_progress)
+    if joined:
+        distributed.cleanup()
+    return summary
+
+
+def _selftrain(config, resume, on_progress):
+    """selftrain()'s work, in a run directory this process may write."""
     _check_run_dir(config, resume)
     # Everything that can be checked is, before the run directory is made.
     labeled, val_set = build_datasets(config)
@@ -376,8 +395,6 @@ def selftrain(config, resume=False, on_progress=None):
     if distributed.is_main_process():
         summary = write_summary(config.run_dir, config.rounds)
     progress.heartbeat.finish()
-    if joined:
-        distributed.cleanup()
     return summary
 
 
@@ -390,10 +407,8 @@ def resume_selftrain(run_dir, overrides=()):
     saved = Path(run_dir) / "selftrain.yaml"
     if not saved.is_file():
         raise ConfigError(f"{run_dir} holds no self-training run (no selftrain.yaml) to resume")
-    changes = resume_changes(overrides, "in another run_dir")
+    resume_changes(overrides, "in another run_dir")  # only the keys a resume may change
     config = load_config(saved, overrides)
-    if changes:
-        save_config(config, saved)  # later resumes and `publish` see the change
     return selftrain(dataclasses.replace(config, run_dir=str(run_dir)), resume=True)
 
 

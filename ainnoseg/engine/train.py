@@ -7,6 +7,8 @@ channels_last, data-parallel, evaluation every N steps, exact resume.
 """
 
 import contextlib
+import itertools
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -18,7 +20,8 @@ from tqdm import tqdm
 
 from ..class_weights import run_class_weight
 from ..config import ConfigError, from_dict, model_options, resume_changes, save_config
-from ..data import FolderDataset, MosaicCollate, build_dataset, eval_transforms, train_transforms
+from ..data import (DataError, FolderDataset, MosaicCollate, build_dataset, eval_transforms,
+                    train_transforms)
 from ..data.check import require_readable
 from ..losses import build_loss
 from ..precision import resolve_amp
@@ -29,6 +32,7 @@ from .evaluate import evaluate
 from .heartbeat import Heartbeat
 from .run_log import RunLog, read_jsonl
 from .sampler import SeededDataset, StepBatchSampler
+from .writer import RUN_FILES, remove_leftovers, require_new_or_run, writing
 
 
 def learning_rate(config, step):
@@ -64,6 +68,14 @@ def build_datasets(config):
     train_set = build_dataset(config.data, config.train_split, transforms=train_transforms(
         config.crop_size, config.scale, config.ratio_range, config.cat_max_ratio))
     val_set = build_dataset(config.data, config.val_split, transforms=eval_transforms())
+    for split, dataset in ((config.train_split, train_set), (config.val_split, val_set)):
+        if not hasattr(dataset, "num_classes"):
+            raise DataError(
+                f"the {split} split of {config.data} holds images but no masks, so a model "
+                "cannot learn or be scored on it: training needs labelled data (e.g. images/ "
+                "and masks/ folders; `ainnoseg data check` lists the layouts). A folder of "
+                "images alone is a self-training pool: `ainnoseg selftrain CONFIG "
+                f"unlabeled={config.data}`")
     require_readable({f"the {config.train_split} split of {config.data}": train_set,
                       f"the {config.val_split} split": val_set})
     if isinstance(train_set, FolderDataset) and not train_set.split_folders \
@@ -89,8 +101,8 @@ class _FirstSamples(torch.utils.data.Subset):
         return getattr(self.dataset, name)
 
 
-# The files of a run (and of a self-training run) that a new run would overwrite.
-RUN_FILES = ("config.yaml", "metrics.jsonl", "last.pt", "best.pt", "selftrain.yaml")
+# What a run killed before its first checkpoint leaves: nothing a new start would lose.
+EARLY_FILES = ("config.yaml", "metrics.jsonl")
 
 
 def refuse_existing_run(run_dir):
@@ -98,6 +110,8 @@ def refuse_existing_run(run_dir):
     overwrite its log, config and checkpoints."""
     run_dir = Path(run_dir)
     found = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not found:
+        return
     elsewhere = "start the new run elsewhere with run_dir=runs/NEW_NAME"
     if "selftrain.yaml" in found:
         raise ConfigError(f"{run_dir} already holds a self-training run: continue it with "
@@ -105,10 +119,26 @@ def refuse_existing_run(run_dir):
     if "last.pt" in found:
         raise ConfigError(f"{run_dir} already holds a run ({', '.join(found)}): continue it "
                           f"with `ainnoseg train --resume {run_dir}`, or {elsewhere}")
-    if found:
-        raise ConfigError(f"{run_dir} already holds files of a run ({', '.join(found)}) but no "
-                          f"checkpoint to resume (--resume needs last.pt): {elsewhere}, or "
-                          "delete those files to start over there")
+    raise ConfigError(f"{run_dir} already holds files of a run ({', '.join(found)}) but no "
+                      f"checkpoint to resume (--resume needs last.pt): {elsewhere}, or "
+                      "delete those files to start over there")
+
+
+def killed_before_first_checkpoint(run_dir):
+    """Whether `run_dir` holds only what a training run killed before its
+    first checkpoint leaves (EARLY_FILES): nothing to resume, nothing to lose."""
+    found = {name for name in RUN_FILES if (Path(run_dir) / name).exists()}
+    return bool(found) and found <= set(EARLY_FILES)
+
+
+def _start_afresh(run_dir):
+    """Clear what a run killed before its first checkpoint left, and say so."""
+    found = [name for name in EARLY_FILES if (run_dir / name).exists()]
+    print(f"note: {run_dir} holds a run that ended before its first checkpoint "
+          f"({', '.join(found)}): nothing to resume or lose, so it starts afresh there",
+          file=sys.stderr, flush=True)
+    for path in [run_dir / "metrics.jsonl", *run_dir.glob("events.out.tfevents.*")]:
+        path.unlink(missing_ok=True)
 
 
 def _resume_state(run_dir, config):
@@ -192,9 +222,7 @@ def _train_step(model, loss_fn, batches, optimizer, scaler, config, amp_dtype, d
         images_seen += images.shape[0]
     if distributed.any_process(not torch.isfinite(total)):
         raise FloatingPointError(
-            f"the loss became {total.item()} (terms {({k: float(v) for k, v in terms.items()})}); "
-            "the run directory keeps the last good checkpoint: resume with a lower lr, "
-            "grad_clip=1.0 or amp=off")
+            f"the loss became {total.item()} (terms {({k: float(v) for k, v in terms.items()})})")
     if config.grad_clip > 0:
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -204,6 +232,31 @@ def _train_step(model, loss_fn, batches, optimizer, scaler, config, amp_dtype, d
     logged = distributed.mean_over_processes(
         {"loss": total.item(), **{k: float(v) for k, v in terms.items()}})
     return logged.pop("loss"), logged, images_seen
+
+
+def _restart_advice(run_dir, config, saved_step):
+    """What to do once training diverged: a resume would keep the lr and
+    diverge again, so start a new run from the last good weights."""
+    lower = f"lr={config.lr / 10:g}"
+    if saved_step is None:
+        return (f"no checkpoint was written yet: start again with a lower lr ({lower}), "
+                "grad_clip=1.0 or amp=off")
+    last = run_dir / "last.pt"
+    command = shlex.join(["ainnoseg", "train", str(run_dir / "config.yaml"),
+                          f"init_checkpoint={last}", lower, f"run_dir={run_dir}_restart"])
+    return (f"{last} keeps the last good weights (step {saved_step}): start a new run from "
+            f"them with a lower lr, `{command}`, or with grad_clip=1.0 or amp=off")
+
+
+def _require_finite(model, step, advice):
+    """Refuse to save weights a diverged step made NaN or infinite."""
+    bad = [name for name, tensor in itertools.chain(model.named_parameters(),
+                                                    model.named_buffers())
+           if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise FloatingPointError(f"the weights became non-finite at step {step} ({bad[0]}{more}), "
+                                 f"so they were not saved; {advice}")
 
 
 def train(config, resume=False, datasets=None, on_step=None, overwrite=False):
@@ -217,14 +270,32 @@ def train(config, resume=False, datasets=None, on_step=None, overwrite=False):
         on_step: called as on_step(step, total) after every step.
         overwrite: start over in a run directory that holds a run; without
             it (and without `resume`) such a directory is refused untouched.
-    Returns the last validation metrics.
+    Returns the last validation metrics. The run directory must be new, empty
+    or a run, and is written by one process at a time (see engine/writer.py).
     """
     joined = not distributed.is_distributed()  # leave a caller's process group alone
-    rank, world_size, device = distributed.init_distributed()
+    distributed.init_distributed()
     run_dir = Path(config.run_dir)
-    if not (resume or overwrite):
-        refuse_existing_run(run_dir)
-    distributed.barrier()  # every process has looked before the main one writes
+    require_new_or_run(run_dir)
+    main = distributed.is_main_process()
+    with writing(run_dir, enabled=main):
+        if main:
+            remove_leftovers(run_dir)
+        if not (resume or overwrite) and killed_before_first_checkpoint(run_dir):
+            if main:
+                _start_afresh(run_dir)
+        elif not (resume or overwrite):
+            refuse_existing_run(run_dir)
+        distributed.barrier()  # every process has looked before the main one writes
+        metrics = _train(config, run_dir, resume, datasets, on_step)
+    if joined:
+        distributed.cleanup()
+    return metrics
+
+
+def _train(config, run_dir, resume, datasets, on_step):
+    """train()'s work, in a run directory this process may write."""
+    rank, world_size, device = distributed.init_distributed()
     state = _resume_state(run_dir, config) if resume else None
     torch.manual_seed(config.seed)
     train_set, val_set = datasets or build_datasets(config)
@@ -264,52 +335,59 @@ def train(config, resume=False, datasets=None, on_step=None, overwrite=False):
         log = RunLog(run_dir, step)
     loader = iter(_make_loader(train_set, config, world_size, rank, step))
     heartbeat = Heartbeat(run_dir, enabled=main)
-    progress = tqdm(total=config.iterations, initial=step, disable=not main, dynamic_ncols=True)
-    model.train()
-    while step < config.iterations:
-        lr = learning_rate(config, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        started = time.perf_counter()
-        # Loading seeds torch's generator per sample; without worker processes that
-        # happens here, so keep this process's draws (dropout) as they would be.
-        with torch.random.fork_rng(devices=[], enabled=config.workers == 0):
-            batches = [next(loader) for _ in range(config.accumulate)]
-        loss, terms, seen = _train_step(model, loss_fn, batches, optimizer, scaler, config,
-                                        amp_dtype, device)
-        step += 1
-        speed = seen * world_size / (time.perf_counter() - started)
-        progress.update(1)
-        if on_step is not None:
-            on_step(step, config.iterations)
-        heartbeat.beat(step, config.iterations)
-        progress.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", img_s=f"{speed:.1f}")
-        if main and (step % config.log_every == 0 or step == 1):
-            log.write({"step": step, "loss": loss, "lr": lr, "images_per_s": speed,
-                       **{f"loss.{k}": v for k, v in terms.items()}})
-        evaluated = step % config.eval_every == 0 or step == config.iterations
-        if evaluated:
-            metrics = evaluate(model_without_ddp.eval(), val_set, config.eval_scales,
-                               config.eval_flip, config.mode, crop_size=config.crop_size,
-                               distributed=world_size > 1, amp=config.amp)
-            model.train()
-        if main and evaluated:
-            log.write({"step": step, **{f"val.{k}": v for k, v in metrics.items()}})
-            if metrics["mean_iou"] > best:
+    saved = step if state is not None else None  # the step last.pt holds
+    # `with`: the bar ends its line however training ends, so an error is printed on its own
+    with tqdm(total=config.iterations, initial=step, disable=not main,
+              dynamic_ncols=True) as progress:
+        model.train()
+        while step < config.iterations:
+            lr = learning_rate(config, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            started = time.perf_counter()
+            # Loading seeds torch's generator per sample; without worker processes that
+            # happens here, so keep this process's draws (dropout) as they would be.
+            with torch.random.fork_rng(devices=[], enabled=config.workers == 0):
+                batches = [next(loader) for _ in range(config.accumulate)]
+            try:
+                loss, terms, seen = _train_step(model, loss_fn, batches, optimizer, scaler,
+                                                config, amp_dtype, device)
+            except FloatingPointError as error:
+                raise FloatingPointError(f"{error} at step {step + 1}; "
+                                         f"{_restart_advice(run_dir, config, saved)}") from None
+            step += 1
+            speed = seen * world_size / (time.perf_counter() - started)
+            progress.update(1)
+            if on_step is not None:
+                on_step(step, config.iterations)
+            heartbeat.beat(step, config.iterations)
+            progress.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", img_s=f"{speed:.1f}")
+            if main and (step % config.log_every == 0 or step == 1):
+                log.write({"step": step, "loss": loss, "lr": lr, "images_per_s": speed,
+                           **{f"loss.{k}": v for k, v in terms.items()}})
+            evaluated = step % config.eval_every == 0 or step == config.iterations
+            if evaluated:
+                metrics = evaluate(model_without_ddp.eval(), val_set, config.eval_scales,
+                                   config.eval_flip, config.mode, crop_size=config.crop_size,
+                                   distributed=world_size > 1, amp=config.amp)
+                model.train()
+            if main and evaluated:
+                log.write({"step": step, **{f"val.{k}": v for k, v in metrics.items()}})
+            if main and (evaluated or step % config.checkpoint_every == 0):
+                _require_finite(model_without_ddp, step, _restart_advice(run_dir, config, saved))
+            if main and evaluated and metrics["mean_iou"] > best:
                 best = metrics["mean_iou"]
                 save_checkpoint(_checkpoint(model_without_ddp, optimizer, scaler, config,
                                             train_set, step, metrics, best), run_dir / "best.pt")
-        if main and (evaluated or step % config.checkpoint_every == 0):
-            save_checkpoint(_checkpoint(model_without_ddp, optimizer, scaler, config, train_set,
-                                        step, metrics, best), run_dir / "last.pt")
-        if evaluated:
-            distributed.barrier()
-    progress.close()
+            if main and (evaluated or step % config.checkpoint_every == 0):
+                save_checkpoint(_checkpoint(model_without_ddp, optimizer, scaler, config,
+                                            train_set, step, metrics, best), run_dir / "last.pt")
+                saved = step
+            if evaluated:
+                distributed.barrier()
     heartbeat.beat(step, config.iterations, final=True)
     if log is not None:
         log.close()
-    if joined:
-        distributed.cleanup()
     return metrics
 
 

@@ -1,0 +1,242 @@
+"""One writer per run directory, and only runs in run directories.
+
+    require_new_or_run(run_dir)       # an existing folder of other files is refused
+    with writing(run_dir):            # RunBusy while another process writes it
+        remove_leftovers(run_dir)     # what a killed writer left half-written
+        ...
+
+The writer is the process that trains (or self-trains), whether started in a
+terminal or as a job's child (a job's supervisor only waits, and never takes
+it). It holds a POSIX record lock (fcntl.lockf) on RUN_DIR/.writer.lock for as
+long as it writes. The kernel drops the lock when the process ends, however it
+ends, so a lock is never stale; and unlike flock, the lock is the process's
+own, not shared with the loader workers it forks, which may outlive a killed
+writer by seconds. The file says who holds it, {"pid", "started", "host",
+"command"}, and is removed on release: a file left with a record names a
+writer that was killed, which the next writer notes and takes over.
+
+A process's lockf locks all go when it closes any descriptor of the file, so
+this process never opens a lock file it holds a second time (`_HELD`).
+"""
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from .. import supervisor
+
+try:
+    import fcntl
+except ImportError:  # Windows: no fcntl locks; one writer at a time is then up to the user
+    fcntl = None
+
+LOCK = ".writer.lock"
+# The files of a run (and of a self-training run) that a new run would overwrite.
+RUN_FILES = ("config.yaml", "metrics.jsonl", "last.pt", "best.pt", "selftrain.yaml")
+# Any of these makes a folder a run directory (one launched may hold only its job's files).
+RUN_MARKERS = RUN_FILES + ("progress.jsonl", "heartbeat.json", supervisor.RECORD, supervisor.LOG)
+# What writers leave beside the files they write: atomic_write's temporary
+# .<name>.<random>.tmp, publish's .<name>.<random>.publishing.
+LEFTOVER_SUFFIXES = (".tmp", ".publishing")
+TAKE_TRIES = 20  # a reader looks at the lock for an instant: try again for a moment
+# run dir (resolved) -> its open lock file: the locks this process holds. A
+# process may take its own run directory again (a notebook's nested calls).
+_HELD = {}
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be written as asked: `reason` says why,
+    the message adds what to do."""
+
+    def __init__(self, reason, advice):
+        super().__init__(f"{reason}: {advice}")
+        self.reason = reason
+
+
+class RunBusy(ValueError):
+    """A run directory another process is writing."""
+
+
+def _own_file(name):
+    """A lock or a leftover: files that do not make a folder anything."""
+    return name in (LOCK, supervisor.LOCK) or _leftover(name)
+
+
+def _leftover(name):
+    return name.startswith(".") and name.endswith(LEFTOVER_SUFFIXES)
+
+
+def require_new_or_run(run_dir):
+    """Refuse a run directory that exists and holds something other than a
+    run: a run there would write its checkpoints, logs and lock among those
+    files. A new folder, an empty one and a run's own are accepted."""
+    path = Path(run_dir)
+    advice = "choose a new folder, e.g. run_dir=runs/NEW_NAME, or an empty one"
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"{path} is a file, not a folder", advice)
+    if not path.is_dir() or any((path / name).exists() for name in RUN_MARKERS):
+        return
+    others = sorted(child.name for child in path.iterdir() if not _own_file(child.name))
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise RunDirError(f"{path} is an existing folder that holds no run ({shown}), and a "
+                          "run there would write its files among them", advice)
+
+
+def describe(holder):
+    """'pid 123 (started 2026-01-01 12:00:00 on host)' for a lock record."""
+    started = holder.get("started")
+    clock = "?" if started is None else time.strftime("%Y-%m-%d %H:%M:%S",
+                                                      time.localtime(started))
+    host = holder.get("host")
+    where = "" if host in (None, socket.gethostname()) else f" on {host}"
+    return f"pid {holder.get('pid')} (started {clock}{where})"
+
+
+def busy_message(run_dir, holder):
+    """What a second writer is told: who writes `run_dir`, and what to do."""
+    if not holder:
+        return (f"{run_dir} is being written by another process, which is just starting: "
+                "wait for it to end or stop it, or write to another folder")
+    return (f"{run_dir} is being written by {describe(holder)}: wait for it to end or stop "
+            f"it (a job with ainnoseg.jobs.stop, else `kill {holder.get('pid')}`), or write to "
+            "another folder (run_dir=...)")
+
+
+def _read(handle):
+    handle.seek(0)
+    try:
+        record = json.loads(handle.read() or "null")
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def current_writer(run_dir):
+    """The lock record of the process writing `run_dir` now, or None; the
+    lock is looked at, not taken."""
+    path = Path(run_dir) / LOCK
+    if fcntl is None or not path.is_file():
+        return None
+    if Path(run_dir).resolve() in _HELD:
+        return _read(_HELD[Path(run_dir).resolve()])
+    try:
+        handle = open(path)
+    except FileNotFoundError:  # released and removed just now
+        return None
+    with handle:
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:  # EACCES or EAGAIN: another process holds it
+            return _read(handle) or {}
+        fcntl.lockf(handle, fcntl.LOCK_UN)
+    return None
+
+
+def _take(run_dir):
+    """Open and lock RUN_DIR/.writer.lock; RunBusy if another process holds it."""
+    path = Path(run_dir) / LOCK
+    for attempt in range(TAKE_TRIES):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            handle = open(path, "a+")
+        except FileNotFoundError:  # its last holder removed the folder just now
+            continue
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # EACCES or EAGAIN: another process holds it
+            holder = _read(handle)
+            handle.close()
+            if (holder and _alive(holder)) or attempt == TAKE_TRIES - 1:
+                raise RunBusy(busy_message(run_dir, holder)) from None
+            time.sleep(0.01)  # a writer just starting, or a reader looking
+            continue
+        if _same_file(handle, path):
+            return handle
+        handle.close()  # its last holder removed it while this one waited: open it anew
+    raise RunBusy(busy_message(run_dir, None))
+
+
+def _alive(holder):
+    """Whether a lock record's process runs (on another machine: assumed)."""
+    if holder.get("host") != socket.gethostname():
+        return True
+    return supervisor.process_alive(holder.get("pid"), holder.get("started"))
+
+
+def _same_file(handle, path):
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _note_killed_writer(run_dir, previous):
+    """Say so where the last writer ended without releasing the lock."""
+    if previous and previous.get("pid") and not (
+            previous.get("pid") == os.getpid() and previous.get("host") == socket.gethostname()):
+        print(f"note: {run_dir} was being written by {describe(previous)}, which ended without "
+              "releasing it (killed?): taking it over", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def writing(run_dir, enabled=True):
+    """Hold the writer lock of `run_dir` (made if missing) while the block
+    writes it; RunBusy, naming the writer, if another process holds it. The
+    same process may take it again inside (self-training's nested runs, a
+    notebook). `enabled=False` (the other processes of a data-parallel run,
+    whose main process writes) holds nothing."""
+    run_dir = Path(run_dir)
+    key = run_dir.resolve()
+    if not enabled or fcntl is None or key in _HELD:
+        yield
+        return
+    made = not run_dir.exists()
+    handle = _take(run_dir)
+    _note_killed_writer(run_dir, _read(handle))
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps({"pid": os.getpid(), "started": round(time.time(), 3),
+                             "host": socket.gethostname(), "command": sys.argv}))
+    handle.flush()
+    _HELD[key] = handle
+    try:
+        yield
+    finally:
+        del _HELD[key]
+        _release(run_dir, handle, made)
+
+
+def _release(run_dir, handle, made):
+    """Remove the lock file, then unlock: a writer that ends leaves no trace,
+    and a folder it made that holds nothing (it refused, or failed before
+    writing) goes too."""
+    try:
+        (run_dir / LOCK).unlink(missing_ok=True)
+        if made and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+    except OSError:
+        pass  # another process took it meanwhile: it is theirs now
+    finally:
+        handle.close()  # which unlocks
+
+
+def remove_leftovers(folder):
+    """Remove what killed writers left in `folder`: temporary files of
+    interrupted atomic writes and publish's staged files. Only the writer
+    lock's holder may call it (the job record's own temporary files are its
+    writers' business, under supervisor.locked)."""
+    removed = []
+    for path in Path(folder).iterdir():
+        name = path.name
+        if _leftover(name) and not name.startswith(f".{supervisor.RECORD}.") and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(name)
+    if removed:
+        print(f"removed what an interrupted write left in {folder}: {', '.join(sorted(removed))}",
+              file=sys.stderr, flush=True)
+    return removed
