@@ -281,8 +281,8 @@ with gr.Blocks(title="AinnoSeg: HRNet, DANet and AinnoSeg side by side") as demo
                                       type="filepath", image_mode=None, sources=["upload"],
                                       height=260)
             example_list = gr.Dataset(
-                label="Examples with ground truth: synthetic scenes, then CamVid frames; "
-                      "each runs the model set trained on its kind of image",
+                label="Examples with ground truth (synthetic scenes, then CamVid frames when a "
+                      "CamVid folder is given); each runs the model set trained on its kind",
                 components=[image_input], samples=[], type="index", samples_per_page=12)
         with gr.Column(scale=2):
             model_set = gr.Dropdown(label="Model set", choices=[])
