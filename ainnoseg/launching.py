@@ -36,9 +36,14 @@ def list_presets(folder=CONFIGS_DIR):
     presets = []
     for path in sorted(Path(folder).glob("*.yaml")):
         text = path.read_text()
-        values = yaml.safe_load(text) or {}
+        about = _about(text)
+        try:
+            values = yaml.safe_load(text) or {}
+        except yaml.YAMLError:  # listed all the same: launching it says what is wrong
+            values, about = {}, f"{path} is not valid YAML; launching it shows where"
+        values = values if isinstance(values, dict) else {}
         kind = "selftrain" if "selftrain" in path.stem or "rounds" in values else "train"
-        presets.append({"name": path.stem, "path": path, "kind": kind, "about": _about(text),
+        presets.append({"name": path.stem, "path": path, "kind": kind, "about": about,
                         "values": values})
     return presets
 
@@ -108,6 +113,15 @@ def launch_overrides(data=None, model=None, iterations=None, unlabeled=None, rou
     # such as "data: 2024" or "yes" stays a path).
     return [f"{key}={json.dumps(value) if isinstance(value, str) else value}"
             for key, value in values.items() if value is not None] + list(extra)
+
+
+def fresh_run_name(root, name):
+    """`name`, else name_2, name_3, ...: the first that is no folder in `root` yet."""
+    candidate, number = str(name), 1
+    while (Path(root) / candidate).exists():
+        number += 1
+        candidate = f"{name}_{number}"
+    return candidate
 
 
 def run_dir(root, name):

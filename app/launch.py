@@ -1,4 +1,5 @@
-"""Launch: a training or self-training run as a background job, its live progress, Stop."""
+"""Launch: a training or self-training run as a background job, its live
+progress, Stop, and Resume for a run that stopped or failed."""
 
 import streamlit as st
 import widgets
@@ -85,6 +86,11 @@ def choose_settings(kind, preset):
     return chosen
 
 
+def page_message(error):
+    """An error in this page's words: a JobError's page form, else its message."""
+    return getattr(error, "page", None) or str(error)
+
+
 def start(kind, preset, data, settings, run_name, extra):
     try:
         overrides = launching.launch_overrides(
@@ -93,36 +99,58 @@ def start(kind, preset, data, settings, run_name, extra):
         run_dir = launching.run_dir(widgets.runs_root(), run_name)
         jobs.launch(kind, preset["path"], overrides, run_dir=run_dir)
     except (jobs.JobError, ConfigError, DataError, ValueError) as error:
-        st.error(str(error))
+        st.error(page_message(error))
         return
     st.session_state["launched"] = str(run_dir)
     st.success(f"Started {run_dir}: it runs in the background; a reload or a closed tab does "
                "not stop it.")
 
 
+def resume(run):
+    try:
+        jobs.launch(run.kind, run_dir=run.path, resume=True)
+    except (jobs.JobError, ConfigError, DataError, ValueError) as error:
+        st.error(page_message(error))
+        return
+    st.session_state["launched"] = run.path
+    st.success(f"Resumed {run.name} where it stopped: it runs in the background.")
+
+
+def show_job(run):
+    """One run of the Jobs panel: progress and Stop while it runs, its end
+    after, Resume where it stopped or failed with something to resume."""
+    eta = f", {run_tables.format_seconds(run.eta_s)} to go" if run.eta_s else ""
+    st.markdown(f"**{run.name}**: {run.status}{eta}")
+    if run.status == "running":
+        done = run.step / run.total if run.step is not None and run.total else 0.0
+        st.progress(min(done, 1.0), text=run_tables.position(run) or "starting ...")
+        if st.button("Stop", key=f"stop_{run.path}"):
+            try:
+                jobs.stop(run.path)
+            except jobs.JobError as error:
+                st.error(page_message(error))
+    elif run.status == "finished":
+        st.success(f"{run.name} finished: its results are on the Runs and Rounds pages.")
+    elif run.status == "failed":
+        st.error(run.error)
+    elif run.status_reason:
+        st.caption(run.status_reason)
+    if run.status in ("stopped", "failed") and jobs.resumable(run.path, run.kind):
+        if st.button("Resume", key=f"resume_{run.path}"):
+            resume(run)
+
+
 @st.fragment(run_every=2)
 def progress():
-    """The running jobs (and the one this tab launched), from their run directories."""
+    """The running, stopped and failed jobs (and the one this tab launched),
+    from their run directories."""
     launched = st.session_state.get("launched")
     shown = [run for run in list_runs(widgets.runs_root())
-             if run.status == "running" or run.path == launched]
+             if run.status in ("running", "stopped", "failed") or run.path == launched]
     if not shown:
         st.caption("No job is running.")
     for run in shown:
-        eta = f", {run_tables.format_seconds(run.eta_s)} to go" if run.eta_s else ""
-        st.markdown(f"**{run.name}**: {run.status}{eta}")
-        if run.status == "running":
-            done = run.step / run.total if run.step is not None and run.total else 0.0
-            st.progress(min(done, 1.0), text=run_tables.position(run) or "starting ...")
-            if st.button("Stop", key=f"stop_{run.path}"):
-                try:
-                    jobs.stop(run.path)
-                except jobs.JobError as error:
-                    st.error(str(error))
-        elif run.status == "finished":
-            st.success(f"{run.name} finished: its results are on the Runs and Rounds pages.")
-        elif run.status == "failed":
-            st.error(run.error)
+        show_job(run)
 
 
 st.title("Launch")
@@ -131,7 +159,8 @@ with form:
     kind, preset = choose_preset()
     data, data_ok = choose_data(preset)
     settings = choose_settings(kind, preset)
-    run_name = st.text_input("Run name (a folder in the runs folder)", preset["name"],
+    run_name = st.text_input("Run name (a folder in the runs folder)",
+                             launching.fresh_run_name(widgets.runs_root(), preset["name"]),
                              key=f"launch_name_{preset['name']}")
     extra = st.text_area("More settings (key=value, one a line)", key="launch_extra",
                          placeholder="e.g. lr=0.02")

@@ -1,5 +1,6 @@
 """Runs: every run under the runs folder, their curves, and one run in detail."""
 
+import os
 import shlex
 
 import altair as alt
@@ -26,6 +27,11 @@ def table():
 
 if runs:
     table()
+elif not os.path.isdir(root):  # False, not an error, for an unreadable path
+    st.info(f"No runs yet: the runs folder `{root}` does not exist (the first run makes it). "
+            "Start one on the Launch page, or run `ainnoseg train "
+            "configs/synthetic_quick.yaml`; if you expected runs there, check the runs folder "
+            "in the sidebar.")
 else:
     st.info(f"No runs under `{root}` yet: start one on the Launch page, or run "
             "`ainnoseg train configs/synthetic_quick.yaml`.")

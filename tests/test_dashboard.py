@@ -15,7 +15,7 @@ pytest.importorskip("streamlit",
 from PIL import Image  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from ainnoseg import jobs  # noqa: E402
+from ainnoseg import jobs, supervisor  # noqa: E402
 from ainnoseg.config import load_config, save_config  # noqa: E402
 from ainnoseg.engine.pseudo_label import write_png  # noqa: E402
 from ainnoseg.runs import list_runs, load_run  # noqa: E402
@@ -56,7 +56,7 @@ def rerun(app):
 
 def test_every_page_opens_on_a_fresh_clone(runs_root):
     app = open_app("runs.py")
-    assert "No runs under" in texts(app.info)
+    assert "No runs yet" in texts(app.info) and f"`{runs_root}` does not exist" in texts(app.info)
     assert app.dataframe  # the released models
     app.switch_page("launch.py")
     rerun(app)
@@ -181,3 +181,31 @@ def test_a_selftraining_run_whose_data_moved_gets_a_message(runs_root, tmp_path)
     write_png(np.zeros((8, 8), np.uint8), run_dir / "round_1" / "pseudo" / "00000.png")
     app = open_app("rounds.py")
     assert f"cannot be read here: no dataset folder at {gone}" in texts(app.error)
+
+
+def test_a_stopped_run_resumes_from_the_launch_page_and_a_new_run_gets_a_fresh_name(runs_root):
+    run_dir = runs_root / "synthetic_quick"  # where the page's default preset would go
+    jobs.launch("train", "configs/synthetic_tiny.yaml",
+                ["iterations=100000", "checkpoint_every=1", "eval_every=100000"], run_dir=run_dir)
+    deadline = time.monotonic() + TIMEOUT
+    while not (run_dir / "last.pt").is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    jobs.stop(run_dir, timeout=10)
+    app = open_app("launch.py")
+    app.radio(key="launch_kind").set_value("train")
+    rerun(app)
+    name = app.text_input(key="launch_name_synthetic_quick")
+    assert name.value == "synthetic_quick_2"  # the preset's name is taken
+    name.input("synthetic_quick")
+    rerun(app)
+    app.button(key="launch_start").click()
+    rerun(app)
+    message = texts(app.error)
+    assert "already holds a run" in message and "Resume button" in message
+    assert "launch(" not in message and "resume=True" not in message  # no Python on the page
+    assert "synthetic_quick**: stopped" in texts(app.markdown)
+    app.button(key=f"resume_{run_dir}").click()
+    rerun(app)
+    assert "Resumed synthetic_quick" in texts(app.success), texts(app.error)
+    record = supervisor.read_record(run_dir)
+    assert record["resume"] and record["command"][-2:] == ["--resume", str(run_dir)]

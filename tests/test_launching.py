@@ -4,8 +4,8 @@ import pytest
 from PIL import Image
 
 from ainnoseg.config import ConfigError, load_config
-from ainnoseg.launching import (describe_data, find_datasets, launch_overrides, list_presets,
-                                parse_extra, run_dir)
+from ainnoseg.launching import (describe_data, find_datasets, fresh_run_name, launch_overrides,
+                                list_presets, parse_extra, run_dir)
 
 
 def test_presets_are_the_config_files_with_their_kind_and_description():
@@ -39,6 +39,19 @@ def test_a_run_name_is_one_folder_name():
     for name in ("", "..", "a/b", "../escape"):
         with pytest.raises(ValueError, match="one folder name"):
             run_dir("runs", name)
+
+
+def test_a_new_run_gets_the_first_name_not_taken(tmp_path):
+    assert fresh_run_name(tmp_path, "quick") == "quick"
+    (tmp_path / "quick").mkdir()
+    (tmp_path / "quick_2").write_text("a file takes the name too")
+    assert fresh_run_name(tmp_path, "quick") == "quick_3"
+
+
+def test_a_broken_preset_is_listed_with_what_is_wrong(tmp_path):
+    (tmp_path / "broken.yaml").write_text("model: [hrnetv2_w18s\nlr: 0.01\n")
+    (preset,) = list_presets(tmp_path)
+    assert preset["values"] == {} and "not valid YAML" in preset["about"]
 
 
 def _folder_dataset(root):
