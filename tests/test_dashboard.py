@@ -209,3 +209,23 @@ def test_a_stopped_run_resumes_from_the_launch_page_and_a_new_run_gets_a_fresh_n
     assert "Resumed synthetic_quick" in texts(app.success), texts(app.error)
     record = supervisor.read_record(run_dir)
     assert record["resume"] and record["command"][-2:] == ["--resume", str(run_dir)]
+
+
+def test_a_runs_folder_of_slash_opens_and_a_folder_that_holds_no_run_is_refused(
+        runs_root, monkeypatch):
+    monkeypatch.setenv("AINNOSEG_RUNS", "/")
+    open_app("runs.py")  # no exception: folders it may not read (/proc/1/cwd) are skipped
+    open_app("launch.py")
+    monkeypatch.setenv("AINNOSEG_RUNS", str(runs_root))
+    (runs_root / "etc").mkdir(parents=True)
+    (runs_root / "etc" / "passwd").write_text("root:x:0:0\n")
+    app = open_app("launch.py")
+    app.radio(key="launch_kind").set_value("train")
+    rerun(app)
+    app.text_input(key="launch_name_synthetic_quick").input("etc")
+    rerun(app)
+    app.button(key="launch_start").click()
+    rerun(app)
+    assert "holds no run" in texts(app.error) and "choose another run name" in texts(app.error)
+    assert not app.success
+    assert [path.name for path in (runs_root / "etc").iterdir()] == ["passwd"]
