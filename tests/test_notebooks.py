@@ -1,5 +1,8 @@
 """Every tutorial in notebooks/ runs from its first cell to its last at CI
-sizes, and is stored without outputs.
+sizes, and is stored without outputs. What the run shows is what a reader
+sees: no output of hundreds of lines, no warnings, and every figure drawn in
+a widget also drawn as a plain figure (a page without a kernel, e.g. on
+GitHub, shows no widgets).
 
 Each notebook's first code cell (tagged "parameters") holds its sizes and
 budgets; the test adds a cell after it with the small values below, so the
@@ -25,7 +28,8 @@ def ci_parameters(name, tmp_path):
     small = {"IMAGE_SIZE": (64, 96)}
     return {
         "01_quick_start": {**small, "NUM_IMAGES": 2, "USE_CAMVID": False},
-        "02_inside_the_network": {**small, "QUERY_CLASSES": ["road", "car"]},
+        "02_inside_the_network": {**small, "QUERY_CLASSES": ["road", "car"],
+                                  "ATTENTION_SCENES": 2, "USE_CAMVID": False},
         "03_augmentation": {"CROP_SIZE": (64, 80), "SCALE": (64, 96), "SAMPLES": 3},
         "04_teacher_and_student": {"PRESET": "selftrain_synthetic_tiny", "OVERRIDES": [],
                                    "RUN_DIR": str(tmp_path / "selftrain"), "TIMEOUT_S": 300},
@@ -95,12 +99,40 @@ def test_notebook_runs(path, tmp_path):
             kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
         try:
             client.execute()  # raises CellExecutionError, with the cell and its traceback
+            check_outputs(path.name, client.nb)
             return
         except nbclient.exceptions.CellTimeoutError:
             # nbclient sometimes misses the reply to a cell that opens widgets and
             # waits out the timeout (jupyter/nbclient#312): run it again once.
             if attempt == 2 or not _stalled_on_widgets(client):
                 raise
+
+
+MAX_OUTPUT_LINES = 60  # a table or a report; a long dump belongs in a short repr
+
+
+def output_text(output):
+    if output.output_type == "stream":
+        return output.text
+    return output.get("data", {}).get("text/plain", "")
+
+
+def check_outputs(name, notebook):
+    """What a reader of the executed notebook sees."""
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        where = f"{name}, cell {index} ({cell.source.splitlines()[0] if cell.source else ''!r})"
+        for output in cell.outputs:
+            text = output_text(output)
+            assert len(text.splitlines()) <= MAX_OUTPUT_LINES, (
+                f"{where} prints {len(text.splitlines())} lines: {text[:300]}")
+            if output.output_type == "stream" and output.name == "stderr":
+                assert "Warning" not in text, f"{where} warns: {text[:500]}"
+        if "ipywidgets.interact" in cell.source:
+            assert any("image/png" in output.get("data", {}) for output in cell.outputs), (
+                f"{where} draws its figure only inside a widget: draw it once as a plain "
+                "figure too")
 
 
 WIDGET_CELL_TIMEOUT_S = 90  # such a cell takes seconds at CI sizes
