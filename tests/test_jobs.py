@@ -5,6 +5,7 @@ fails, one stopped mid-way and resumed exactly, two launches into one place."""
 import os
 import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -105,6 +106,15 @@ def test_two_launches_into_one_directory_are_refused(tmp_path, finished):
     first = _launch(run_dir, TINY + ["iterations=1000"])
     with pytest.raises(jobs.JobError, match=f"in use by job pid {first['pid']}"):
         _launch(run_dir)
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline and not (run_dir / "last.pt").is_file():
+        time.sleep(0.05)
+    # nor may a resume from a terminal write there while the job's training process does
+    resumed = subprocess.run([sys.executable, "-m", "ainnoseg", "train", "--resume", str(run_dir)],
+                             capture_output=True, text=True, timeout=120)
+    child = supervisor.read_record(run_dir)["child_pid"]
+    assert resumed.returncode == 2, resumed.stderr[-2000:]
+    assert f"{run_dir} is being written by pid {child} (started" in resumed.stderr
     with pytest.raises(jobs.JobError, match="already holds a run"):
         _launch(finished)
     jobs.stop(run_dir, timeout=10)

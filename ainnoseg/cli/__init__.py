@@ -1,10 +1,13 @@
 """The `ainnoseg` command line: one module per group of subcommands.
 
 Every mistake a user can make (a missing file, a bad config value, a
-checkpoint that does not fit, damaged data) ends the command with one line,
+checkpoint that does not fit, damaged data, a run directory that another
+process writes or that holds other files) ends the command with one line,
 `error: ...`, on stderr and exit status 2: the library raises ValueError
-subclasses (ConfigError, DataError, CheckpointError), OSError, or ImportError
-for an optional package that is not installed.
+subclasses (ConfigError, DataError, CheckpointError, RunDirError, RunBusy),
+OSError (a full disk too), FloatingPointError (training that diverged), or
+ImportError for an optional package that is not installed. A progress bar
+ends its line first, so the error line stands on its own.
 """
 
 import argparse
