@@ -37,17 +37,36 @@ def pseudo_labels(probabilities, threshold=0.0):
     return labels
 
 
-def label_batch(model, images, threshold=0.0, scales=(1.0,), flip=False, amp="auto"):
-    """Pseudo-labels of a batch of normalised images (N, 3, H, W) -> (N, H, W) uint8."""
-    return pseudo_labels(predict(model, images, scales=scales, flip=flip, amp=amp), threshold)
+def label_batch(model, images, threshold=0.0, scales=(1.0,), flip=False, amp="auto",
+                confidence=False):
+    """Pseudo-labels of a batch of normalised images (N, 3, H, W) -> (N, H, W)
+    uint8; with `confidence`, (labels, their `confidence_png` (N, H, W))."""
+    probabilities = predict(model, images, scales=scales, flip=flip, amp=amp)
+    labels = pseudo_labels(probabilities, threshold)
+    return (labels, confidence_png(probabilities)) if confidence else labels
 
 
-def write_png(array, path):
-    """An (H, W) uint8 label map or (H, W, 3) image as a PNG, written atomically."""
+def confidence_png(probabilities):
+    """(N, K, H, W) probabilities -> (N, H, W) uint8 highest probability x 255:
+    the confidence a threshold is compared against, as a grey PNG stores it."""
+    return (probabilities.max(1).values.float() * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+def _save_png(array, path):
     if isinstance(array, torch.Tensor):
         array = array.as_subclass(torch.Tensor).cpu().numpy()
     image = Image.fromarray(np.asarray(array, dtype=np.uint8))
     atomic_write(path, lambda handle: image.save(handle, "PNG"))
+
+
+def write_png(array, path):
+    """An (H, W) uint8 label map or (H, W, 3) image as a PNG, written atomically."""
+    _save_png(array, path)
+
+
+def write_confidence(shades, path):
+    """A `confidence_png` map as a grey PNG, written atomically."""
+    _save_png(shades, path)
 
 
 def write_json(path, values):
@@ -145,12 +164,6 @@ def _equal_size_batches(samples):
         start = end
 
 
-def confidence_png(probabilities):
-    """(K, H, W) probabilities -> (H, W) uint8 highest probability x 255, the
-    confidence a threshold is compared against, as a grey PNG stores it."""
-    return (probabilities.max(0).values.float() * 255).round().clamp(0, 255).to(torch.uint8)
-
-
 def label_pool(model, pool, out_dir, threshold=0.0, scales=(1.0,), flip=False, amp="auto",
                batch_size=4, workers=0, indices=None, on_image=None, progress=False,
                confidence_dir=None):
@@ -182,13 +195,13 @@ def label_pool(model, pool, out_dir, threshold=0.0, scales=(1.0,), flip=False, a
     bar = tqdm(total=len(todo), desc="pseudo-label", unit="img", disable=not progress)
     for samples in loader:
         for batch_indices, images in _equal_size_batches(samples):
-            probabilities = predict(model, images.to(device), scales=scales, flip=flip,
-                                    amp=amp).cpu()
-            labels = pseudo_labels(probabilities, threshold)
-            for index, label, probability in zip(batch_indices, labels, probabilities):
-                if confidence_dir is not None:  # first: a written label implies its confidence
-                    write_png(confidence_png(probability),
-                              Path(confidence_dir) / f"{pool.stems[index]}.png")
+            keep = confidence_dir is not None
+            result = label_batch(model, images.to(device), threshold, scales, flip, amp, keep)
+            labels, shades = result if keep else (result, [None] * len(result))
+            for index, label, shade in zip(batch_indices, labels.cpu(), shades):
+                if shade is not None:  # first: a written label implies its confidence
+                    write_confidence(shade.cpu(),
+                                     Path(confidence_dir) / f"{pool.stems[index]}.png")
                 write_png(label, out_dir / f"{pool.stems[index]}.png")
                 written += 1
                 bar.update(1)
