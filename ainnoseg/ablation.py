@@ -211,20 +211,19 @@ def commands_list(record):
                    for entry in record["settings"] if entry["runs"])
 
 
-def job_launch(run, resume, threads):
+def job_launch(run, resume):
     """Start `run` as a background job, resumed from its checkpoint if
     `resume`; returns the job record."""
     if resume:
-        return jobs.launch("train", run_dir=run.run_dir, resume=True, threads=threads)
-    return jobs.launch("train", run.setting.config, run.overrides, run_dir=run.run_dir,
-                       threads=threads)
+        return jobs.launch("train", run_dir=run.run_dir, resume=True)
+    return jobs.launch("train", run.setting.config, run.overrides, run_dir=run.run_dir)
 
 
 def run_plan(plan, parallel=2, poll_s=20.0, out=sys.stdout):
-    """Run every unfinished run of the plan, `parallel` jobs at a time with
-    cores / parallel threads each; started runs resume, finished ones are
-    skipped, so running the plan again continues it. Returns when all are done."""
-    threads = max(1, jobs.available_cores() // parallel)
+    """Run every unfinished run of the plan, `parallel` jobs at a time, which
+    share the cores by the thread policy (`ainnoseg.threads`); started runs
+    resume, finished ones are skipped, so running the plan again continues
+    it. Returns when all are done."""
     waiting = [run for run in planned_runs(plan) if run_state(run) != "done"]
     running = []
     while waiting or running:
@@ -237,7 +236,7 @@ def run_plan(plan, parallel=2, poll_s=20.0, out=sys.stdout):
                 print(f"running {run.run_dir}", file=out, flush=True)
             else:  # a failed run starts again from its last checkpoint
                 resume = (run.run_dir / "last.pt").is_file()
-                job_launch(run, resume, threads)
+                job_launch(run, resume)
                 print(f"{'resumed' if resume else 'started'} {run.run_dir}: {run.command}",
                       file=out, flush=True)
             running.append(run)

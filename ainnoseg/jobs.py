@@ -13,11 +13,12 @@ session and process group; stdout and stderr go to RUN_DIR/job.log, and
 RUN_DIR/job.json records the pid, the command, the start and, whoever is
 watching or not, the exit code and end time.
 
-Each job gets a share of the cores: OMP_NUM_THREADS (PyTorch's intra-op
-threads) is the cores divided among the jobs running under the same root, at
-least 1, and OMP_WAIT_POLICY=PASSIVE makes idle OpenMP threads sleep instead of
-spinning, so two jobs side by side do not steal each other's cores
-(`benchmarks/jobs.py` measures it).
+Each job's threads, wait policy and priority come from the project's thread
+policy (`ainnoseg.threads.for_job`): the cores left after one is kept for an
+interactive app (the dashboard, the demo, a notebook that launched it),
+divided among the training processes running on the machine, decided again
+as jobs come and go; idle threads asleep (OMP_WAIT_POLICY=PASSIVE); nice 10
+(`benchmarks/contention.py` measures it).
 """
 
 import os
@@ -28,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import supervisor
+from . import supervisor, threads as thread_policy
 from .engine import writer
 from .engine.heartbeat import beating, read_heartbeat
 from .engine.train import RUN_FILES, killed_before_first_checkpoint
@@ -49,13 +50,6 @@ class JobError(RuntimeError):
         self.page = page or message
 
 
-def available_cores():
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def running_pids(root="runs"):
     """The pids of the training processes working in the runs under `root`
     (see `ainnoseg.runs.find_run_dirs`; a self-training run's inner runs share
@@ -65,18 +59,24 @@ def running_pids(root="runs"):
     return {pid for pid, _ in workers if pid}
 
 
-def thread_count(root="runs", cores=None):
-    """Threads for a new job: the cores divided among it and the jobs running under `root`."""
-    cores = cores or available_cores()
-    return max(1, cores // (1 + len(running_pids(root))))
+def job_plan(threads=None):
+    """The thread plan of a new job: the policy's (`ainnoseg.threads.for_job`)
+    for this machine now and this launcher, or `threads` fixed by the caller
+    (then never decided again), idle threads asleep and nice 10 either way."""
+    if threads:
+        return thread_policy.Plan(threads, interop=1, nice=thread_policy.BACKGROUND_NICE,
+                                  passive=True, why=f"{threads} thread(s) asked for")
+    return thread_policy.for_job(thread_policy.read_machine(), thread_policy.is_interactive())
 
 
-def child_environment(threads):
-    """This process's environment with the job's thread settings, and this
-    copy of the package first on the path (the job runs the same code)."""
+def child_environment(plan, fixed=False):
+    """This process's environment with the job's thread settings (`plan`), the
+    mark that lets the job decide again (unless `fixed`), and this copy of the
+    package first on the path (the job runs the same code)."""
     env = dict(os.environ)
-    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               OMP_WAIT_POLICY="PASSIVE")
+    env.update(plan.environment())
+    mode = "fixed" if fixed else ("interactive" if thread_policy.is_interactive() else "background")
+    env[thread_policy.JOB_VARIABLE] = mode
     env["PYTHONPATH"] = os.pathsep.join(
         [PACKAGE_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     return env
@@ -174,8 +174,8 @@ def launch(kind, config=None, overrides=(), run_dir=None, resume=False, threads=
         overrides: key=value strings, as on the command line.
         run_dir: the run directory; default runs/<config name>, as the CLI's.
         resume: continue the run in `run_dir` where it stopped.
-        threads: PyTorch threads of the job; default the cores divided among
-            the jobs running beside `run_dir` (see `thread_count`).
+        threads: PyTorch threads of the job, fixed; default the thread
+            policy's, decided again while it runs (see `ainnoseg.threads`).
     Raises JobError if another process works in `run_dir`, or the request
     cannot start (no config, nothing to resume, a run already there);
     ConfigError for a bad config key or value.
@@ -196,19 +196,23 @@ def launch(kind, config=None, overrides=(), run_dir=None, resume=False, threads=
                            f"(ainnoseg.jobs.stop({str(run_dir)!r})) or choose another run_dir",
                            page=f"{run_dir} is in use by {busy}: stop it under Jobs, or choose "
                                 "another run name")
-        threads = threads or thread_count(run_dir.resolve().parent)
-        wrapper = [sys.executable, "-I", supervisor.__file__, str(run_dir), "--", *command]
+        plan = job_plan(threads)
+        wrapper = [sys.executable, "-I", supervisor.__file__, str(run_dir),
+                   "--nice", str(plan.nice), "--", *command]
+        environment = child_environment(plan, fixed=bool(threads))
         with open(run_dir / supervisor.LOG, "ab") as log:
             process = subprocess.Popen(wrapper, stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, env=child_environment(threads),
+                                       stderr=subprocess.STDOUT, env=environment,
                                        start_new_session=True)
         supervisor.CHILDREN[process.pid] = process
         record = {
             "kind": kind, "run_dir": str(run_dir.resolve()), "command": command,
             "supervisor_command": wrapper, "pid": process.pid, "host": socket.gethostname(),
-            "cwd": os.getcwd(), "started": round(time.time(), 3), "threads": threads,
-            "env": {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-                    "OMP_WAIT_POLICY": "PASSIVE"},
+            "cwd": os.getcwd(), "started": round(time.time(), 3), "threads": plan.threads,
+            "env": {key: environment[key] for key in
+                    ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY",
+                     thread_policy.JOB_VARIABLE)},
+            "nice": plan.nice, "thread_plan": plan.why,
             "log": supervisor.LOG, "resume": resume, "child_pid": None, "stop_requested": None,
             "ended": None, "exit_code": None, "signal": None,
         }

@@ -4,7 +4,7 @@
 and process group) that runs the real training command as its child, waits for
 it and records how it ended, even if nobody is watching:
 
-    python -I ainnoseg/supervisor.py RUN_DIR -- python -m ainnoseg train ...
+    python -I ainnoseg/supervisor.py RUN_DIR --nice 10 -- python -m ainnoseg train ...
 
     RUN_DIR/job.json   {"kind", "command", "pid" (this supervisor = the process
                         group), "host", "cwd", "started", "threads", "env",
@@ -187,9 +187,16 @@ def supervise(run_dir, command):
 
 
 def main(argv=None):
+    """python -I supervisor.py RUN_DIR [--nice N] -- COMMAND [ARGS ...]: with
+    --nice, the supervisor and so the command run N steps nicer."""
     argv = sys.argv[1:] if argv is None else argv
+    nice = 0
+    if len(argv) > 2 and argv[1] == "--nice":
+        nice, argv = int(argv[2]), [argv[0], *argv[3:]]
     if len(argv) < 3 or argv[1] != "--":
-        sys.exit("usage: python -I ainnoseg/supervisor.py RUN_DIR -- COMMAND [ARGS ...]")
+        sys.exit("usage: python -I ainnoseg/supervisor.py RUN_DIR [--nice N] -- COMMAND ...")
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)
     code = supervise(argv[0], argv[2:])
     sys.exit(code if code >= 0 else 128 - code)
 

@@ -53,7 +53,8 @@ TRAINING_COMMANDS = ("train", "selftrain")
 APP_SCRIPTS = ("app/dashboard.py", "app/demo.py")
 FACTS_TTL_S = 2.0  # an app's requests reread /proc at most this often
 # Set by `ainnoseg.jobs.launch` in a job's environment: "interactive" when an
-# app or a notebook launched it (the job keeps a core for it), else "background".
+# app or a notebook launched it (the job keeps a core for it), "background"
+# otherwise, "fixed" when the launcher fixed its threads (never decided again).
 JOB_VARIABLE = "AINNOSEG_JOB"
 
 
@@ -244,20 +245,28 @@ def apply_for_command(command):
         return torch.get_num_threads()
     if command not in ("train", "selftrain", "eval", "predict", "publish", "export"):
         return torch.get_num_threads()
+    _TERMINAL_TRAINING["on"] = command in TRAINING_COMMANDS and explicit_threads() is None
     machine = read_machine()
     plan = for_training(machine) if command in TRAINING_COMMANDS else for_foreground(machine)
     apply(Plan(explicit_threads() or plan.threads, interop=1))
     return torch.get_num_threads()
 
 
+_TERMINAL_TRAINING = {"on": False}  # set by `apply_for_command` for `ainnoseg train`
+
+
 class TrainingThreads:
     """A training process's threads, decided again every `REPLAN_S` seconds
     (`update()` once a step), so jobs share the cores as they come and go.
-    Off where OMP_NUM_THREADS was set by the user rather than by a launcher."""
+    On in jobs the policy planned and in `ainnoseg train|selftrain` typed
+    without OMP_NUM_THREADS."""
 
     def __init__(self):
         job = os.environ.get(JOB_VARIABLE)
-        self.enabled = bool(job) or explicit_threads() is None
+        # Jobs the policy planned, and `ainnoseg train` typed without
+        # OMP_NUM_THREADS; never a "fixed" job, nor `train()` called from a
+        # notebook or a test, whose threads are their caller's.
+        self.enabled = job in ("interactive", "background") or _TERMINAL_TRAINING["on"]
         self.interactive = job == "interactive"
         self.next_check = time.monotonic() + REPLAN_S
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ainnoseg import compare, compare_report, examples, inputs, model_cards, viz
+from ainnoseg import compare, compare_report, examples, inputs, model_cards, threads, viz
 from ainnoseg.data import DataError
 from ainnoseg.engine.checkpoint import CheckpointError
 from ainnoseg.model_sets import FAMILIES, ModelStore, default_set, missing_note
@@ -118,7 +118,8 @@ def segment(image, mask, set_name, extra, multiscale, opacity, boundaries_only,
     disagreement map and, with a ground truth, the error maps and ranking."""
     scales, flip = (SCALES, True) if multiscale else ((1.0,), False)
     checked, truth, models = _prepare(image, mask, set_name, extra, scales)
-    predictions = compare.run_models(models, checked.pixels, scales, flip)
+    with threads.foreground():  # the cores a training job leaves (ainnoseg/threads.py)
+        predictions = compare.run_models(models, checked.pixels, scales, flip)
     first = next(iter(models.values()))
     for p in predictions:
         if p.name == EXTRA:
@@ -176,8 +177,9 @@ def compare_scales(image, mask, set_name, extra, model_name, opacity, boundaries
     if model_name not in models:
         raise gr.Error(f"Choose one of {', '.join(models)} for the multi-scale comparison.")
     model = {model_name: models[model_name]}
-    single = compare.run_models(model, checked.pixels)[0]
-    multi = compare.run_models(model, checked.pixels, SCALES, flip=True)[0]
+    with threads.foreground():
+        single = compare.run_models(model, checked.pixels)[0]
+        multi = compare.run_models(model, checked.pixels, SCALES, flip=True)[0]
     palette, names = models[model_name].palette, models[model_name].class_names
     change = compare.scale_change(single.labels, multi.labels, names, truth)
     pictures = [compare.prediction_picture(checked.pixels, p.labels, palette, opacity,
@@ -388,6 +390,7 @@ def main(argv=None):
     args = parse_args(argv)
     STORE, CAMVID = ModelStore(args.releases), args.camvid
     SCALES, MAX_SIDE = tuple(args.scales), args.max_side
+    threads.serve_interactively()  # jobs launched beside it keep it a core
     demo.queue(max_size=32).launch(server_name=args.host, server_port=args.port,
                                    share=args.share, **launch_options())
 

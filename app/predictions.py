@@ -7,7 +7,7 @@ import streamlit as st
 import widgets
 
 import ainnoseg
-from ainnoseg import analysis, compare, inputs, model_cards, viz
+from ainnoseg import analysis, compare, inputs, model_cards, threads, viz
 from ainnoseg.data import DataError
 
 SPLITS = ("val", "train", "test")
@@ -31,7 +31,8 @@ if not models:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def segment(path, modified, image_key, scales, flip, _model, _image):
-    return ainnoseg.segment_image(_model, _image, scales=scales, flip=flip)
+    with threads.foreground():  # the cores a training job leaves (ainnoseg/threads.py)
+        return ainnoseg.segment_image(_model, _image, scales=scales, flip=flip)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -113,8 +114,9 @@ def worst_images(dataset, image_key):
             def step(done, total, label=label):
                 bar.progress(done / total, text=f"{label}: {done} / {total} images")
             try:
-                scores[tags[label]] = analysis.score_images(model, dataset, range(limit),
-                                                            scales, flip, on_image=step)
+                with threads.foreground():
+                    scores[tags[label]] = analysis.score_images(model, dataset, range(limit),
+                                                                scales, flip, on_image=step)
             except DataError as error:
                 bar.empty()
                 refuse(error, f"Cannot score the {limit} images: ")

@@ -47,7 +47,7 @@ def test_a_launched_run_finishes_and_reads_back(finished):
     assert (run.step, run.total, run.checkpoint_step, run.eta_s) == (6, 6, 6, 0.0)
     assert run.job["exit_code"] == 0 and run.job["ended"] >= run.job["started"]
     assert run.job["env"] == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                              "OMP_WAIT_POLICY": "PASSIVE"}
+                              "OMP_WAIT_POLICY": "PASSIVE", "AINNOSEG_JOB": "fixed"}
     assert run.job["command"][1:4] == ["-m", "ainnoseg", "train"]
     assert run.heartbeat["final"] and run.heartbeat["step"] == 6
     assert run.heartbeat["pid"] == run.job["child_pid"]
@@ -165,16 +165,46 @@ def test_launch_refuses_requests_that_cannot_start(tmp_path):
     assert not (tmp_path / "a").exists()
 
 
-def test_a_job_gets_its_share_of_the_cores(tmp_path):
-    assert jobs.thread_count(tmp_path, cores=4) == 4
-    (tmp_path / "other").mkdir()
-    supervisor.write_record(tmp_path / "other", {"pid": os.getpid(), "started": time.time(),
-                                                 "ended": None})  # a live job
-    assert jobs.thread_count(tmp_path, cores=4) == 2
-    assert jobs.thread_count(tmp_path, cores=1) == 1
-    env = jobs.child_environment(3)
-    assert (env["OMP_NUM_THREADS"], env["OMP_WAIT_POLICY"]) == ("3", "PASSIVE")
+def test_a_job_gets_the_thread_policys_plan(monkeypatch):
+    from ainnoseg import threads
+
+    monkeypatch.setattr(threads, "read_machine", lambda: threads.Machine(cores=2))
+    monkeypatch.setattr(threads, "_INTERACTIVE", True)  # launched from the dashboard
+    plan = jobs.job_plan()
+    assert (plan.threads, plan.nice, plan.passive) == (1, 10, True)
+    env = jobs.child_environment(plan)
+    assert (env["OMP_NUM_THREADS"], env["OMP_WAIT_POLICY"], env["AINNOSEG_JOB"]) == \
+        ("1", "PASSIVE", "interactive")
     assert env["PYTHONPATH"].split(os.pathsep)[0] == jobs.PACKAGE_PARENT
+    monkeypatch.setattr(threads, "_INTERACTIVE", False)  # from a terminal, alone
+    assert jobs.job_plan().threads == 2
+    assert jobs.child_environment(jobs.job_plan())["AINNOSEG_JOB"] == "background"
+    fixed = jobs.job_plan(threads=3)
+    assert (fixed.threads, fixed.nice) == (3, 10)
+    assert jobs.child_environment(fixed, fixed=True)["AINNOSEG_JOB"] == "fixed"
+
+
+def _nice(pid):
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads Linux's /proc")
+def test_a_launched_job_runs_nicer_with_its_planned_environment(tmp_path):
+    run_dir = tmp_path / "nice"
+    record = _launch(run_dir)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not supervisor.read_record(run_dir).get("child_pid"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        child = supervisor.read_record(run_dir)["child_pid"]
+        assert _nice(record["pid"]) >= 10 and _nice(child) >= 10
+        environ = dict(entry.split(b"=", 1) for entry in
+                       Path(f"/proc/{child}/environ").read_bytes().split(b"\0") if b"=" in entry)
+        assert environ[b"OMP_NUM_THREADS"] == b"1" and environ[b"AINNOSEG_JOB"] == b"fixed"
+        assert record["nice"] == 10 and record["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
+    finally:
+        jobs.wait(run_dir, timeout=TIMEOUT)
 
 
 def test_selftrain_commands_are_argument_lists():

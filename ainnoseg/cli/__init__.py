@@ -13,6 +13,7 @@ ends its line first, so the error line stands on its own.
 import argparse
 import sys
 
+from .. import threads
 from . import ablation, inference, overview, training
 
 # What a user's mistake raises; anything else is a bug and keeps its traceback.
@@ -43,6 +44,7 @@ def one_line(error):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    threads.apply_for_command(args.command)  # the thread policy: ainnoseg/threads.py
     try:
         status = args.run(args)
     except USER_ERRORS as error:

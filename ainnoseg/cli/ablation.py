@@ -53,7 +53,7 @@ def add_parsers(commands):
         action.set_defaults(run=run)
         if name == "run":
             action.add_argument("--parallel", type=int, default=2, metavar="N",
-                                help="jobs at once, each with cores / N threads (default 2)")
+                                help="jobs at once, sharing the cores (default 2)")
         if name == "collect":
             action.add_argument("--out", metavar="FILE.json",
                                 help="also write the record (per-run metrics, means, commands)")

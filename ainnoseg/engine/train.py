@@ -26,6 +26,7 @@ from ..data.check import require_readable
 from ..losses import build_loss
 from ..precision import resolve_amp
 from ..registry import build_model
+from ..threads import TrainingThreads
 from . import distributed
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .evaluate import evaluate
@@ -335,6 +336,7 @@ def _train(config, run_dir, resume, datasets, on_step):
         log = RunLog(run_dir, step)
     loader = iter(_make_loader(train_set, config, world_size, rank, step))
     heartbeat = Heartbeat(run_dir, enabled=main)
+    planner = TrainingThreads()  # shares the cores with jobs and apps as they come and go
     saved = step if state is not None else None  # the step last.pt holds
     # `with`: the bar ends its line however training ends, so an error is printed on its own
     with tqdm(total=config.iterations, initial=step, disable=not main,
@@ -344,11 +346,13 @@ def _train(config, run_dir, resume, datasets, on_step):
             lr = learning_rate(config, step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            planner.update()
             started = time.perf_counter()
             # Loading seeds torch's generator per sample; without worker processes that
             # happens here, so keep this process's draws (dropout) as they would be.
             with torch.random.fork_rng(devices=[], enabled=config.workers == 0):
                 batches = [next(loader) for _ in range(config.accumulate)]
+            data_s = time.perf_counter() - started  # waiting for the loader
             try:
                 loss, terms, seen = _train_step(model, loss_fn, batches, optimizer, scaler,
                                                 config, amp_dtype, device)
@@ -364,7 +368,7 @@ def _train(config, run_dir, resume, datasets, on_step):
             progress.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", img_s=f"{speed:.1f}")
             if main and (step % config.log_every == 0 or step == 1):
                 log.write({"step": step, "loss": loss, "lr": lr, "images_per_s": speed,
-                           **{f"loss.{k}": v for k, v in terms.items()}})
+                           "data_s": data_s, **{f"loss.{k}": v for k, v in terms.items()}})
             evaluated = step % config.eval_every == 0 or step == config.iterations
             if evaluated:
                 metrics = evaluate(model_without_ddp.eval(), val_set, config.eval_scales,
