@@ -26,8 +26,9 @@ RUNS = {
                       "--crop", "64", "80", "--scales", "0.5", "--threads", "1"],
     "train_loop": ["--config", "configs/synthetic_tiny.yaml", "--workers", "0", "1",
                    "--warmup", "1", "--steps", "2"],
-    "jobs": ["--overrides", "crop_size=[64,80]", "scale=[64,80]", "batch_size=2", "workers=0",
-             "model=hrnetv2_w18s", "--warmup", "1", "--steps", "1", "--threads", "1"],
+    "contention": ["--overrides", "crop_size=[64,80]", "scale=[64,80]", "batch_size=2",
+                   "workers=0", "model=hrnetv2_w18s", "--warmup", "1", "--steps", "1",
+                   "--repeats", "1", "--upload-size", "64", "80"],
 }
 
 EXPECTED = {
@@ -37,7 +38,7 @@ EXPECTED = {
     "train_step": "one training step",
     "data": "ainnoseg_w18s training",
     "pseudo_label": "7-scale + flip costs",
-    "jobs": "side by side / solo",
+    "contention": "policy on / off",
     "train_loop": "loop / bare step",
     "cam_sharpness": "training crop 64x80",
 }
