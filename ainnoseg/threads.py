@@ -145,8 +145,12 @@ def _parent(pid):
 
 
 def is_training_command(argv):
-    """Whether `argv` runs `ainnoseg train|selftrain` (as `python -m ainnoseg`,
-    the `ainnoseg` script or under torchrun), not the job supervisor that waits for one."""
+    """Whether `argv` is a Python process running `ainnoseg train|selftrain`
+    (as `python -m ainnoseg`, the `ainnoseg` script or under torchrun); not
+    the job supervisor that waits for one, nor a wrapper such as `timeout`
+    whose arguments name it."""
+    if not argv or not Path(argv[0]).name.startswith("python"):
+        return False
     if any(Path(arg).name == "supervisor.py" for arg in argv):
         return False
     return any(Path(arg).name == "ainnoseg" and following in TRAINING_COMMANDS
