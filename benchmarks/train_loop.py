@@ -6,7 +6,10 @@ size, measured side by side in one run.
 For each loader setting, the loop runs `--warmup` + `--steps` iterations of
 the config (no evaluation, no checkpoint inside the window) and its median
 iteration is compared with the median bare step (`train_step.make_step`, the
-config's precision and layout). The target: the loop within 10 % of the step.
+config's precision and layout) on the loop's mean batch: Mosaic adds
+mosaic_ratio x batch_size images to each batch on average (0.3 x 8 = 2.4), so
+the bare step is timed at the batch sizes around that mean and interpolated.
+The target: the loop within 10 % of the step.
 
     python benchmarks/train_loop.py [--config configs/camvid_ainnoseg_w18s.yaml]
         [--data ../shared/datasets/camvid] [--workers 0 1 2] [--steps 10]
@@ -28,8 +31,18 @@ from train_step import make_step
 
 
 def bare_step_seconds(config, num_classes, warmup, steps):
+    """Median seconds of a bare step on the loop's mean batch (originals and mosaics)."""
+    mean = config.batch_size * (1 + config.mosaic_ratio)
+    low = int(mean)
+    if mean == low:
+        return _bare(config, num_classes, low, warmup, steps)
+    below, above = (_bare(config, num_classes, size, warmup, steps) for size in (low, low + 1))
+    return below + (mean - low) * (above - below)
+
+
+def _bare(config, num_classes, batch, warmup, steps):
     bf16 = resolve_amp(config.amp, torch.device("cpu")) == torch.bfloat16
-    step = make_step(config, num_classes, config.batch_size, bf16, config.channels_last,
+    step = make_step(config, num_classes, batch, bf16, config.channels_last,
                      torch.device("cpu"))
     for _ in range(warmup):
         step()
