@@ -18,9 +18,10 @@ or more cores):
 - A **training process** (a job launched by `ainnoseg.jobs.launch`, or
   `ainnoseg train` in a terminal) gets the cores left after `keep` are kept
   for an interactive app (when one runs, or launched the job), divided among
-  it and the other training processes, at least 1. It decides again every
-  `REPLAN_S` seconds while it trains, so a job that started alone gives cores
-  back when a second job or an app starts, and takes them again after.
+  it and the other training processes, at least 1. A launched job decides
+  again every `REPLAN_S` seconds while it trains, so a job that started alone
+  gives cores back when a second job or an app starts, and takes them again
+  after; `ainnoseg train` in a terminal decides once, at its start.
 - A launched job also sleeps its idle OpenMP threads (OMP_WAIT_POLICY=PASSIVE)
   instead of spinning, runs at nice 10, so a page the user waits for wins a
   core they both want, and has one inter-op thread (training uses none).
@@ -134,6 +135,15 @@ def _command_line(pid):
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
+def _is_loader_worker(pid):
+    """Whether `pid` is a PyTorch DataLoader worker (it names itself so); one
+    outlives its killed training process for a few seconds."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "pt_data_worker"
+    except OSError:
+        return False
+
+
 def _parent(pid):
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -175,7 +185,7 @@ def read_machine(pids=None):
     training, apps = set(), 0
     for pid in pids:
         argv = _command_line(pid)
-        if is_training_command(argv):
+        if is_training_command(argv) and not _is_loader_worker(pid):
             training.add(pid)
         elif is_app_command(argv):
             apps += 1
@@ -200,10 +210,14 @@ def serve_interactively():
 
 
 def apply(plan):
-    """Give this process `plan`'s threads and priority (nice only ever rises)."""
-    torch.set_num_threads(plan.threads)
-    with contextlib.suppress(RuntimeError):  # fixed once inter-op work has started
-        torch.set_num_interop_threads(plan.interop)
+    """Give this process `plan`'s threads and priority (nice only ever rises).
+    Settings already in place are left alone: setting them again can change
+    which kernels run, and so the rounding of bf16 results."""
+    if torch.get_num_threads() != plan.threads:
+        torch.set_num_threads(plan.threads)
+    if torch.get_num_interop_threads() != plan.interop:
+        with contextlib.suppress(RuntimeError):  # fixed once inter-op work has started
+            torch.set_num_interop_threads(plan.interop)
     if plan.nice and hasattr(os, "nice"):
         os.nice(max(0, plan.nice - os.nice(0)))
 
@@ -240,37 +254,34 @@ def foreground():
 def apply_for_command(command):
     """At the start of an `ainnoseg` command: a launched job keeps the plan its
     launcher gave it (environment and nice) and gets one inter-op thread; a
-    command that runs models, typed in a terminal, plans its threads like
-    `TrainingThreads` (training) or `for_foreground` (the others), unless
+    command that runs models, typed in a terminal, plans its threads once,
+    like a job (training) or as `for_foreground` (the others), unless
     OMP_NUM_THREADS says otherwise. Returns the threads used."""
-    if os.environ.get(JOB_VARIABLE):
-        with contextlib.suppress(RuntimeError):
-            torch.set_num_interop_threads(1)
-        return torch.get_num_threads()
     if command not in ("train", "selftrain", "eval", "predict", "publish", "export"):
         return torch.get_num_threads()
-    _TERMINAL_TRAINING["on"] = command in TRAINING_COMMANDS and explicit_threads() is None
+    with contextlib.suppress(RuntimeError):  # one inter-op thread: nothing here uses more
+        torch.set_num_interop_threads(1)
+    if os.environ.get(JOB_VARIABLE):
+        return torch.get_num_threads()
     machine = read_machine()
     plan = for_training(machine) if command in TRAINING_COMMANDS else for_foreground(machine)
-    apply(Plan(explicit_threads() or plan.threads, interop=1))
+    threads = explicit_threads() or plan.threads
+    if threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
     return torch.get_num_threads()
-
-
-_TERMINAL_TRAINING = {"on": False}  # set by `apply_for_command` for `ainnoseg train`
 
 
 class TrainingThreads:
     """A training process's threads, decided again every `REPLAN_S` seconds
     (`update()` once a step), so jobs share the cores as they come and go.
-    On in jobs the policy planned and in `ainnoseg train|selftrain` typed
-    without OMP_NUM_THREADS."""
+    On in the jobs the policy planned."""
 
     def __init__(self):
         job = os.environ.get(JOB_VARIABLE)
-        # Jobs the policy planned, and `ainnoseg train` typed without
-        # OMP_NUM_THREADS; never a "fixed" job, nor `train()` called from a
-        # notebook or a test, whose threads are their caller's.
-        self.enabled = job in ("interactive", "background") or _TERMINAL_TRAINING["on"]
+        # Jobs the policy planned; never a "fixed" job, `ainnoseg train`
+        # typed in a terminal (planned once, at its start) nor `train()`
+        # called from a notebook or a test, whose threads are their caller's.
+        self.enabled = job in ("interactive", "background")
         self.interactive = job == "interactive"
         self.next_check = time.monotonic() + REPLAN_S
 

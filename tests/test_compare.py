@@ -34,7 +34,7 @@ def _image(height=30, width=40):
 
 def test_run_models_times_each_model_and_keeps_their_order():
     models = {"A": ColourModel().eval(), "B": ColourModel(stride=32).eval()}
-    image = _image()
+    image = np.repeat(np.repeat(_image(), 2, axis=0), 2, axis=1)  # over the stride of 32
     predictions = compare.run_models(models, image)
     assert [p.name for p in predictions] == ["A", "B"]
     for prediction, model in zip(predictions, models.values()):

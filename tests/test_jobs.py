@@ -169,14 +169,14 @@ def test_a_job_gets_the_thread_policys_plan(monkeypatch):
     from ainnoseg import threads
 
     monkeypatch.setattr(threads, "read_machine", lambda: threads.Machine(cores=2))
-    monkeypatch.setattr(threads, "_INTERACTIVE", True)  # launched from the dashboard
+    monkeypatch.setattr(threads, "is_interactive", lambda: True)  # launched from the dashboard
     plan = jobs.job_plan()
     assert (plan.threads, plan.nice, plan.passive) == (1, 10, True)
     env = jobs.child_environment(plan)
     assert (env["OMP_NUM_THREADS"], env["OMP_WAIT_POLICY"], env["AINNOSEG_JOB"]) == \
         ("1", "PASSIVE", "interactive")
     assert env["PYTHONPATH"].split(os.pathsep)[0] == jobs.PACKAGE_PARENT
-    monkeypatch.setattr(threads, "_INTERACTIVE", False)  # from a terminal, alone
+    monkeypatch.setattr(threads, "is_interactive", lambda: False)  # from a terminal, alone
     assert jobs.job_plan().threads == 2
     assert jobs.child_environment(jobs.job_plan())["AINNOSEG_JOB"] == "background"
     fixed = jobs.job_plan(threads=3)

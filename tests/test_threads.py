@@ -195,33 +195,19 @@ def test_a_job_launched_from_an_app_keeps_its_core_when_it_replans(monkeypatch):
 @pytest.mark.parametrize("job, explicit", [("fixed", None), ("", "1"), ("", None)])
 def test_fixed_jobs_user_set_threads_and_library_calls_are_never_replanned(
         monkeypatch, job, explicit):
-    """A job launched with fixed threads, `ainnoseg train` with OMP_NUM_THREADS
-    set, and `train()` called from a notebook or a test keep their threads."""
+    """A job launched with fixed threads, `ainnoseg train` typed in a terminal
+    (with OMP_NUM_THREADS or without) and `train()` called from a notebook or
+    a test keep their threads while they train."""
     monkeypatch.setenv("AINNOSEG_JOB", job)
     before = torch.get_num_threads()
     try:
         if explicit:
             monkeypatch.setenv("OMP_NUM_THREADS", explicit)
+        if not job:
             threads.apply_for_command("train")
         monkeypatch.setattr(threads, "read_machine", lambda: pytest.fail("not planned"))
         planner = threads.TrainingThreads()
         planner.next_check = 0
         planner.update()
     finally:
-        threads._TERMINAL_TRAINING["on"] = False
-        torch.set_num_threads(before)
-
-
-def test_train_typed_in_a_terminal_is_replanned(monkeypatch):
-    monkeypatch.delenv("AINNOSEG_JOB", raising=False)
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(threads, "read_machine", lambda: Machine(cores=2, jobs=1))
-    before = torch.get_num_threads()
-    try:
-        threads.apply_for_command("train")
-        planner = threads.TrainingThreads()
-        planner.next_check = 0
-        assert planner.update() == 1
-    finally:
-        threads._TERMINAL_TRAINING["on"] = False
         torch.set_num_threads(before)
