@@ -209,19 +209,6 @@ def serve_interactively():
     _INTERACTIVE = True
 
 
-def apply(plan):
-    """Give this process `plan`'s threads and priority (nice only ever rises).
-    Settings already in place are left alone: setting them again can change
-    which kernels run, and so the rounding of bf16 results."""
-    if torch.get_num_threads() != plan.threads:
-        torch.set_num_threads(plan.threads)
-    if torch.get_num_interop_threads() != plan.interop:
-        with contextlib.suppress(RuntimeError):  # fixed once inter-op work has started
-            torch.set_num_interop_threads(plan.interop)
-    if plan.nice and hasattr(os, "nice"):
-        os.nice(max(0, plan.nice - os.nice(0)))
-
-
 def explicit_threads():
     """OMP_NUM_THREADS as the user set it for this process, or None."""
     value = os.environ.get("OMP_NUM_THREADS", "")
