@@ -5,7 +5,6 @@ one message on the page (st.error, or st.info for a resize), never a traceback."
 
 import io
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,18 +17,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from data_trees import stripes, write_image, write_mask  # noqa: E402
 from huge_images import huge_png_bytes, write_huge_png  # noqa: E402
 
-APP = Path(__file__).resolve().parents[1] / "app" / "dashboard.py"
-TIMEOUT = 240  # seconds a page may take on a busy 2-core machine
-
-
-def _rerun(app):
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
-
-
-def _texts(elements):
-    return " ".join(str(element.value) for element in elements)
+from test_dashboard import APP, TIMEOUT, rerun as _rerun, texts as _texts  # noqa: E402
 
 
 def _open(page, monkeypatch, tmp_path):

@@ -5,7 +5,6 @@ cell, and the Mosaic page says what a sample number is."""
 
 import importlib.util
 import io
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import ainnoseg  # noqa: E402
 
-APP = Path(__file__).resolve().parents[1] / "app" / "dashboard.py"
-TIMEOUT = 240  # seconds a page may take on a busy 2-core machine
+from test_dashboard import APP, TIMEOUT, rerun as _rerun, texts as _texts  # noqa: E402
 
 
 def _open(page, monkeypatch, tmp_path):
@@ -27,16 +25,6 @@ def _open(page, monkeypatch, tmp_path):
     app.run()
     app.switch_page(page)
     return _rerun(app)
-
-
-def _rerun(app):
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
-
-
-def _texts(elements):
-    return " ".join(str(element.value) for element in elements)
 
 
 def _widgets():

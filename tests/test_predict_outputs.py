@@ -5,21 +5,10 @@ writing anything, and a later run replaces its own earlier outputs."""
 import pytest
 from PIL import Image
 
-import ainnoseg
 from ainnoseg.cli import main
-from ainnoseg.engine.checkpoint import save_checkpoint
 from data_trees import write_image
 from huge_images import write_huge_png
-
-
-@pytest.fixture
-def checkpoint(tmp_path):
-    model = ainnoseg.build_model("hrnetv2_w18s", num_classes=3)
-    path = tmp_path / "model.pt"
-    save_checkpoint({"model": model.state_dict(),
-                     "config": {"model": "hrnetv2_w18s", "crop_size": [64, 96]},
-                     "class_names": ["background", "cat", "dog"], "palette": []}, path)
-    return path
+from test_cli import checkpoint  # noqa: F401 (the three-class checkpoint fixture)
 
 
 def _run(argv):
