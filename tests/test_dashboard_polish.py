@@ -67,8 +67,11 @@ def test_the_worst_images_table_is_narrow_and_a_click_on_any_cell_opens_its_imag
     first, second = app.selectbox(key="pred_a").value, app.selectbox(key="pred_b").value
     app.slider(key="worst_limit").set_value(2)
     _rerun(app)
-    app.button(key="worst_go").click()
-    _rerun(app)
+    # The page keeps scores for the server's life: an earlier test in this
+    # process may have scored these two checkpoints already.
+    if any(button.key == "worst_go" for button in app.button):
+        app.button(key="worst_go").click()
+        _rerun(app)
     table = app.dataframe[-1]
     shown = list(table.proto.column_order)
     assert shown == ["name", "mIoU A", "mIoU B", "mIoU gain", "Boundary IoU A",
