@@ -333,6 +333,22 @@ def load_config(path=None, overrides=(), defaults=None):
     return from_dict(values)
 
 
+PATH_KEYS = ("data", "init_checkpoint", "teacher", "unlabeled")  # files and folders a run reads
+
+
+def with_absolute_paths(config):
+    """`config` with each relative path it names (PATH_KEYS) made absolute, so
+    that the config a run saves works from any directory: a run started in
+    notebooks/ is resumed or reproduced from the repository root as it is.
+    Values that name no file or folder here ("synthetic", "") stay as they are."""
+    changes = {}
+    for key in PATH_KEYS:
+        value = getattr(config, key)
+        if value and value != "synthetic" and not Path(value).is_absolute() and Path(value).exists():
+            changes[key] = str(Path(value).resolve())
+    return dataclasses.replace(config, **changes)
+
+
 def save_config(config, path):
     """Write `config` as YAML, atomically (a resumed self-training run reads it back)."""
     text = yaml.safe_dump(_plain(config.to_dict()), sort_keys=False)

@@ -250,9 +250,22 @@ def _record(read, path, errors):
 
 
 def _commands(run, path, kind, config_file):
+    """Commands that work pasted into any directory: reproduce the run from its
+    saved config into a new run directory beside it, resume it into its own."""
+    path = Path(path).resolve()
     base = [sys.executable, "-m", "ainnoseg", kind]
-    run.command = base + [str(path / config_file)]
+    run.command = base + [str(path / config_file), f"run_dir={_unused_sibling(path)}"]
     run.resume_command = base + ["--resume", str(path)]
+
+
+def _unused_sibling(path):
+    """runs/NAME_again, or runs/NAME_again2, ...: the first that does not exist."""
+    number = 1
+    while True:
+        sibling = path.with_name(f"{path.name}_again{number if number > 1 else ''}")
+        if not sibling.exists():
+            return sibling
+        number += 1
 
 
 def _read_train(run, path, errors):

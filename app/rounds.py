@@ -24,7 +24,8 @@ st.caption(f"{run.status} · {run.model} on {run.dataset} · "
            f"{len(run.rounds) - 1} student round(s) after the teacher (round 0)")
 
 table = rounds.round_table(run.rounds)
-st.dataframe(table, hide_index=True, column_config=widgets.percent_columns(table))
+st.dataframe(table, hide_index=True, column_config=widgets.percent_columns(table),
+             placeholder="-")  # round 0 has no pseudo-labels, a running round no scores
 
 cells = rounds.class_iou_cells(run.rounds)
 if cells:
@@ -82,7 +83,8 @@ st.caption("Pool images, those the rounds disagree on most first (the share of p
            "Black pixels: ignored by the confidence threshold.")
 stems = [row["stem"] for row in ranked]
 left, right = st.columns([1, 2])
-left.dataframe(ranked, hide_index=True, column_config=widgets.percent_columns(ranked))
+left.dataframe(ranked, hide_index=True, column_config=widgets.percent_columns(ranked),
+               placeholder="-")
 stem = right.selectbox("Pool image", stems, key="rounds_stem")
 try:
     pool = pool_of(run.path, widgets.stamp(f"{run.path}/selftrain.yaml"))

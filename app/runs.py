@@ -22,7 +22,7 @@ running = any(run.status == "running" for run in runs)
 def table():
     rows = run_tables.runs_table(list_runs(root))
     st.dataframe(rows, hide_index=True, column_config=widgets.percent_columns(rows),
-                 key="runs_table")
+                 key="runs_table", placeholder="-")  # e.g. no rounds in a training run
 
 
 if runs:
@@ -54,11 +54,15 @@ for column, (table_name, key, title) in zip(
     if not rows:
         column.caption(f"No {title} recorded yet.")
         continue
-    # Loss: one line per phase; val: one line per run, through its evaluations.
+    # Loss: one line per phase; val: one line per run, through its evaluations,
+    # in % like the runs table above.
     parts = {"detail": "part:N"} if table_name == "loss" else {}
+    axis_format, tip_format = ("~g", ".3f") if table_name == "loss" else ("%", ".1%")
     chart = alt.Chart(alt.Data(values=rows)).mark_line(point=table_name == "val").encode(
-        x=alt.X("run step:Q", title="step"), y=alt.Y("value:Q", title=title),
-        color=alt.Color("run:N"), tooltip=["run:N", "part:N", "step:Q", "value:Q"], **parts)
+        x=alt.X("run step:Q", title="step", axis=alt.Axis(format="d", tickMinStep=1)),
+        y=alt.Y("value:Q", title=title, axis=alt.Axis(format=axis_format)),
+        color=alt.Color("run:N"),
+        tooltip=["run:N", "part:N", "step:Q", alt.Tooltip("value:Q", format=tip_format)], **parts)
     column.altair_chart(chart, width="stretch")
 
 st.subheader("One run")
@@ -68,10 +72,10 @@ if run.status == "failed":
 elif run.error:
     st.warning(run.error)
 st.markdown(f"**{run.status}**" + (f": {run.status_reason}" if run.status_reason else ""))
-st.caption("Reproduce it (from its saved config):")
+st.caption("Reproduce it from its saved config, in a new run directory (paste anywhere):")
 st.code(run.command_line, language="bash")
 if run.resume_command:
-    st.caption("Continue it where it stopped:")
+    st.caption("Continue it where it stopped, in its own run directory:")
     st.code(shlex.join(run.resume_command), language="bash")
 config_col, log_col = st.columns(2)
 config_col.caption("config")

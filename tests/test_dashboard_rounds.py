@@ -1,6 +1,9 @@
-"""The Rounds page reads the teacher's confidence the pseudo-labelling stored
-instead of running the teacher again (its first load was a model run)."""
+"""The Rounds and Runs pages: the Rounds page reads the teacher's confidence
+the pseudo-labelling stored instead of running the teacher again (its first
+load was a model run), and leaves blank what a round lacks; the Runs page
+draws val curves in % as its table shows them."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -48,3 +51,30 @@ def test_the_rounds_page_shows_the_stored_confidence_without_loading_the_teacher
     assert not app.error, [e.value for e in app.error]
     captions = [caption for image in app.get("image") for caption in image.captions]
     assert any(caption.startswith("confidence of") for caption in captions), captions
+
+
+def test_the_round_table_leaves_what_a_round_lacks_blank_not_none(runs_root):
+    app = AppTest.from_file(str(APP), default_timeout=240)
+    app.run()
+    app.switch_page("rounds.py").run()
+    table = app.dataframe[0]
+    assert table.value["agreement"].isna().all()  # round 1 has no earlier pseudo-labels
+    assert table.proto.placeholder == "-"
+
+
+def test_the_runs_page_draws_val_curves_in_percent_as_its_table(runs_root):
+    run = runs_root / "trained"
+    config = load_config("configs/synthetic_tiny.yaml", [f"run_dir={run}"])
+    run.mkdir()
+    save_config(config, run / "config.yaml")
+    records = [{"step": 2, "loss": 1.5}, {"step": 4, "loss": 1.2, "val.mean_iou": 0.42}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    app = AppTest.from_file(str(APP), default_timeout=240)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    loss, val = (json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart"))
+    assert val["encoding"]["y"]["axis"]["format"] == "%"
+    assert {"field": "value", "type": "quantitative", "format": ".1%"} in \
+        val["encoding"]["tooltip"]
+    assert loss["encoding"]["y"]["axis"]["format"] == "~g"
+    assert app.dataframe[0].proto.placeholder == "-"

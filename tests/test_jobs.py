@@ -58,7 +58,7 @@ def test_a_launched_run_finishes_and_reads_back(finished):
     assert run.best["path"] == str(finished / "best.pt") and Path(run.best["path"]).is_file()
     assert (run.best["step"], run.best["val"]["mean_iou"]) == (best["step"], best["mean_iou"])
     assert run.config["iterations"] == 6 and run.config["crop_size"] == [64, 80]
-    assert run.command[-1] == str(finished / "config.yaml")
+    assert run.command[-2:] == [str(finished / "config.yaml"), f"run_dir={finished}_again"]
     assert run.command_line == shlex.join(run.command)
     assert run.resume_command[-2:] == ["--resume", str(finished)]
     assert any("job ended: exit code 0" in line for line in run.log_tail)

@@ -4,6 +4,7 @@ the whole-run ETA, logs, and run directories with corrupt files."""
 import json
 import os
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -64,7 +65,8 @@ def test_a_selftraining_run_reads_back_with_its_rounds(selftrained):
     assert phases == {("teacher", 0), ("student", 1), ("fine-tune", 1)}
     assert {(row["phase"], row["step"]) for row in run.curves["val"]} == \
         {("teacher", 2), ("student", 2), ("fine-tune", 2)}
-    assert run.command[-2:] == ["selftrain", str(selftrained / "selftrain.yaml")]
+    assert run.command[-3:] == ["selftrain", str(selftrained / "selftrain.yaml"),
+                                f"run_dir={selftrained}_again"]
     assert run.heartbeat["final"] and run.heartbeat["phase"] == "eval"
     assert run.duration_s > 0 and run.started <= run.updated
 
@@ -237,3 +239,42 @@ def test_load_run_of_a_folder_without_a_run_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a run directory"):
         runs.load_run(tmp_path)
     assert runs.list_runs(tmp_path / "missing") == []
+
+
+def test_a_runs_commands_work_pasted_into_another_directory(tmp_path, monkeypatch):
+    """A run trained in one folder with a relative data path (as a notebook
+    trains in notebooks/): its saved config names the data absolutely, its
+    reproduce command trains a new run beside it from another folder, and its
+    resume command finds it from there too."""
+    from data_trees import camvid_tree
+
+    from ainnoseg.config import load_config
+    from ainnoseg.engine.train import train
+
+    camvid_tree(tmp_path / "data" / "camvid", height=64, width=80)
+    for folder in ("notebooks", "elsewhere"):
+        (tmp_path / folder).mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "synthetic_tiny.yaml",
+                         ["data=../data/camvid", "run_dir=../runs/mine", "iterations=2",
+                          "eval_every=2", "checkpoint_every=2"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(config)
+    finally:
+        torch.set_num_threads(threads)
+    mine = tmp_path / "runs" / "mine"
+    run = runs.load_run(mine)
+    assert run.config["data"] == str(tmp_path / "data" / "camvid")
+    assert run.command[-2:] == [str(mine / "config.yaml"), f"run_dir={mine}_again"]
+    assert run.resume_command[-2:] == ["--resume", str(mine)]
+
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(run.command, cwd=tmp_path / "elsewhere", env=environment, check=True,
+                   capture_output=True)
+    assert runs.load_run(f"{mine}_again").status == "finished"
+    assert runs.load_run(mine).command[-1] == f"run_dir={mine}_again2"  # the next unused one
+    resumed = subprocess.run(run.resume_command, cwd=tmp_path / "elsewhere", env=environment,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0 and f"{mine} is finished" in resumed.stdout, resumed.stderr

@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from ..config import ConfigError, load_config, resume_changes, save_config
+from ..config import ConfigError, load_config, resume_changes, save_config, with_absolute_paths
 from ..data import DataError, LabeledImages, train_transforms
 from ..fast import optimize_for_inference
 from . import distributed
@@ -363,6 +363,8 @@ def selftrain(config, resume=False, on_progress=None):
     joined = not distributed.is_distributed()  # leave a caller's process group alone
     distributed.init_distributed()
     require_new_or_run(config.run_dir)
+    if not resume:
+        config = with_absolute_paths(config)  # its saved config works from anywhere
     main = distributed.is_main_process()
     with writing(config.run_dir, enabled=main):
         if main:

@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..class_weights import run_class_weight
-from ..config import ConfigError, from_dict, model_options, resume_changes, save_config
+from ..config import (ConfigError, from_dict, model_options, resume_changes, save_config,
+                      with_absolute_paths)
 from ..data import (DataError, FolderDataset, MosaicCollate, build_dataset, eval_transforms,
                     train_transforms)
 from ..data.check import require_readable
@@ -288,6 +289,8 @@ def train(config, resume=False, datasets=None, on_step=None, overwrite=False):
         elif not (resume or overwrite):
             refuse_existing_run(run_dir)
         distributed.barrier()  # every process has looked before the main one writes
+        if not resume:
+            config = with_absolute_paths(config)  # its saved config works from anywhere
         metrics = _train(config, run_dir, resume, datasets, on_step)
     if joined:
         distributed.cleanup()
