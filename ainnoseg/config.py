@@ -15,14 +15,14 @@ from pathlib import Path
 
 import yaml
 
-from .class_weights import METHODS as CLASS_WEIGHTING
+from .data.class_weights import METHODS as CLASS_WEIGHTING
 from .data.mosaic import MASK_RESIZES
 from .files import atomic_write
-from .inference import PAPER_SCALES
+from .inference.multiscale import PAPER_SCALES
 from .losses import CRITERIA
 from .models.attention import CAM_ENERGIES
 from .models.heads import OCR_PIXEL_SOURCES
-from .precision import AMP_SETTINGS
+from .inference.precision import AMP_SETTINGS
 from .registry import list_models, model_option_names
 
 CHOICES = {
@@ -71,7 +71,7 @@ class Config:
     cam_energy: str = "sum"  # CAM's energy: sum over the positions (DANet) or mean
     ocr_pixels: str = "da"  # AinnoSeg's OCR pixels: da, or da+backbone (concatenated)
     # Per-class loss weights from the training labels: none, median_frequency
-    # (SegNet) or enet (ENet's 1 / ln(1.02 + p)); see ainnoseg/class_weights.py.
+    # (SegNet) or enet (ENet's 1 / ln(1.02 + p)); see ainnoseg/data/class_weights.py.
     class_weighting: str = "none"
     loss_weights: dict = field(default_factory=dict)  # empty: the model's paper's weights
     # optimisation: SGD, poly decay after a linear warm-up

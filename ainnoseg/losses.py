@@ -96,7 +96,7 @@ class SegmentationLoss(nn.Module):
         criterion: "ce", "boundary_ce" or "ohem".
         ignore_index: label that contributes nothing.
         class_weight: optional (K,) weight of each class's pixels (see
-            `ainnoseg.class_weights`); None weights every pixel alike.
+            `ainnoseg.data.class_weights`); None weights every pixel alike.
         **criterion_options: e.g. width=3, weight=5.0 for "boundary_ce".
     Returns from forward:
         (total loss, {output name: its unweighted loss}, detached for logging).

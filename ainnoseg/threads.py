@@ -15,7 +15,7 @@ process decides its threads from facts read at the moment it starts work:
 The decisions (`keep` is one core in four, at least one, on a machine of two
 or more cores):
 
-- A **training process** (a job launched by `ainnoseg.jobs.launch`, or
+- A **training process** (a job launched by `ainnoseg.runs.jobs.launch`, or
   `ainnoseg train` in a terminal) gets the cores left after `keep` are kept
   for an interactive app (when one runs, or launched the job), divided among
   it and the other training processes, at least 1. A launched job decides
@@ -53,7 +53,7 @@ TRAINING_COMMANDS = ("train", "selftrain")
 # Arguments that mark an interactive app of this project in a process's command line.
 APP_SCRIPTS = ("app/dashboard.py", "app/demo.py")
 FACTS_TTL_S = 2.0  # an app's requests reread /proc at most this often
-# Set by `ainnoseg.jobs.launch` in a job's environment: "interactive" when an
+# Set by `ainnoseg.runs.jobs.launch` in a job's environment: "interactive" when an
 # app or a notebook launched it (the job keeps a core for it), "background"
 # otherwise, "fixed" when the launcher fixed its threads (never decided again).
 JOB_VARIABLE = "AINNOSEG_JOB"

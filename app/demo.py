@@ -19,11 +19,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from ainnoseg import compare, compare_report, examples, inputs, model_cards, threads, viz
+from ainnoseg.analysis import compare, compare_report
+from ainnoseg.data import examples
+from ainnoseg.inference import inputs
+from ainnoseg.checkpoints import cards as model_cards
+from ainnoseg import threads, viz
 from ainnoseg.data import DataError
-from ainnoseg.engine.checkpoint import CheckpointError
-from ainnoseg.model_sets import FAMILIES, ModelStore, default_set, missing_note
-from ainnoseg.released import RELEASES_DIR
+from ainnoseg.checkpoints.files import CheckpointError
+from ainnoseg.checkpoints.sets import FAMILIES, ModelStore, default_set, missing_note
+from ainnoseg.checkpoints.released import RELEASES_DIR
 
 EXTRA = "Your checkpoint"
 SLOTS = (*FAMILIES, EXTRA)

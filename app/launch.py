@@ -5,7 +5,7 @@ import streamlit as st
 import widgets
 
 import ainnoseg
-from ainnoseg import jobs, launching, run_tables
+from ainnoseg.runs import jobs, launching, tables as run_tables
 from ainnoseg.config import ConfigError
 from ainnoseg.data import DataError
 from ainnoseg.data.check import check_dataset

@@ -3,7 +3,8 @@
 import streamlit as st
 import widgets
 
-from ainnoseg import previews, viz
+from ainnoseg.analysis import previews
+from ainnoseg import viz
 from ainnoseg.data import DataError
 
 st.title("Mosaic")

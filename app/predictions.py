@@ -7,7 +7,10 @@ import streamlit as st
 import widgets
 
 import ainnoseg
-from ainnoseg import analysis, compare, inputs, model_cards, threads, viz
+from ainnoseg import analysis, threads, viz
+from ainnoseg.analysis import compare
+from ainnoseg.inference import inputs
+from ainnoseg.checkpoints import cards as model_cards
 from ainnoseg.data import DataError
 
 SPLITS = ("val", "train", "test")

@@ -6,7 +6,8 @@ import altair as alt
 import streamlit as st
 import widgets
 
-from ainnoseg import analysis, rounds, threads, viz
+from ainnoseg import analysis, threads, viz
+from ainnoseg.runs import rounds
 from ainnoseg.config import ConfigError
 from ainnoseg.data import DataError
 from ainnoseg.runs import list_runs, load_run

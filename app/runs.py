@@ -9,7 +9,7 @@ import widgets
 import yaml
 
 import ainnoseg
-from ainnoseg import run_tables
+from ainnoseg.runs import tables as run_tables
 from ainnoseg.runs import list_runs
 
 st.title("Runs")

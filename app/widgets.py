@@ -11,9 +11,10 @@ from pathlib import Path
 import streamlit as st
 
 import ainnoseg
-from ainnoseg import analysis, launching, viz
+from ainnoseg import analysis, viz
+from ainnoseg.runs import launching
 from ainnoseg.data import DataError, build_dataset
-from ainnoseg.engine.checkpoint import CheckpointError
+from ainnoseg.checkpoints.files import CheckpointError
 
 SYNTHETIC = "synthetic"
 SYNTHETIC_LABEL = "synthetic (embedded scenes)"

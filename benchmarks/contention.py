@@ -8,7 +8,7 @@ the thread policy (`ainnoseg.threads`) on and off, measured in one run.
 - (c) two jobs side by side against one alone.
 
 Policy on: this process is an interactive app (`threads.serve_interactively`),
-jobs are launched by `ainnoseg.jobs.launch` and predictions run inside
+jobs are launched by `ainnoseg.runs.jobs.launch` and predictions run inside
 `threads.foreground()`. Policy off: what PyTorch does by default, every
 process on every core (jobs run `python -m ainnoseg train` with
 OMP_NUM_THREADS set to the cores, predictions use every core).
@@ -36,9 +36,10 @@ import numpy as np
 import torch
 
 import ainnoseg
-from ainnoseg import jobs, threads
+from ainnoseg.runs import jobs
+from ainnoseg import threads
 from ainnoseg.engine.publish import processor_name
-from ainnoseg.examples import bundled_examples
+from ainnoseg.data.examples import bundled_examples
 
 
 

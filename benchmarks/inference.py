@@ -31,7 +31,7 @@ import torch
 
 from memory import configure_allocator, peak_extra_bytes
 import ainnoseg
-from ainnoseg.fast import optimize_for_inference
+from ainnoseg.inference.fast import optimize_for_inference
 
 MODELS = ("hrnetv2_w48", "ocrnet_hrnet_w48", "ainnoseg_w48")
 ABLATION = {
@@ -76,7 +76,7 @@ def autocast_runner(model, images):
 def onnx_runner(model, images, threads, folder):
     import onnxruntime
 
-    from ainnoseg.export import export_onnx
+    from ainnoseg.inference.export import export_onnx
 
     path = export_onnx(model, Path(folder) / "model.onnx", tuple(images.shape[-2:]))
     options = onnxruntime.SessionOptions()

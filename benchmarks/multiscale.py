@@ -21,7 +21,7 @@ import torch
 
 from memory import configure_allocator, peak_extra_bytes
 import ainnoseg
-from ainnoseg.fast import optimize_for_inference
+from ainnoseg.inference.fast import optimize_for_inference
 from ainnoseg.inference import PAPER_SCALES
 
 FEATURE_STRIDE = 4  # HRNetV2's output, where the dual attention runs

@@ -24,9 +24,9 @@ import torch
 from ainnoseg.data import SyntheticScenes
 from ainnoseg.engine import distributed
 from ainnoseg.engine.pseudo_label import Pool, label_pool, open_pool
-from ainnoseg.fast import optimize_for_inference
+from ainnoseg.inference.fast import optimize_for_inference
 from ainnoseg.inference import PAPER_SCALES
-from ainnoseg.precision import AMP_SETTINGS
+from ainnoseg.inference.precision import AMP_SETTINGS
 from ainnoseg.registry import build_model
 
 

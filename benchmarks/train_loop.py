@@ -26,7 +26,7 @@ import torch
 from ainnoseg.config import load_config
 from ainnoseg.engine.publish import processor_name
 from ainnoseg.engine.train import train
-from ainnoseg.precision import resolve_amp
+from ainnoseg.inference.precision import resolve_amp
 from train_step import make_step
 
 

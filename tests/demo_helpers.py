@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from ainnoseg.data import SyntheticScenes
-from ainnoseg.engine.checkpoint import save_checkpoint
+from ainnoseg.checkpoints.files import save_checkpoint
 from ainnoseg.registry import build_model
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

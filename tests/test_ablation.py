@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ainnoseg import ablation
+from ainnoseg.runs import ablation
 from ainnoseg.cli import main as cli_main
 from ainnoseg.config import ConfigError
 

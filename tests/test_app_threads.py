@@ -5,7 +5,8 @@ jobs they launch keep them a core. Decisions are checked, not timings."""
 import pytest
 import torch
 
-from ainnoseg import compare, threads
+from ainnoseg.analysis import compare
+from ainnoseg import threads
 from ainnoseg.threads import Machine
 
 gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install -e '.[demo]')")
@@ -14,7 +15,7 @@ pytest.importorskip("streamlit", reason="the dashboard needs streamlit: pip inst
 from demo_helpers import demo_settings, write_release_set, write_scene  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from ainnoseg.model_sets import ModelStore  # noqa: E402
+from ainnoseg.checkpoints.sets import ModelStore  # noqa: E402
 from test_dashboard import APP  # noqa: E402
 
 

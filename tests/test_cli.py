@@ -10,7 +10,7 @@ from PIL import Image
 import ainnoseg
 from ainnoseg.cli import main
 from ainnoseg.data import DataError
-from ainnoseg.engine.checkpoint import save_checkpoint
+from ainnoseg.checkpoints.files import save_checkpoint
 from data_trees import stripes, write_image, write_mask
 
 TINY = {

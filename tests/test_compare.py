@@ -1,11 +1,12 @@
-"""`ainnoseg.compare`: several models' predictions of one image side by side,
+"""`ainnoseg.analysis.compare`: several models' predictions of one image side by side,
 their disagreement, scores, ranking, and single- against multi-scale."""
 
 import numpy as np
 import pytest
 import torch
 
-from ainnoseg import compare, metrics, viz
+from ainnoseg.analysis import compare
+from ainnoseg import metrics, viz
 from ainnoseg.analysis import image_metrics
 from ainnoseg.inference import segment_image
 

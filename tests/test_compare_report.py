@@ -1,9 +1,9 @@
-"""`ainnoseg.compare_report`: the sentences of a comparison."""
+"""`ainnoseg.analysis.compare_report`: the sentences of a comparison."""
 
 import numpy as np
 
-from ainnoseg import compare_report
-from ainnoseg.compare import Prediction
+from ainnoseg.analysis import compare_report
+from ainnoseg.analysis.compare import Prediction
 
 SCORES = {"mean_iou": 0.612, "pixel_accuracy": 0.92, "boundary_iou": 0.501,
           "boundary_fscore": None, "boundary_errors": 0.05, "interior_errors": 0.03}

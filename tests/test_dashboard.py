@@ -15,7 +15,7 @@ pytest.importorskip("streamlit",
 from PIL import Image  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from ainnoseg import jobs, supervisor  # noqa: E402
+from ainnoseg.runs import jobs, supervisor  # noqa: E402
 from ainnoseg.config import load_config, save_config  # noqa: E402
 from ainnoseg.engine.pseudo_label import write_png  # noqa: E402
 from ainnoseg.runs import list_runs, load_run  # noqa: E402
@@ -169,7 +169,7 @@ def test_a_job_started_from_the_page_stops_with_its_stop_button(runs_root):
     app.button(key=f"stop_{run_dir}").click()
     rerun(app)
     run = load_run(run_dir)
-    assert run.status == "stopped" and run.status_reason == "stopped by ainnoseg.jobs.stop"
+    assert run.status == "stopped" and run.status_reason == "stopped by ainnoseg.runs.jobs.stop"
 
 
 def test_a_selftraining_run_whose_data_moved_gets_a_message(runs_root, tmp_path):

@@ -19,9 +19,9 @@ client_module = pytest.importorskip("gradio_client", reason="gradio_client is no
 from demo_helpers import (demo_settings, read_picture, running_demo,  # noqa: E402
                           write_checkpoint, write_release_set, write_scene)
 
-from ainnoseg import compare  # noqa: E402
+from ainnoseg.analysis import compare  # noqa: E402
 from ainnoseg.inference import segment_image  # noqa: E402
-from ainnoseg.model_sets import ModelStore  # noqa: E402
+from ainnoseg.checkpoints.sets import ModelStore  # noqa: E402
 
 Client, handle_file = client_module.Client, client_module.handle_file
 SIZE = (64, 80)

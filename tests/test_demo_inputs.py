@@ -12,7 +12,7 @@ gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install 
 from demo_helpers import demo_settings, write_release_set, write_scene  # noqa: E402
 from huge_images import write_huge_png  # noqa: E402
 
-from ainnoseg.model_sets import ModelStore  # noqa: E402
+from ainnoseg.checkpoints.sets import ModelStore  # noqa: E402
 
 
 @pytest.fixture(scope="module")

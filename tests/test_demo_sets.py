@@ -17,7 +17,7 @@ client_module = pytest.importorskip("gradio_client", reason="gradio_client is no
 from demo_helpers import (demo_settings, running_demo, write_release_set,  # noqa: E402
                           write_scene)
 
-from ainnoseg.model_sets import ModelStore  # noqa: E402
+from ainnoseg.checkpoints.sets import ModelStore  # noqa: E402
 
 SIZE = (64, 80)
 ARGS = (None, False, 0.5, False, True)  # extra checkpoint, multi-scale, opacity, outlines, map

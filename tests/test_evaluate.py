@@ -13,7 +13,7 @@ from ainnoseg import metrics
 from ainnoseg.cli import main
 from ainnoseg.data import build_dataset, eval_transforms
 from ainnoseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from ainnoseg.engine.checkpoint import save_checkpoint
+from ainnoseg.checkpoints.files import save_checkpoint
 from ainnoseg.engine.evaluate import evaluate, format_metrics
 from ainnoseg.inference import segment
 from data_trees import stripes, write_image, write_mask

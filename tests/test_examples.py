@@ -1,4 +1,4 @@
-"""`ainnoseg.examples`: the demo's bundled synthetic scenes and CamVid val frames."""
+"""`ainnoseg.data.examples`: the demo's bundled synthetic scenes and CamVid val frames."""
 
 import os
 
@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from ainnoseg.data import SyntheticScenes, build_dataset
-from ainnoseg.examples import (EXAMPLE_SIZE, EXAMPLES_DIR, bundled_examples, busiest_scenes,
-                               camvid_examples, find_camvid, list_examples, write_examples)
+from ainnoseg.data.examples import (EXAMPLE_SIZE, EXAMPLES_DIR, bundled_examples, busiest_scenes,
+                                    camvid_examples, find_camvid, list_examples, write_examples)
 
 
 def test_written_examples_are_scenes_with_their_masks_in_the_own_data_layout(tmp_path):

@@ -3,8 +3,8 @@ import torch
 
 import ainnoseg
 from ainnoseg.cli import main
-from ainnoseg.engine.checkpoint import save_checkpoint
-from ainnoseg.export import export_onnx, export_torchscript, onnx_difference
+from ainnoseg.checkpoints.files import save_checkpoint
+from ainnoseg.inference.export import export_onnx, export_torchscript, onnx_difference
 from model_helpers import calibrate_batch_norms, with_attention_on
 
 pytest.importorskip("onnxruntime")
@@ -98,6 +98,6 @@ def test_a_size_below_the_networks_stride_is_refused_in_one_line(tmp_path, capsy
 def test_only_models_without_position_attention_export_for_any_size(name, free):
     # The exporter unrolls position attention's chunk loop for the traced
     # shape: such a graph gives wrong logits where another size needs more chunks.
-    from ainnoseg.export import free_size_exports
+    from ainnoseg.inference.export import free_size_exports
 
     assert free_size_exports(ainnoseg.build_model(name, num_classes=4)) is free

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 import ainnoseg
-from ainnoseg.fast import FastSegmentor, fold_batch_norms, optimize_for_inference
+from ainnoseg.inference.fast import FastSegmentor, fold_batch_norms, optimize_for_inference
 from model_helpers import calibrate_batch_norms, with_attention_on
 
 FAMILIES = ("hrnetv2_w18s", "ocrnet_hrnet_w18s", "hrnet_da_w18s", "ainnoseg_w18s", "danet_r18")

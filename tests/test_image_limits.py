@@ -13,8 +13,8 @@ from huge_images import write_huge_png
 
 def test_importing_ainnoseg_leaves_pils_bomb_limit_alone():
     script = ("from PIL import Image; default = Image.MAX_IMAGE_PIXELS; "
-              "import ainnoseg, ainnoseg.data, ainnoseg.inputs, ainnoseg.uploads, "
-              "ainnoseg.analysis, ainnoseg.previews; "
+              "import ainnoseg, ainnoseg.data, ainnoseg.inference.inputs, ainnoseg.inference.uploads, "
+              "ainnoseg.analysis, ainnoseg.analysis.previews; "
               "print(default, Image.MAX_IMAGE_PIXELS)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True)

@@ -1,4 +1,4 @@
-"""`ainnoseg.inputs`: the demo's images and masks, converted with a note or
+"""`ainnoseg.inference.inputs`: the demo's images and masks, converted with a note or
 refused with a message naming the file and the fix."""
 
 import numpy as np
@@ -7,7 +7,7 @@ from PIL import Image
 
 from ainnoseg.data import DataError
 from ainnoseg.data.synthetic import CLASS_NAMES, PALETTE
-from ainnoseg.inputs import CheckedImage, check_size, load_image, load_mask, load_upload
+from ainnoseg.inference.inputs import CheckedImage, check_size, load_image, load_mask, load_upload
 from huge_images import huge_png_bytes
 
 

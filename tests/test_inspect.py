@@ -1,11 +1,11 @@
-"""ainnoseg.inspect: the parts of one forward pass, checked against the modules' own formulas."""
+"""ainnoseg.analysis.inside: the parts of one forward pass, checked against the modules' own formulas."""
 
 import numpy as np
 import pytest
 import torch
 
 import ainnoseg
-from ainnoseg import inspect
+from ainnoseg.analysis import inside as inspect
 from ainnoseg.models.attention import PositionAttention, naive_position_attention
 
 

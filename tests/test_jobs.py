@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ainnoseg import jobs, runs, supervisor
+from ainnoseg.runs import jobs, supervisor
+from ainnoseg import runs
 from ainnoseg.config import ConfigError
-from ainnoseg.engine.run_log import read_jsonl
+from ainnoseg.runs.log import read_jsonl
 
 CONFIG = "configs/synthetic_quick.yaml"
 TINY = ["iterations=6", "eval_every=3", "crop_size=[64,80]", "scale=[64,80]", "batch_size=2",
@@ -86,7 +87,7 @@ def test_a_stopped_run_resumes_with_the_losses_of_an_uninterrupted_one(tmp_path,
     record = jobs.stop(run_dir)
     run = runs.load_run(run_dir)
     assert record["stop_requested"] and record["signal"] == "SIGTERM"
-    assert (run.status, run.status_reason) == ("stopped", "stopped by ainnoseg.jobs.stop")
+    assert (run.status, run.status_reason) == ("stopped", "stopped by ainnoseg.runs.jobs.stop")
     assert 0 < run.checkpoint_step < 6
     assert run.eta_s is not None and run.eta_s > 0  # what a resume still needs
     with pytest.raises(jobs.JobError, match="already ended"):

@@ -4,8 +4,8 @@ import pytest
 from PIL import Image
 
 from ainnoseg.config import ConfigError, load_config
-from ainnoseg.launching import (describe_data, find_datasets, fresh_run_name, launch_overrides,
-                                list_presets, parse_extra, run_dir)
+from ainnoseg.runs.launching import (describe_data, find_datasets, fresh_run_name,
+                                     launch_overrides, list_presets, parse_extra, run_dir)
 
 
 def test_presets_are_the_config_files_with_their_kind_and_description():

@@ -1,4 +1,4 @@
-"""Model cards (`ainnoseg.model_cards`): what each release was trained on,
+"""Model cards (`ainnoseg.checkpoints.cards`): what each release was trained on,
 its budget and scores and the images it works on, in `list_released()` and
 for any loaded model."""
 
@@ -7,10 +7,11 @@ import json
 import pytest
 
 import ainnoseg
-from ainnoseg import examples, model_cards
-from ainnoseg.engine.checkpoint import save_checkpoint
+from ainnoseg.data import examples
+from ainnoseg.checkpoints import cards as model_cards
+from ainnoseg.checkpoints.files import save_checkpoint
 from ainnoseg.registry import build_model
-from ainnoseg.released import RELEASES_DIR
+from ainnoseg.checkpoints.released import RELEASES_DIR
 
 RELEASES = {release["name"]: release for release in ainnoseg.list_released()}
 

@@ -7,7 +7,7 @@ import torch
 
 import ainnoseg
 from ainnoseg.config import ConfigError, load_config, model_options
-from ainnoseg.engine.checkpoint import load_model, save_checkpoint
+from ainnoseg.checkpoints.files import load_model, save_checkpoint
 from ainnoseg.models.attention import ChannelAttention
 
 

@@ -1,4 +1,4 @@
-"""`ainnoseg.model_sets`: the demo's HRNet, DANet and AinnoSeg sets from the
+"""`ainnoseg.checkpoints.sets`: the demo's HRNet, DANet and AinnoSeg sets from the
 release manifests, and models loaded once and shared."""
 
 import json
@@ -9,10 +9,10 @@ import threading
 import pytest
 
 import ainnoseg
-from ainnoseg.engine.checkpoint import CheckpointError
-from ainnoseg.model_sets import (FAMILIES, ModelStore, default_set, family_of, missing_note,
-                                 model_sets)
-from ainnoseg.released import RELEASES_DIR
+from ainnoseg.checkpoints.files import CheckpointError
+from ainnoseg.checkpoints.sets import (FAMILIES, ModelStore, default_set, family_of, missing_note,
+                                       model_sets)
+from ainnoseg.checkpoints.released import RELEASES_DIR
 
 
 def _release(name, model):

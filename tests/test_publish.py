@@ -6,7 +6,7 @@ import torch
 import yaml
 
 from ainnoseg.cli import main
-from ainnoseg.engine.checkpoint import load_checkpoint
+from ainnoseg.checkpoints.files import load_checkpoint
 from data_trees import stripes, write_image, write_mask
 
 TINY = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ainnoseg import ablation
+from ainnoseg.runs import ablation
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = ROOT / "configs" / "ablation" / "camvid_screen.yaml"

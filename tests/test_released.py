@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import ainnoseg
-from ainnoseg.engine.checkpoint import CheckpointError, save_checkpoint
-from ainnoseg.released import RELEASES_DIR
+from ainnoseg.checkpoints.files import CheckpointError, save_checkpoint
+from ainnoseg.checkpoints.released import RELEASES_DIR
 
 
 def test_every_manifest_entry_is_listed_with_its_file_and_scores():

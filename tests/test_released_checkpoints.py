@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ainnoseg.cli import main
-from ainnoseg.engine.checkpoint import load_model
+from ainnoseg.checkpoints.files import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASES = ROOT / "assets" / "checkpoints"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ainnoseg import rounds
+from ainnoseg.runs import rounds
 from ainnoseg.config import load_config, save_config
 from ainnoseg.data.synthetic import CLASS_NAMES
 from ainnoseg.engine.pseudo_label import write_json, write_png

@@ -19,12 +19,13 @@ import pytest
 import torch
 import yaml
 
-from ainnoseg import jobs, runs, supervisor
+from ainnoseg.runs import jobs, supervisor
+from ainnoseg import runs
 from ainnoseg import files as ainnoseg_files
 from ainnoseg.cli import main
 from ainnoseg.config import load_config
-from ainnoseg.engine.checkpoint import load_checkpoint
-from ainnoseg.engine.run_log import read_jsonl
+from ainnoseg.checkpoints.files import load_checkpoint
+from ainnoseg.runs.log import read_jsonl
 from ainnoseg.engine.train import train
 from data_trees import folder_tree
 

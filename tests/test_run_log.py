@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from ainnoseg.engine.run_log import RunLog, read_jsonl
+from ainnoseg.runs.log import RunLog, read_jsonl
 
 
 class Killed(BaseException):

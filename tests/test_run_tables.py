@@ -2,8 +2,7 @@ from datetime import datetime
 
 import pytest
 
-from ainnoseg.run_tables import (curve_rows, format_seconds, position, released_table,
-                                 runs_table)
+from ainnoseg.runs.tables import curve_rows, format_seconds, position, released_table, runs_table
 from ainnoseg.runs import Run
 
 

@@ -14,8 +14,8 @@ import torch
 from ainnoseg import runs
 from ainnoseg.config import from_dict, save_config
 from ainnoseg.engine.selftrain import selftrain
-from ainnoseg.run_eta import phase_rates, selftrain_remaining, train_remaining
-from ainnoseg.run_files import log_error, log_lines
+from ainnoseg.runs.eta import phase_rates, selftrain_remaining, train_remaining
+from ainnoseg.runs.files import log_error, log_lines
 from ainnoseg.runs import judge_status
 
 TINY_SELFTRAIN = {

@@ -8,7 +8,7 @@ from torchvision import tv_tensors
 
 import ainnoseg
 from ainnoseg.data import DataError, eval_transforms, read_image
-from ainnoseg.engine.checkpoint import save_checkpoint
+from ainnoseg.checkpoints.files import save_checkpoint
 from ainnoseg.inference import predict, segment
 from data_trees import write_image
 

@@ -21,13 +21,13 @@ from ainnoseg.cli import main
 from ainnoseg.config import ConfigError, from_dict
 from ainnoseg.data import SyntheticScenes, eval_transforms
 from ainnoseg.engine import pseudo_label
-from ainnoseg.engine.checkpoint import load_checkpoint, load_model
+from ainnoseg.checkpoints.files import load_checkpoint, load_model
 from ainnoseg.engine.pseudo_label import (label_batch, label_pool, open_pool,
                                           pseudo_label_stats, pseudo_labels, write_png)
-from ainnoseg.engine.run_log import read_jsonl
+from ainnoseg.runs.log import read_jsonl
 from ainnoseg.engine.selftrain import (MixedSamples, resume_selftrain,
                                        round_wall_time_hours, selftrain)
-from ainnoseg.fast import optimize_for_inference
+from ainnoseg.inference.fast import optimize_for_inference
 
 TINY = {
     "data": "synthetic", "crop_size": [64, 96], "scale": [96, 128], "ratio_range": [0.75, 1.25],

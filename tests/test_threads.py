@@ -63,7 +63,7 @@ def test_an_app_and_a_job_on_two_cores_never_ask_for_more_than_two():
     (["/usr/bin/python3", "/x/bin/torchrun", "--nproc_per_node=2", "-m", "ainnoseg", "train",
       "c.yaml"], True),
     (["timeout", "600", ".venv/bin/ainnoseg", "train", "c.yaml"], False),
-    (["python", "-I", "/x/ainnoseg/supervisor.py", "runs/a", "--", "python", "-m",
+    (["python", "-I", "/x/ainnoseg/runs/supervisor.py", "runs/a", "--", "python", "-m",
       "ainnoseg", "train", "c.yaml"], False),
     (["python", "-m", "ainnoseg", "predict", "ck.pt", "a.png"], False),
     (["python", "train.py"], False),

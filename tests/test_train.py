@@ -13,8 +13,8 @@ import yaml
 
 from ainnoseg.cli import main
 from ainnoseg.config import ConfigError, load_config
-from ainnoseg.engine.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
-from ainnoseg.engine.run_log import read_jsonl
+from ainnoseg.checkpoints.files import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from ainnoseg.runs.log import read_jsonl
 from ainnoseg.engine.train import learning_rate, train
 from data_trees import stripes, write_image, write_mask
 

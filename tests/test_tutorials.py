@@ -1,4 +1,4 @@
-"""ainnoseg.tutorials: what the notebooks use beyond the rest of the library."""
+"""ainnoseg.analysis.dataset_scores: what the notebooks use beyond the rest of the library."""
 
 import math
 
@@ -8,8 +8,8 @@ import torch
 
 import ainnoseg
 import ainnoseg.analysis
-import ainnoseg.launching
-from ainnoseg import tutorials
+import ainnoseg.runs.launching
+from ainnoseg.analysis import dataset_scores as tutorials
 from ainnoseg.data import build_dataset, detect_layout
 
 
@@ -78,10 +78,10 @@ def test_write_folder_dataset_has_the_own_data_layout(tmp_path):
 
 
 def test_start_run_launches_once_then_reads_the_finished_run(tmp_path):
-    config = ainnoseg.launching.CONFIGS_DIR / "synthetic_tiny.yaml"
+    config = ainnoseg.runs.launching.CONFIGS_DIR / "synthetic_tiny.yaml"
     run_dir = tmp_path / "run"
     job = tutorials.start_run("train", config, ["iterations=1", "eval_every=1"], run_dir)
     assert job is not None
-    ainnoseg.jobs.wait(run_dir, timeout=300)
+    ainnoseg.runs.jobs.wait(run_dir, timeout=300)
     assert ainnoseg.runs.load_run(run_dir).status == "finished"
     assert tutorials.start_run("train", config, [], run_dir) is None

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from ainnoseg.data import DataError
-from ainnoseg.uploads import pil_message, read_upload
+from ainnoseg.inference.uploads import pil_message, read_upload
 from huge_images import huge_png_bytes
 
 

@@ -4,7 +4,7 @@ runs as background jobs, and the table of what they recorded."""
 import json
 from pathlib import Path
 
-from .. import ablation
+from ..runs import ablation
 from ..files import atomic_write
 
 
@@ -37,7 +37,7 @@ def add_parsers(commands):
     parser = commands.add_parser(
         "ablation", help="run an ablation plan and tabulate it",
         description="An ablation plan (a YAML file, see configs/ablation/ and "
-                    "ainnoseg/ablation.py) lists settings, each a config with overrides, and "
+                    "ainnoseg/runs/ablation.py) lists settings, each a config with overrides, and "
                     "seeds. `run` trains every (setting, seed) as a background job, a few at a "
                     "time, resuming started runs and skipping finished ones; `status` lists "
                     "them; `collect` tabulates the finished runs' last validation as mean ± "

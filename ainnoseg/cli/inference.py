@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ..files import json_ready
-from ..precision import AMP_SETTINGS
+from ..inference.precision import AMP_SETTINGS
 
 # A PNG text chunk on every file predict writes: a later run may replace such
 # a file, and refuses to replace any other.
@@ -30,7 +30,7 @@ def _device(args):
 
 def _fast_model(model, args):
     """The checkpoint's model on the chosen device, in the fast inference configuration."""
-    from ..fast import optimize_for_inference
+    from ..inference.fast import optimize_for_inference
 
     return optimize_for_inference(model.to(_device(args)), amp=args.amp,
                                   compile=args.compile)
@@ -38,7 +38,7 @@ def _fast_model(model, args):
 
 def _load(args):
     """`ainnoseg.load` of the checkpoint (a file or a released name) on the device."""
-    from ..released import load
+    from ..checkpoints.released import load
 
     return load(args.checkpoint, device=_device(args))
 
@@ -46,7 +46,7 @@ def _load(args):
 def run_eval(args):
     """Evaluate a checkpoint on a labelled dataset."""
     from ..data import DataError, build_dataset, eval_transforms
-    from ..engine.checkpoint import CheckpointError
+    from ..checkpoints.files import CheckpointError
     from ..engine.evaluate import evaluate, format_metrics
 
     options = _inference_options(args)
@@ -160,7 +160,7 @@ def _refuse_replacing_other_files(plan, out_dir):
 def _choose_mode(image, options, training_crop):
     """The options `segment_image` runs for --mode auto on `image`: windows of
     the training crop for images over 4 crops in area."""
-    from ..inference import choose_mode
+    from ..inference.multiscale import choose_mode
 
     crop = options["crop_size"] or tuple(training_crop)
     mode, crop = choose_mode(image.shape[-2:], crop, options["mode"])
@@ -174,7 +174,7 @@ def _predict_one(model, path, outputs, options):
     from PIL.PngImagePlugin import PngInfo
 
     from ..data import read_image
-    from ..inference import segment_image
+    from ..inference.multiscale import segment_image
     from ..viz import overlay
 
     image = read_image(path)
@@ -292,7 +292,7 @@ def _export_size(args, config):
 
 def _report_onnx(path, model, size, where):
     """Check the ONNX copy with onnxruntime and say what it takes and where its weights are."""
-    from ..export import free_size_exports, onnx_difference, onnx_input_shape
+    from ..inference.export import free_size_exports, onnx_difference, onnx_input_shape
 
     shape = onnx_input_shape(path)
     free = [not isinstance(dim, int) for dim in shape]
@@ -313,8 +313,8 @@ def _report_onnx(path, model, size, where):
 
 def run_export(args):
     """Export a checkpoint to ONNX and/or TorchScript, checking ONNX with onnxruntime."""
-    from ..export import export_onnx, export_torchscript
-    from ..released import load
+    from ..inference.export import export_onnx, export_torchscript
+    from ..checkpoints.released import load
 
     if not args.onnx and not args.torchscript:
         raise ValueError("say where to write: --onnx OUT.onnx and/or --torchscript OUT.pt")

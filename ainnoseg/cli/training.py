@@ -3,8 +3,8 @@
 import os
 from pathlib import Path
 
-from ..inference import PAPER_SCALES
-from ..precision import AMP_SETTINGS
+from ..inference.multiscale import PAPER_SCALES
+from ..inference.precision import AMP_SETTINGS
 
 
 def _config_from_args(args, examples):

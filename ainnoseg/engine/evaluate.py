@@ -13,7 +13,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Subset
 
 from .. import metrics
-from ..inference import segment
+from ..inference.multiscale import segment
 
 
 def _rank_and_world(distributed):

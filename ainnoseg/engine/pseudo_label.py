@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .. import metrics
 from ..data import DataError, build_dataset, eval_transforms, read_mask
 from ..files import atomic_write, json_ready
-from ..inference import predict
+from ..inference.multiscale import predict
 
 IGNORE = 255
 

@@ -23,13 +23,13 @@ from pathlib import Path
 import torch
 
 from ..data import build_dataset, eval_transforms
-from ..fast import optimize_for_inference
+from ..inference.fast import optimize_for_inference
 from ..files import atomic_write, json_ready
-from ..inference import PAPER_SCALES
-from .checkpoint import export_weights, load_checkpoint, load_model
+from ..inference.multiscale import PAPER_SCALES
+from ..checkpoints.files import export_weights, load_checkpoint, load_model
 from .evaluate import evaluate
 from .selftrain import round_record, round_wall_time_hours
-from .writer import remove_leftovers, writing
+from ..runs.layout import remove_leftovers, writing
 
 SUMMARY_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
                 "boundary_fscore", "class_iou", "class_boundary_iou")

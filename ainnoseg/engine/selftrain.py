@@ -43,16 +43,16 @@ from torch.utils.data import Dataset
 
 from ..config import ConfigError, load_config, resume_changes, save_config, with_absolute_paths
 from ..data import DataError, LabeledImages, train_transforms
-from ..fast import optimize_for_inference
+from ..inference.fast import optimize_for_inference
 from . import distributed
-from .checkpoint import load_checkpoint, load_model
+from ..checkpoints.files import load_checkpoint, load_model
 from .evaluate import evaluate
-from .heartbeat import Heartbeat
+from ..runs.heartbeat import Heartbeat
 from .pseudo_label import (IGNORE, label_pool, open_pool, pseudo_label_stats, read_json,
                            write_json, write_png)
-from .run_log import read_jsonl
+from ..runs.log import read_jsonl
 from .train import build_datasets, refuse_existing_run, train
-from .writer import remove_leftovers, require_new_or_run, writing
+from ..runs.layout import remove_leftovers, require_new_or_run, writing
 
 VAL_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
             "boundary_fscore")

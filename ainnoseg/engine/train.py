@@ -18,23 +18,23 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..class_weights import run_class_weight
+from ..data.class_weights import run_class_weight
 from ..config import (ConfigError, from_dict, model_options, resume_changes, save_config,
                       with_absolute_paths)
 from ..data import (DataError, FolderDataset, MosaicCollate, build_dataset, eval_transforms,
                     train_transforms)
 from ..data.check import require_readable
 from ..losses import build_loss
-from ..precision import resolve_amp
+from ..inference.precision import resolve_amp
 from ..registry import build_model
 from ..threads import TrainingThreads
 from . import distributed
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..checkpoints.files import CheckpointError, load_checkpoint, save_checkpoint
 from .evaluate import evaluate
-from .heartbeat import Heartbeat
-from .run_log import RunLog, read_jsonl
+from ..runs.heartbeat import Heartbeat
+from ..runs.log import RunLog, read_jsonl
 from .sampler import SeededDataset, StepBatchSampler
-from .writer import RUN_FILES, remove_leftovers, require_new_or_run, writing
+from ..runs.layout import RUN_FILES, remove_leftovers, require_new_or_run, writing
 
 
 def learning_rate(config, step):

@@ -9,7 +9,7 @@ measure its speed without guessing.
 `since` makes the rate of this process measurable: (time - since.time) /
 (step - since.step) seconds a step, evaluations included. `final` is true on
 the beat written when the work is done. `read_heartbeat` and `beating` read it
-back (for `ainnoseg.runs` and `ainnoseg.jobs`).
+back (for `ainnoseg.runs` and `ainnoseg.runs.jobs`).
 """
 
 import json
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ..files import atomic_write
-from ..supervisor import process_alive
+from .supervisor import process_alive
 
 EVERY_S = 2.0  # at most one write this often, besides the first and the final one
 # A heartbeat from another machine (a shared disk) whose process cannot be

@@ -42,7 +42,7 @@ def free_size_exports(model):
     """Whether an ONNX graph of `model` may take any batch and size: not with
     position attention, whose chunks of rows (as many as the batch and size
     need) the exporter unrolls for the traced shape."""
-    from .models.attention import PositionAttention
+    from ..models.attention import PositionAttention
 
     return not any(isinstance(module, PositionAttention) for module in model.modules())
 

@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from .engine.checkpoint import CheckpointError
+from .files import CheckpointError
 from .released import RELEASES_DIR, list_released, load
 
 # The three families the paper's Figure 7 compares, by registered model name.

@@ -69,8 +69,8 @@ def run_class_weight(config, run_dir):
     import json
     from pathlib import Path
 
-    from .data import build_dataset
-    from .files import atomic_write
+    from . import build_dataset
+    from ..files import atomic_write
 
     path = Path(run_dir) / "class_weights.json"
     if path.is_file():

@@ -3,7 +3,7 @@ position attention looks from one query pixel, the channel attention matrix
 and OCR's soft object regions.
 
     model = ainnoseg.load("synthetic/ainnoseg_w18s")
-    inside = ainnoseg.inspect.look_inside(model, image)     # one forward pass
+    inside = ainnoseg.analysis.inside.look_inside(model, image)     # one forward pass
     inside.branches                    # four (C, h, w) HRNet maps, 1/4 .. 1/32
     row = attention_row(inside, (120, 200))   # (h, w): where pixel (y=120, x=200) looks
     attention_on_class(inside, (120, 200), truth)  # its weight on its own class vs the class's area
@@ -24,11 +24,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import eval_transforms
-from .data.io import as_image
-from .models.attention import ChannelAttention, PositionAttention
-from .models.backbones import HRNetV2
-from .models.heads import OCRHead
+from ..data import eval_transforms
+from ..data.io import as_image
+from ..models.attention import ChannelAttention, PositionAttention
+from ..models.backbones import HRNetV2
+from ..models.heads import OCRHead
 
 
 @dataclass(repr=False)
@@ -250,7 +250,7 @@ def attention_by_class(model, dataset, indices):
     (mass / area of those averages), "peak" (the mean of each row's largest
     weight divided by a flat row's: 1 for attention spread evenly)}.
     """
-    from .analysis import load_sample
+    from .images import load_sample
 
     found = {}
     for index in indices:

@@ -1,4 +1,4 @@
-"""Sentences for a comparison (`ainnoseg.compare`): a column's caption, what
+"""Sentences for a comparison (`ainnoseg.analysis.compare`): a column's caption, what
 the disagreement map shows, what multi-scale testing changed. Markdown
 strings, so that the demo page only places them."""
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from . import model_cards
-from .engine.checkpoint import CheckpointError, load_model
+from . import cards as model_cards
+from .files import CheckpointError, load_model
 
-RELEASES_DIR = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
+RELEASES_DIR = Path(__file__).resolve().parents[2] / "assets" / "checkpoints"
 IGNORE_INDEX = 255  # every dataset of the project marks ignored pixels with 255
 # What `load` attaches to a model; `optimize_for_inference` carries it over.
 MODEL_METADATA = ("name", "class_names", "palette", "ignore_index", "config", "release",
@@ -48,7 +48,7 @@ def list_released(root=RELEASES_DIR):
     "ms_mean_iou" (in %, None where not scored), "iterations", "entry":
     the whole manifest entry (config, command, hardware, per-class scores),
     "works_on": the images it was made for, in words, and "card": its model
-    card in Markdown (`ainnoseg.model_cards`: data, budget, scores, limits).
+    card in Markdown (`ainnoseg.checkpoints.cards`: data, budget, scores, limits).
     """
     releases = []
     for folder, manifest in _manifests(root):
@@ -140,7 +140,7 @@ def load(name_or_path, device="cpu", root=RELEASES_DIR):
         path = release["path"]
     _require_checkpoint_file(path, root)
     model, state = load_model(path)
-    from .data import default_palette, palette_of
+    from ..data import default_palette, palette_of
 
     model.name = release["name"] if release else str(path)
     model.class_names = list(state["class_names"])

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import metrics
-from .data import DataError
-from .inference import segment_image
-from .viz import label_boundaries
+from .. import metrics
+from ..data import DataError
+from ..inference.multiscale import segment_image
+from ..viz import label_boundaries
 
 METRICS = ("mean_iou", "boundary_iou", "pixel_accuracy")
 TABLE_NAMES = {"mean_iou": "mIoU", "boundary_iou": "Boundary IoU",

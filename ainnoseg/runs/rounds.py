@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import load_config
-from .data import build_dataset, read_image, read_mask
-from .engine.pseudo_label import IGNORE, open_pool
-from .run_tables import format_seconds
+from ..config import load_config
+from ..data import build_dataset, read_image, read_mask
+from ..engine.pseudo_label import IGNORE, open_pool
+from .tables import format_seconds
 
 VAL_COLUMNS = {"mean_iou": "mIoU", "pixel_accuracy": "pixel acc.",
                "boundary_iou": "Boundary IoU", "score": "score"}

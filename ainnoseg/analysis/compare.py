@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import metrics, viz
-from .analysis import image_metrics
-from .inference import segment_image
+from .. import metrics, viz
+from .images import image_metrics
+from ..inference.multiscale import segment_image
 
 BOUNDARY_COLOR = (255, 255, 255)  # class boundaries drawn over an overlay
 OUTLINE_COLOR = (255, 230, 0)     # boundaries alone, over the bare image

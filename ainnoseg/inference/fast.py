@@ -129,7 +129,7 @@ def optimize_for_inference(model, amp="auto", channels_last=True, fold_bn=True, 
         fast = fast.to(memory_format=torch.channels_last)
     for parameter in fast.parameters():
         parameter.requires_grad_(False)
-    from .released import MODEL_METADATA
+    from ..checkpoints.released import MODEL_METADATA
 
     compiled = torch.compile(fast) if compile else None
     wrapper = FastSegmentor(fast, resolve_amp(amp, device), channels_last, compiled).eval()

@@ -29,8 +29,8 @@ from pathlib import Path
 import yaml
 
 from . import jobs, supervisor
-from .config import ConfigError, load_config
-from .engine.run_log import read_jsonl
+from ..config import ConfigError, load_config
+from .log import read_jsonl
 
 # The table's columns: (heading, metric key in metrics.jsonl), then the
 # plan's classes (default CamVid's thin and small ones).
@@ -92,7 +92,7 @@ def load_plan(path, root="runs/ablation"):
     values = yaml.safe_load(path.read_text()) or {}
     missing = [key for key in ("name", "seeds", "settings") if not values.get(key)]
     if missing:
-        raise ConfigError(f"ablation plan {path} needs {', '.join(missing)} (see ainnoseg/ablation.py)")
+        raise ConfigError(f"ablation plan {path} needs {', '.join(missing)} (see ainnoseg/runs/ablation.py)")
     settings = tuple(Setting(str(item["name"]), str(item["config"]),
                              tuple(str(o) for o in item.get("overrides", ())))
                      for item in values["settings"])

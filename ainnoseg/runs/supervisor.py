@@ -1,10 +1,10 @@
 """The job record of a run directory and the small process that keeps it.
 
-`ainnoseg.jobs.launch` starts this file as a detached process (its own session
+`ainnoseg.runs.jobs.launch` starts this file as a detached process (its own session
 and process group) that runs the real training command as its child, waits for
 it and records how it ended, even if nobody is watching:
 
-    python -I ainnoseg/supervisor.py RUN_DIR --nice 10 -- python -m ainnoseg train ...
+    python -I ainnoseg/runs/supervisor.py RUN_DIR --nice 10 -- python -m ainnoseg train ...
 
     RUN_DIR/job.json   {"kind", "command", "pid" (this supervisor = the process
                         group), "host", "cwd", "started", "threads", "env",
@@ -194,7 +194,7 @@ def main(argv=None):
     if len(argv) > 2 and argv[1] == "--nice":
         nice, argv = int(argv[2]), [argv[0], *argv[3:]]
     if len(argv) < 3 or argv[1] != "--":
-        sys.exit("usage: python -I ainnoseg/supervisor.py RUN_DIR [--nice N] -- COMMAND ...")
+        sys.exit("usage: python -I ainnoseg/runs/supervisor.py RUN_DIR [--nice N] -- COMMAND ...")
     if nice and hasattr(os, "nice"):
         os.nice(nice)
     code = supervise(argv[0], argv[2:])

@@ -1,14 +1,14 @@
 """Background jobs: a training or self-training run as a detached process that
 outlives the page or notebook that started it, stopped by its recorded pid.
 
-    job = ainnoseg.jobs.launch("train", "configs/synthetic_quick.yaml", ["iterations=50"],
+    job = ainnoseg.runs.jobs.launch("train", "configs/synthetic_quick.yaml", ["iterations=50"],
                                run_dir="runs/quick")
     ainnoseg.runs.load_run("runs/quick").status        # "running", later "finished"
-    ainnoseg.jobs.stop("runs/quick")                    # it then reads as "stopped"
-    ainnoseg.jobs.launch("train", run_dir="runs/quick", resume=True)   # exactly where it was
+    ainnoseg.runs.jobs.stop("runs/quick")                    # it then reads as "stopped"
+    ainnoseg.runs.jobs.launch("train", run_dir="runs/quick", resume=True)   # exactly where it was
 
 A job is `python -m ainnoseg train|selftrain ...` (an argument list, never a
-shell string) under a small supervisor (`ainnoseg/supervisor.py`) in its own
+shell string) under a small supervisor (`ainnoseg/runs/supervisor.py`) in its own
 session and process group; stdout and stderr go to RUN_DIR/job.log, and
 RUN_DIR/job.json records the pid, the command, the start and, whoever is
 watching or not, the exit code and end time.
@@ -29,15 +29,16 @@ import sys
 import time
 from pathlib import Path
 
-from . import supervisor, threads as thread_policy
-from .engine import writer
-from .engine.heartbeat import beating, read_heartbeat
-from .engine.train import RUN_FILES, killed_before_first_checkpoint
-from .runs import find_run_dirs
+from . import supervisor
+from .. import threads as thread_policy
+from . import layout as writer
+from .heartbeat import beating, read_heartbeat
+from ..engine.train import RUN_FILES, killed_before_first_checkpoint
+from .read import find_run_dirs
 
 KINDS = ("train", "selftrain")
 RESUMED_FROM = {"train": "last.pt", "selftrain": "selftrain.yaml"}  # what a resume needs
-PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 
 class JobError(RuntimeError):
@@ -108,12 +109,12 @@ def _worker(run_dir):
     holder = _quietly(writer.current_writer, run_dir)
     if holder is not None:
         who = writer.describe(holder) if holder else "a process that is just starting"
-        return holder.get("pid"), f"process {who} outside ainnoseg.jobs"
+        return holder.get("pid"), f"process {who} outside ainnoseg.runs.jobs"
     heartbeat = _quietly(read_heartbeat, run_dir)
     if beating(heartbeat):
         where = "" if heartbeat.get("host") == socket.gethostname() else f" on {heartbeat['host']}"
         return (heartbeat["pid"],
-                f"process pid {heartbeat['pid']}{where}, started outside ainnoseg.jobs")
+                f"process pid {heartbeat['pid']}{where}, started outside ainnoseg.runs.jobs")
     return None
 
 
@@ -140,7 +141,7 @@ def _check_request(kind, config, overrides, run_dir, resume):
         return
     if config is None:
         raise JobError(f"launch({kind!r}) needs a config file (see configs/), or resume=True")
-    from .config import load_config  # a bad key or value is refused here, not in the log
+    from ..config import load_config  # a bad key or value is refused here, not in the log
 
     load_config(config, overrides)
     found = [name for name in RUN_FILES if (Path(run_dir) / name).exists()]
@@ -193,7 +194,7 @@ def launch(kind, config=None, overrides=(), run_dir=None, resume=False, threads=
         busy = active_process(run_dir)
         if busy:
             raise JobError(f"{run_dir} is in use by {busy}: stop it first "
-                           f"(ainnoseg.jobs.stop({str(run_dir)!r})) or choose another run_dir",
+                           f"(ainnoseg.runs.jobs.stop({str(run_dir)!r})) or choose another run_dir",
                            page=f"{run_dir} is in use by {busy}: stop it under Jobs, or choose "
                                 "another run name")
         plan = job_plan(threads)
@@ -274,7 +275,7 @@ def _not_running(run_dir, record):
     if record is None:
         other = active_process(run_dir)
         if other:
-            return (f"{run_dir} was not started by ainnoseg.jobs.launch (no job.json): "
+            return (f"{run_dir} was not started by ainnoseg.runs.jobs.launch (no job.json): "
                     f"stop {other} where it runs (Ctrl-C), or with `kill PID`")
         return f"{run_dir} has no job to stop (no job.json)"
     if record.get("ended") is not None:

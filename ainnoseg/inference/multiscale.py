@@ -196,8 +196,8 @@ def segment_image(model, image, scales=(1.0,), flip=False, amp="auto", mode="aut
             or (taken whole) one smaller than the model's stride at the
             smallest of `scales`; the message gives the size needed.
     """
-    from .data.io import as_image
-    from .data.transforms import eval_transforms
+    from ..data.io import as_image
+    from ..data.transforms import eval_transforms
     from .inputs import check_size
 
     pixels = as_image(image)

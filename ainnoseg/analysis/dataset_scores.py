@@ -19,13 +19,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import jobs, metrics, runs
-from .analysis import load_sample, sample_name
+from ..runs import jobs
+from .. import metrics, runs
+from .images import load_sample, sample_name
 from .compare import boundary_band, distinct_labels
-from .data import SyntheticScenes
-from .inference import segment_image
-from .model_sets import default_set, family_of, model_sets
-from .released import list_released
+from ..data import SyntheticScenes
+from ..inference.multiscale import segment_image
+from ..checkpoints.sets import default_set, family_of, model_sets
+from ..checkpoints.released import list_released
 
 
 def released_models(wanted, releases=None):
@@ -34,7 +35,7 @@ def released_models(wanted, releases=None):
     A wanted name that is released is kept. One that is not (a zoo still
     training) is replaced by the release of the same family (HRNet, DANet,
     AinnoSeg; by the name's model part) in the default set of
-    `ainnoseg.model_sets` (synthetic once released, else CamVid); where no
+    `ainnoseg.checkpoints.sets` (synthetic once released, else CamVid); where no
     set has that family, the label is left out.
     Returns ({label: release name}, [sentences saying what was replaced or left out]).
     """
@@ -175,5 +176,5 @@ def start_run(kind, config, overrides, run_dir):
         return None
     if status == "running":
         raise jobs.JobError(f"{run_dir} is running already: wait for it with "
-                            f"ainnoseg.jobs.wait({str(run_dir)!r}) or stop it")
+                            f"ainnoseg.runs.jobs.wait({str(run_dir)!r}) or stop it")
     return jobs.launch(kind, overrides=[], run_dir=run_dir, resume=True)

@@ -11,7 +11,7 @@ metrics.jsonl, last.pt, best.pt; see engine/train.py) or a self-training run
 (`ainnoseg selftrain`: selftrain.yaml, progress.jsonl, round_*/; see
 engine/selftrain.py), whose inner training runs are part of it, not runs of
 their own. Either may hold heartbeat.json (engine/heartbeat.py) and, when
-started by `ainnoseg.jobs.launch`, job.json and job.log (supervisor.py).
+started by `ainnoseg.runs.jobs.launch`, job.json and job.log (supervisor.py).
 
 Status, from those facts:
     running   its heartbeat's process is alive (a live pid that started before
@@ -25,7 +25,7 @@ Status, from those facts:
               other than SIGTERM, SIGINT or SIGHUP, or its log already has the
               command line's `error:` line (it is exiting); `error` holds the
               log's error line
-    stopped   stopped by `ainnoseg.jobs.stop` (or SIGTERM from elsewhere), or
+    stopped   stopped by `ainnoseg.runs.jobs.stop` (or SIGTERM from elsewhere), or
               ended unfinished with no job record to say how (a run started in
               a terminal and interrupted); `status_reason` says which
     unknown   only where the run could not be read at all (see `error`)
@@ -41,11 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import supervisor
-from .engine.heartbeat import beating, read_heartbeat
-from .run_eta import (active_seconds, selftrain_remaining, train_remaining,
-                      train_seconds_per_step)
-from .run_files import (checkpoint_facts, curves, event_sessions, log_error, log_lines,
-                        read_json, read_jsonl, read_yaml, scalars)
+from .heartbeat import beating, read_heartbeat
+from .eta import active_seconds, selftrain_remaining, train_remaining, train_seconds_per_step
+from .files import (checkpoint_facts, curves, event_sessions, log_error, log_lines, read_json,
+                    read_jsonl, read_yaml, scalars)
 
 STATUSES = ("running", "finished", "failed", "stopped")
 STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
@@ -84,7 +83,7 @@ class Run:
     # progress records, so the setup between phases is not counted).
     duration_s: float | None = None
     log_tail: list = field(default_factory=list)  # the last lines of job.log
-    job: dict | None = None  # job.json, if launched by ainnoseg.jobs
+    job: dict | None = None  # job.json, if launched by ainnoseg.runs.jobs
     heartbeat: dict | None = None
 
     def to_dict(self):
@@ -180,7 +179,7 @@ def judge_status(job, heartbeat, complete, writer_alive=False, reported_error=Fa
         if complete:
             return "finished", None
         return "stopped", ("ended unfinished, and no job record says how (a run started "
-                           "outside ainnoseg.jobs): resume it to finish")
+                           "outside ainnoseg.runs.jobs): resume it to finish")
     if ended is None:
         if supervisor.job_running(job):  # its supervisor, or its training process
             return "running", None
@@ -192,9 +191,9 @@ def judge_status(job, heartbeat, complete, writer_alive=False, reported_error=Fa
     if code == 0:
         return "finished", None
     if job.get("stop_requested"):
-        return "stopped", "stopped by ainnoseg.jobs.stop"
+        return "stopped", "stopped by ainnoseg.runs.jobs.stop"
     if name in STOP_SIGNALS:
-        return "stopped", f"ended by {name} from outside ainnoseg.jobs.stop"
+        return "stopped", f"ended by {name} from outside ainnoseg.runs.jobs.stop"
     return "failed", f"exit code {code}" + (f" ({name})" if name else "")
 
 
@@ -400,7 +399,7 @@ def _pool_size(config, records, rounds):
     if not config or not config.get("rounds"):
         return None
     try:
-        from .engine.pseudo_label import open_pool
+        from ..engine.pseudo_label import open_pool
 
         return len(open_pool(config.get("unlabeled") or config.get("data"),
                              config.get("unlabeled_split", "test"),

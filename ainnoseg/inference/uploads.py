@@ -9,8 +9,8 @@ import re
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .data import DataError
-from .data.io import as_image
+from ..data import DataError
+from ..data.io import as_image
 
 MAX_BYTES = 50 * 2**20
 MAX_PIXELS = 40_000_000  # about 8000 x 5000: more than any camera frame the models need

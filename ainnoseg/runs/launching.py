@@ -1,10 +1,10 @@
-"""What a launch form needs before `ainnoseg.jobs.launch`: the presets, the
+"""What a launch form needs before `ainnoseg.runs.jobs.launch`: the presets, the
 dataset folders at hand, a first look at a dataset, and the form's values as
 key=value overrides (an argument list, never a shell string).
 
     preset = next(p for p in list_presets() if p["name"] == "selftrain_synthetic_quick")
     overrides = launch_overrides(data="synthetic", rounds=1, iterations=100)
-    ainnoseg.jobs.launch(preset["kind"], preset["path"], overrides, run_dir="runs/mine")
+    ainnoseg.runs.jobs.launch(preset["kind"], preset["path"], overrides, run_dir="runs/mine")
 """
 
 import json
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from .config import ConfigError
-from .data import DataError, build_dataset, detect_layout
+from ..config import ConfigError
+from ..data import DataError, build_dataset, detect_layout
 
-CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 SPLITS = ("train", "val", "test")
 
 

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from .. import supervisor
+from . import supervisor
 
 try:
     import fcntl
@@ -103,7 +103,7 @@ def busy_message(run_dir, holder):
         return (f"{run_dir} is being written by another process, which is just starting: "
                 "wait for it to end or stop it, or write to another folder")
     return (f"{run_dir} is being written by {describe(holder)}: wait for it to end or stop "
-            f"it (a job with ainnoseg.jobs.stop, else `kill {holder.get('pid')}`), or write to "
+            f"it (a job with ainnoseg.runs.jobs.stop, else `kill {holder.get('pid')}`), or write to "
             "another folder (run_dir=...)")
 
 

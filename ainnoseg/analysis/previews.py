@@ -12,9 +12,9 @@ Images come back as uint8 (H, W, 3) arrays and masks as (H, W) uint8 arrays
 import numpy as np
 import torch
 
-from .data import MosaicCollate, build_dataset, train_transforms
-from .data.mosaic import mosaic_parts
-from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..data import MosaicCollate, build_dataset, train_transforms
+from ..data.mosaic import mosaic_parts
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 QUADRANTS = ("top-left", "top-right", "bottom-left", "bottom-right")
 
@@ -43,7 +43,7 @@ def training_view(name_or_path, split="train", crop_size=(192, 256), scale=(256,
     transforms = train_transforms(tuple(crop_size), tuple(scale), tuple(ratio_range))
     dataset = build_dataset(name_or_path, split, transforms=transforms)
     if not hasattr(dataset, "num_classes"):
-        from .data import DataError
+        from ..data import DataError
 
         raise DataError(f"{name_or_path} ({split}) holds images without labels; Mosaic "
                         "needs a labelled dataset (images and masks)")

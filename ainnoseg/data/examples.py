@@ -6,7 +6,7 @@ dataset image is committed).
     list_examples(camvid=find_camvid())    # [{"name", "image", "mask", "source"}]
     source_of("synthetic_val_00003.png")   # "synthetic": which example an image is, if any
 
-`python -m ainnoseg.examples` rewrites the bundled scenes. The folder has the
+`python -m ainnoseg.data.examples` rewrites the bundled scenes. The folder has the
 project's own-data layout (images/, masks/, classes.txt), so
 `ainnoseg.data.build_dataset("assets/examples")` reads it too.
 """
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data import CamVid, SyntheticScenes
-from .files import atomic_write
+from . import CamVid, SyntheticScenes
+from ..files import atomic_write
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = ROOT / "assets" / "examples"
 CAMVID_DIR = ROOT.parent / "shared" / "datasets" / "camvid"  # the usual place beside a clone
 EXAMPLE_SIZE = (192, 240)  # the synthetic zoo's training scale: small and fast on a CPU

@@ -1,0 +1,15 @@
+"""Running a trained model.
+
+    multiscale  predict, segment, segment_image: softmax averaged over scales and flips
+    fast        optimize_for_inference: batch norms folded, reduced precision, channels_last
+    export      ONNX and TorchScript copies, checked against PyTorch
+    precision   which reduced precision a device runs natively
+    inputs      images and masks a user gives the apps, checked and resized
+    uploads     uploaded bytes, checked before they are decoded
+"""
+
+from .fast import optimize_for_inference
+from .multiscale import MODES, PAPER_SCALES, choose_mode, predict, segment, segment_image
+
+__all__ = ["MODES", "PAPER_SCALES", "choose_mode", "optimize_for_inference", "predict",
+           "segment", "segment_image"]
