@@ -351,10 +351,10 @@ def with_absolute_paths(config):
 
 def save_config(config, path):
     """Write `config` as YAML, atomically (a resumed self-training run reads it back)."""
-    text = yaml.safe_dump(_plain(config.to_dict()), sort_keys=False)
+    text = yaml.safe_dump(plain_values(config.to_dict()), sort_keys=False)
     atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
-def _plain(values):
+def plain_values(values):
     """Tuples -> lists, so the YAML and the checkpoint hold plain types."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}

@@ -11,8 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data import IGNORE_INDEX
 
-def cross_entropy(logits, target, ignore_index=255, class_weight=None):
+
+def cross_entropy(logits, target, ignore_index=IGNORE_INDEX, class_weight=None):
     """Mean cross-entropy over pixels whose label is not `ignore_index`
     (zero when every pixel is ignored, e.g. an unsure pseudo-label); with
     `class_weight` (K,), the mean weighted by each pixel's class weight."""
@@ -36,7 +38,7 @@ def boundary_mask(target, width):
     return (highest != lowest).squeeze(1)
 
 
-def boundary_weighted_cross_entropy(logits, target, ignore_index=255, width=3, weight=5.0,
+def boundary_weighted_cross_entropy(logits, target, ignore_index=IGNORE_INDEX, width=3, weight=5.0,
                                     class_weight=None):
     """Cross-entropy with pixels near a label boundary weighted `weight` times
     (and each pixel by its class's `class_weight`, if given).
@@ -53,7 +55,7 @@ def boundary_weighted_cross_entropy(logits, target, ignore_index=255, width=3, w
     return (pixel_losses * weights).sum() / weights.sum().clamp(min=1.0)
 
 
-def ohem_cross_entropy(logits, target, ignore_index=255, threshold=0.9, min_kept=131072,
+def ohem_cross_entropy(logits, target, ignore_index=IGNORE_INDEX, threshold=0.9, min_kept=131072,
                        class_weight=None):
     """Online hard example mining as in HRNet-OCR's `OhemCrossEntropy`.
 
@@ -102,7 +104,7 @@ class SegmentationLoss(nn.Module):
         (total loss, {output name: its unweighted loss}, detached for logging).
     """
 
-    def __init__(self, weights, criterion="ce", ignore_index=255, class_weight=None,
+    def __init__(self, weights, criterion="ce", ignore_index=IGNORE_INDEX, class_weight=None,
                  **criterion_options):
         super().__init__()
         if criterion not in CRITERIA:
@@ -135,7 +137,7 @@ class SegmentationLoss(nn.Module):
         return total, terms
 
 
-def build_loss(model, criterion="ce", weights=None, ignore_index=255, class_weight=None,
+def build_loss(model, criterion="ce", weights=None, ignore_index=IGNORE_INDEX, class_weight=None,
                **criterion_options):
     """The loss of `model`'s paper (`model.loss_weights`), optionally reweighted.
 

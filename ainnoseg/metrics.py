@@ -9,6 +9,11 @@ prediction of the whole evaluated set has IoU (and Boundary IoU, boundary
 F-score) NaN and is left out of the means; a class that only the prediction
 contains has IoU 0 and counts. Class accuracy is NaN for classes absent from
 the ground truth. Pixels labelled `ignore_index` count nowhere.
+
+    totals = empty_counts(num_classes)
+    for pred, target in pairs:                  # (H, W) or batches (N, H, W)
+        totals = [t + c for t, c in zip(totals, evaluation_counts(pred, target, num_classes))]
+    summary(totals, class_names)                # {"mean_iou": ..., "class_iou": {...}, ...}
 """
 
 import math
@@ -16,8 +21,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .data import IGNORE_INDEX
 
-def confusion_matrix(pred, target, num_classes, ignore_index=255):
+
+def confusion_matrix(pred, target, num_classes, ignore_index=IGNORE_INDEX):
     """(num_classes, num_classes) int64 counts; [t, p] = pixels of class t predicted p."""
     if pred.shape != target.shape:
         raise ValueError(f"prediction shape {tuple(pred.shape)} differs from target {tuple(target.shape)}")
@@ -84,6 +91,12 @@ def _erode(masks, radius):
     return F.max_pool2d(rows, (size, 1), stride=1).squeeze(1) == 0
 
 
+def boundary_width(height, width):
+    """The Boundary IoU band width of a height x width image in pixels: 2 % of
+    its diagonal, at least 1 (Cheng et al. 2021, arXiv 2103.16562)."""
+    return max(1, round(0.02 * math.hypot(height, width)))
+
+
 def _check_pair(pred, target):
     if pred.ndim != 2 or pred.shape != target.shape:
         raise ValueError(
@@ -91,18 +104,18 @@ def _check_pair(pred, target):
             f"{tuple(pred.shape)} and {tuple(target.shape)}")
 
 
-def boundary_iou_counts(pred, target, num_classes, ignore_index=255, width=None):
+def boundary_iou_counts(pred, target, num_classes, ignore_index=IGNORE_INDEX, width=None):
     """Boundary IoU counts of one image (Cheng et al. 2021, arXiv 2103.16562).
 
     For each class, its inner boundary band of width d is taken in the ground
-    truth and in the prediction, d = max(1, round(0.02 * image diagonal)).
+    truth and in the prediction, d = `boundary_width` of the image.
     Pixels whose ground truth is `ignore_index` are removed from both masks.
     Returns (num_classes, 2) int64 [intersection, union]; sum over a dataset
     and pass to `boundary_iou`.
     """
     _check_pair(pred, target)
     if width is None:
-        width = max(1, round(0.02 * math.hypot(*target.shape)))
+        width = boundary_width(*target.shape)
     valid = target != ignore_index
     truth = _one_hot(target, num_classes, valid)
     predicted = _one_hot(pred, num_classes, valid)
@@ -129,7 +142,7 @@ def _dilate_disk(masks, radius):
     return hits.squeeze(1) > 0
 
 
-def boundary_fscore_counts(pred, target, num_classes, ignore_index=255, tolerance=None):
+def boundary_fscore_counts(pred, target, num_classes, ignore_index=IGNORE_INDEX, tolerance=None):
     """Boundary F-score counts of one image (DAVIS, Perazzi et al. 2016).
 
     A class's boundary is its 1-px inner contour; a predicted boundary pixel
@@ -162,3 +175,48 @@ def boundary_fscore(counts):
     fscore = torch.nan_to_num(fscore, nan=0.0)
     absent = (counts[:, 1] + counts[:, 3]) == 0
     return torch.where(absent, math.nan, fscore)
+
+
+def empty_counts(num_classes, device=None):
+    """Zero totals of `evaluation_counts`, to sum a dataset's counts into."""
+    shapes = ((num_classes, num_classes), (num_classes, 2), (num_classes, 4))
+    return [torch.zeros(shape, dtype=torch.int64, device=device) for shape in shapes]
+
+
+def evaluation_counts(pred, target, num_classes, ignore_index=IGNORE_INDEX):
+    """The counts an evaluation sums over a dataset, of one (H, W) prediction
+    or a batch (N, H, W): [confusion matrix (K, K), Boundary IoU counts (K, 2),
+    boundary F-score counts (K, 4)]. Pass their sums to `summary`."""
+    pairs = zip(pred, target) if pred.ndim == 3 else [(pred, target)]
+    biou, bf = 0, 0
+    for one_pred, one_target in pairs:
+        biou = biou + boundary_iou_counts(one_pred, one_target, num_classes, ignore_index)
+        bf = bf + boundary_fscore_counts(one_pred, one_target, num_classes, ignore_index)
+    return [confusion_matrix(pred, target, num_classes, ignore_index), biou, bf]
+
+
+def summary(counts, class_names):
+    """The region and boundary metrics of summed `evaluation_counts`, as plain
+    Python numbers: "pixel_accuracy", "mean_iou", "mean_class_accuracy",
+    "score", "boundary_iou", "boundary_fscore" (means over the classes
+    present), and per class ({class name: value}, NaN where absent)
+    "class_iou", "class_accuracy", "class_boundary_iou", "class_boundary_fscore".
+    """
+    cm, biou_counts, bf_counts = (c.cpu() for c in counts)
+    class_biou, class_bf = boundary_iou(biou_counts), boundary_fscore(bf_counts)
+
+    def per_class(values):
+        return {name: float(v) for name, v in zip(class_names, values.tolist())}
+
+    return {
+        "pixel_accuracy": pixel_accuracy(cm),
+        "mean_iou": mean_iou(cm),
+        "mean_class_accuracy": mean_class_accuracy(cm),
+        "score": score(cm),
+        "boundary_iou": torch.nanmean(class_biou).item(),
+        "boundary_fscore": torch.nanmean(class_bf).item(),
+        "class_iou": per_class(class_iou(cm)),
+        "class_accuracy": per_class(class_accuracy(cm)),
+        "class_boundary_iou": per_class(class_biou),
+        "class_boundary_fscore": per_class(class_bf),
+    }

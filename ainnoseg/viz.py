@@ -12,6 +12,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
+from . import metrics
+from .data import IGNORE_INDEX
+
 # The colours of `error_map`, named so that a UI can draw a key.
 ERROR_COLORS = {
     "correct": (64, 64, 64),
@@ -79,7 +82,7 @@ def _palette(palette, labels, ignore_index):
     return colors.astype(np.uint8)
 
 
-def colorize(labels, palette, ignore_index=255, ignore_color=(0, 0, 0)):
+def colorize(labels, palette, ignore_index=IGNORE_INDEX, ignore_color=(0, 0, 0)):
     """Paint each class id with its palette colour, and ignored pixels with `ignore_color`."""
     labels = _labels(labels)
     colors = _palette(palette, labels, ignore_index)
@@ -90,7 +93,7 @@ def colorize(labels, palette, ignore_index=255, ignore_color=(0, 0, 0)):
     return out
 
 
-def overlay(image, labels, palette, alpha=0.5, ignore_index=255):
+def overlay(image, labels, palette, alpha=0.5, ignore_index=IGNORE_INDEX):
     """Blend label colours over an image with weight `alpha`; ignored pixels keep the image."""
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
@@ -131,18 +134,18 @@ def draw_boundaries(image, labels, color=(255, 255, 255), width=1):
     return out
 
 
-def error_map(pred, target, ignore_index=255, boundary_width=None):
+def error_map(pred, target, ignore_index=IGNORE_INDEX, boundary_width=None):
     """Where a prediction is wrong, split into boundary and interior errors.
 
     Colours (`ERROR_COLORS`): correct pixels dark grey, errors within
     `boundary_width` px of a ground-truth boundary orange, other errors red,
-    ignored ground truth black. `boundary_width` defaults to
-    max(1, round(0.02 * image diagonal)), the band width of Boundary IoU.
+    ignored ground truth black. `boundary_width` defaults to the band width
+    of Boundary IoU, `ainnoseg.metrics.boundary_width`.
     """
     pred, target = _labels(pred, "pred"), _labels(target, "target")
     _check_shapes(pred, target, ("pred", "target"))
     if boundary_width is None:
-        boundary_width = max(1, round(0.02 * math.hypot(*target.shape)))
+        boundary_width = metrics.boundary_width(*target.shape)
     near_boundary = label_boundaries(target, boundary_width)
     wrong = pred != target
     out = np.empty(target.shape + (3,), np.uint8)

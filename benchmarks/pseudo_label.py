@@ -21,9 +21,9 @@ import time
 
 import torch
 
-from ainnoseg.data import SyntheticScenes
+from ainnoseg.data import Pool, SyntheticScenes, open_pool
 from ainnoseg.engine import distributed
-from ainnoseg.engine.pseudo_label import Pool, label_pool, open_pool
+from ainnoseg.engine.pseudo_label import label_pool
 from ainnoseg.inference.fast import optimize_for_inference
 from ainnoseg.inference import PAPER_SCALES
 from ainnoseg.inference.precision import AMP_SETTINGS

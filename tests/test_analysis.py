@@ -34,7 +34,7 @@ def test_a_perfect_prediction_scores_one_and_has_no_errors():
     target = _halves()
     scores = image_metrics(target, target, num_classes=3)
     assert scores["mean_iou"] == 1.0 and scores["boundary_iou"] == 1.0
-    assert scores["pixel_accuracy"] == 1.0
+    assert scores["pixel_accuracy"] == 1.0 and scores["boundary_fscore"] == 1.0
     assert scores["boundary_errors"] == 0.0 and scores["interior_errors"] == 0.0
 
 
@@ -50,6 +50,9 @@ def test_image_metrics_agree_with_the_metrics_module_and_the_error_map():
     counts = metrics.boundary_iou_counts(torch.from_numpy(pred), torch.from_numpy(target), 3)
     assert scores["boundary_iou"] == pytest.approx(
         torch.nanmean(metrics.boundary_iou(counts)).item())
+    counts = metrics.boundary_fscore_counts(torch.from_numpy(pred), torch.from_numpy(target), 3)
+    assert scores["boundary_fscore"] == pytest.approx(
+        torch.nanmean(metrics.boundary_fscore(counts)).item())
     picture = error_map(pred, target)
     labelled = (target != 255).sum()
     orange = np.all(picture == ERROR_COLORS["boundary error"], axis=-1).sum()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ainnoseg.analysis import compare
-from ainnoseg import metrics, viz
+from ainnoseg import viz
 from ainnoseg.analysis import image_metrics
 from ainnoseg.inference import segment_image
 
@@ -92,18 +92,15 @@ def test_the_disagreement_summary_places_disagreements_near_ground_truth_boundar
     assert compare.disagreement_summary(np.ones((40, 60)), target)["near_boundary"] is None
 
 
-def test_image_scores_add_the_boundary_fscore_to_the_per_image_metrics():
+def test_each_predictions_scores_are_its_image_metrics():
     target = _halves(40, 60)
     pred = target.copy()
     pred[:, 25:30] = 1
-    scores = compare.image_scores(pred, target, num_classes=3)
-    counts = metrics.boundary_fscore_counts(torch.from_numpy(pred), torch.from_numpy(target), 3)
-    expected = torch.nanmean(metrics.boundary_fscore(counts)).item()
-    assert scores["boundary_fscore"] == pytest.approx(expected)
-    assert 0 < scores["boundary_fscore"] < 1
-    assert {k: scores[k] for k in image_metrics(pred, target, 3)} == image_metrics(pred, target, 3)
-    assert compare.image_scores(target, target, 3)["boundary_fscore"] == 1.0
-    assert compare.image_scores(target, np.full_like(target, 255), 3)["boundary_fscore"] is None
+    prediction = compare.Prediction("A", pred, 0.5, 10, "test/a")
+    [row] = compare.score_predictions([prediction], target, num_classes=3)
+    assert row == {"name": "A", "model": "test/a", "seconds": 0.5,
+                   **image_metrics(pred, target, 3)}
+    assert 0 < row["boundary_fscore"] < 1
 
 
 def test_ranking_puts_the_best_miou_first_then_boundary_iou_and_unscored_last():

@@ -119,3 +119,34 @@ def test_perfect_prediction_scores_one_everywhere():
     assert metrics.pixel_accuracy(cm) == 1.0 and metrics.mean_iou(cm) == 1.0
     assert np.nanmin(metrics.boundary_iou(metrics.boundary_iou_counts(pred, target, K)).numpy()) == 1.0
     assert np.nanmin(metrics.boundary_fscore(metrics.boundary_fscore_counts(pred, target, K)).numpy()) == 1.0
+
+
+def test_the_boundary_band_is_two_percent_of_the_diagonal_and_at_least_one_pixel():
+    assert metrics.boundary_width(360, 480) == 12    # CamVid: a 600 px diagonal
+    assert metrics.boundary_width(10, 10) == 1
+    _, target = _random_maps(0)
+    pred = torch.zeros_like(target)
+    assert torch.equal(metrics.boundary_iou_counts(pred, target, K, IGNORE),
+                       metrics.boundary_iou_counts(pred, target, K, IGNORE,
+                                                   width=metrics.boundary_width(40, 50)))
+
+
+def test_the_counts_of_a_batch_are_those_of_its_images_summed_and_summarised():
+    pairs = [_random_maps(seed) for seed in range(3)]
+    preds, targets = (torch.stack(maps) for maps in zip(*pairs))
+    totals = metrics.empty_counts(K)
+    for pred, target in pairs:
+        counts = metrics.evaluation_counts(pred, target, K, IGNORE)
+        totals = [total + count for total, count in zip(totals, counts)]
+    batch = metrics.evaluation_counts(preds, targets, K, IGNORE)
+    assert all(torch.equal(a, b) for a, b in zip(batch, totals))
+    cm, biou, bf = totals
+    names = [f"class {c}" for c in range(K)]
+    summary = metrics.summary(totals, names)
+    assert summary["mean_iou"] == metrics.mean_iou(cm)
+    assert summary["score"] == metrics.score(cm)
+    assert summary["boundary_iou"] == pytest.approx(np.nanmean(metrics.boundary_iou(biou).numpy()))
+    assert summary["boundary_fscore"] == pytest.approx(
+        np.nanmean(metrics.boundary_fscore(bf).numpy()))
+    assert list(summary["class_iou"]) == names and math.isnan(summary["class_iou"]["class 5"])
+    assert summary["class_boundary_fscore"]["class 0"] == metrics.boundary_fscore(bf)[0].item()

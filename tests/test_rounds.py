@@ -128,7 +128,8 @@ def test_the_teachers_confidence_is_stored_with_the_pseudo_labels_and_read_back(
     import torch
 
     from ainnoseg import build_model
-    from ainnoseg.engine.pseudo_label import label_pool, open_pool
+    from ainnoseg.data import open_pool
+    from ainnoseg.engine.pseudo_label import label_pool
 
     torch.manual_seed(0)
     model = build_model("hrnetv2_w18s", num_classes=len(CLASS_NAMES)).eval()

@@ -19,11 +19,11 @@ from torch import nn
 
 from ainnoseg.cli import main
 from ainnoseg.config import ConfigError, from_dict
-from ainnoseg.data import SyntheticScenes, eval_transforms
+from ainnoseg.data import SyntheticScenes, eval_transforms, open_pool
 from ainnoseg.engine import pseudo_label
 from ainnoseg.checkpoints.files import load_checkpoint, load_model
-from ainnoseg.engine.pseudo_label import (label_batch, label_pool, open_pool,
-                                          pseudo_label_stats, pseudo_labels, write_png)
+from ainnoseg.engine.pseudo_label import (label_batch, label_pool, pseudo_label_stats,
+                                          pseudo_labels, write_png)
 from ainnoseg.runs.log import read_jsonl
 from ainnoseg.engine.selftrain import (MixedSamples, resume_selftrain,
                                        round_wall_time_hours, selftrain)

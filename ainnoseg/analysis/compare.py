@@ -12,15 +12,14 @@ effectively segment the object boundary pixels and little objects") made
 checkable on any image. Scores are fractions in [0, 1], None where undefined.
 """
 
-import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from .. import metrics, viz
-from .images import image_metrics
+from .. import viz
+from ..data import IGNORE_INDEX
+from .images import boundary_band, image_metrics
 from ..inference.multiscale import segment_image
 
 BOUNDARY_COLOR = (255, 255, 255)  # class boundaries drawn over an overlay
@@ -90,14 +89,7 @@ def disagreement_picture(image, counts):
     return picture
 
 
-def boundary_band(target, ignore_index=255):
-    """Bool (H, W): pixels within the Boundary IoU band (2 % of the diagonal)
-    of a ground-truth boundary, as `analysis.image_metrics` splits errors."""
-    width = max(1, round(0.02 * math.hypot(*np.asarray(target).shape)))
-    return viz.label_boundaries(np.asarray(target), width)
-
-
-def disagreement_summary(counts, target=None, ignore_index=255):
+def disagreement_summary(counts, target=None, ignore_index=IGNORE_INDEX):
     """Shares of pixels where the models disagree: "any", "two", "three or more";
     with a ground truth also "near_boundary" (of the disagreeing labelled
     pixels, the share within `boundary_band`) and "band" (the band's share of
@@ -106,7 +98,7 @@ def disagreement_summary(counts, target=None, ignore_index=255):
                "three or more": float((counts >= 3).mean())}
     if target is not None:
         labelled = np.asarray(target) != ignore_index
-        near = boundary_band(target, ignore_index) & labelled
+        near = boundary_band(target) & labelled
         disagree = (counts > 1) & labelled
         summary["near_boundary"] = (float((disagree & near).sum() / disagree.sum())
                                     if disagree.any() else None)
@@ -114,23 +106,10 @@ def disagreement_summary(counts, target=None, ignore_index=255):
     return summary
 
 
-def image_scores(pred, target, num_classes, ignore_index=255):
-    """`analysis.image_metrics` of one prediction plus its "boundary_fscore"
-    (mean over the classes with a boundary in the ground truth or prediction)."""
-    scores = image_metrics(pred, target, num_classes, ignore_index)
-    pred_t = torch.as_tensor(np.asarray(pred)).long()
-    target_t = torch.as_tensor(np.asarray(target)).long()
-    counts = metrics.boundary_fscore_counts(pred_t, target_t, num_classes, ignore_index)
-    fscore = metrics.boundary_fscore(counts)
-    defined = fscore[~fscore.isnan()]
-    scores["boundary_fscore"] = float(defined.mean()) if len(defined) else None
-    return scores
-
-
-def score_predictions(predictions, target, num_classes, ignore_index=255):
-    """One row per prediction: "name", "model", "seconds" and `image_scores`."""
+def score_predictions(predictions, target, num_classes, ignore_index=IGNORE_INDEX):
+    """One row per prediction: "name", "model", "seconds" and `image_metrics`."""
     return [{"name": p.name, "model": p.model_name, "seconds": p.seconds,
-             **image_scores(p.labels, target, num_classes, ignore_index)}
+             **image_metrics(p.labels, target, num_classes, ignore_index)}
             for p in predictions]
 
 
@@ -156,12 +135,12 @@ def ranking_table(ranked):
     return headers, rows
 
 
-def scale_change(single, multi, class_names, target=None, ignore_index=255, top=3):
+def scale_change(single, multi, class_names, target=None, ignore_index=IGNORE_INDEX, top=3):
     """What multi-scale testing changed in one model's prediction.
 
     Returns {"changed": share of pixels whose label changed, "transitions":
     the `top` most frequent [(from class, to class, share of pixels)]}, and
-    with a ground truth "single" and "multi": their `image_scores`.
+    with a ground truth "single" and "multi": their `image_metrics`.
     """
     single, multi = np.asarray(single).astype(np.int64), np.asarray(multi).astype(np.int64)
     classes = len(class_names)
@@ -173,6 +152,6 @@ def scale_change(single, multi, class_names, target=None, ignore_index=255, top=
               "transitions": [(class_names[i // classes], class_names[i % classes],
                                float(pairs[i] / single.size)) for i in order]}
     if target is not None:
-        change["single"] = image_scores(single, target, classes, ignore_index)
-        change["multi"] = image_scores(multi, target, classes, ignore_index)
+        change["single"] = image_metrics(single, target, classes, ignore_index)
+        change["multi"] = image_metrics(multi, target, classes, ignore_index)
     return change

@@ -21,8 +21,8 @@ from PIL import Image
 
 from ..runs import jobs
 from .. import metrics, runs
-from .images import load_sample, sample_name
-from .compare import boundary_band, distinct_labels
+from .images import boundary_band, load_sample, sample_name
+from .compare import distinct_labels
 from ..data import SyntheticScenes
 from ..inference.multiscale import segment_image
 from ..checkpoints.sets import default_set, family_of, model_sets
@@ -60,18 +60,6 @@ def released_models(wanted, releases=None):
     return chosen, notes
 
 
-def _summary(cm, biou, bf, class_names):
-    def per_class(values):
-        return {name: float(v) for name, v in zip(class_names, values.tolist())}
-
-    class_iou, class_biou = metrics.class_iou(cm), metrics.boundary_iou(biou)
-    class_bf = metrics.boundary_fscore(bf)
-    return {"mean_iou": metrics.mean_iou(cm), "pixel_accuracy": metrics.pixel_accuracy(cm),
-            "boundary_iou": torch.nanmean(class_biou).item(),
-            "boundary_fscore": torch.nanmean(class_bf).item(),
-            "class_iou": per_class(class_iou), "class_boundary_iou": per_class(class_biou)}
-
-
 def compare_on_dataset(models, dataset, indices=None, scales=(1.0,), flip=False,
                        on_image=None):
     """Several models over the same labelled images, each image predicted once.
@@ -82,9 +70,10 @@ def compare_on_dataset(models, dataset, indices=None, scales=(1.0,), flip=False,
         indices: the samples (default all).
         scales, flip: test-time augmentation, as in `segment_image`.
         on_image: called as on_image(done, total) after each image.
-    Returns {"scores": {label: {"mean_iou", "pixel_accuracy", "boundary_iou",
-    "boundary_fscore", "class_iou", "class_boundary_iou"}} (counts summed over
-    the images, as `ainnoseg eval` does), "images": one row per image
+    Returns {"scores": {label: `ainnoseg.metrics.summary`}} (counts summed over
+    the images, as `ainnoseg eval` does: "mean_iou", "pixel_accuracy",
+    "boundary_iou", "boundary_fscore", "class_iou", "class_boundary_iou", ...),
+    "images": one row per image
     {"index", "name", "disagreement" (share of labelled pixels where the
     models' labels differ), "near_boundary" (of those, the share within the
     Boundary IoU band of a true boundary; None without disagreement)}}, the
@@ -92,8 +81,7 @@ def compare_on_dataset(models, dataset, indices=None, scales=(1.0,), flip=False,
     """
     k, ignore = dataset.num_classes, dataset.ignore_index
     indices = list(range(len(dataset)) if indices is None else indices)
-    counts = {label: [torch.zeros(k, k, dtype=torch.int64), torch.zeros(k, 2, dtype=torch.int64),
-                      torch.zeros(k, 4, dtype=torch.int64)] for label in models}
+    totals = {label: metrics.empty_counts(k) for label in models}
     rows = []
     for done, index in enumerate(indices, 1):
         image, mask = load_sample(dataset, index)
@@ -101,20 +89,18 @@ def compare_on_dataset(models, dataset, indices=None, scales=(1.0,), flip=False,
         labels = []
         for label, model in models.items():
             pred = segment_image(model, image, scales=scales, flip=flip)
-            cm, biou, bf = counts[label]
-            cm += metrics.confusion_matrix(pred, target, k, ignore)
-            biou += metrics.boundary_iou_counts(pred, target, k, ignore)
-            bf += metrics.boundary_fscore_counts(pred, target, k, ignore)
+            counts = metrics.evaluation_counts(pred, target, k, ignore)
+            totals[label] = [total + count for total, count in zip(totals[label], counts)]
             labels.append(pred.numpy())
         labelled = mask != ignore
         differ = (distinct_labels(labels) > 1) & labelled
-        near = boundary_band(mask, ignore) & differ
+        near = boundary_band(mask) & differ
         rows.append({"index": index, "name": sample_name(dataset, index),
                      "disagreement": float(differ.sum() / max(1, labelled.sum())),
                      "near_boundary": float(near.sum() / differ.sum()) if differ.any() else None})
         if on_image is not None:
             on_image(done, len(indices))
-    scores = {label: _summary(*counts[label], dataset.class_names) for label in models}
+    scores = {label: metrics.summary(totals[label], dataset.class_names) for label in models}
     rows.sort(key=lambda row: (-row["disagreement"], row["index"]))
     return {"scores": scores, "images": rows}
 

@@ -18,14 +18,17 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..data import DataError
+from ..data import IGNORE_INDEX, DataError
 from ..inference.multiscale import segment_image
 from ..viz import label_boundaries
 
 METRICS = ("mean_iou", "boundary_iou", "pixel_accuracy")
 TABLE_NAMES = {"mean_iou": "mIoU", "boundary_iou": "Boundary IoU",
-               "pixel_accuracy": "pixel acc.", "boundary_errors": "errors near a boundary",
+               "pixel_accuracy": "pixel acc.", "boundary_fscore": "boundary F",
+               "boundary_errors": "errors near a boundary",
                "interior_errors": "errors inside regions"}
+# The scores of `image_metrics` that `ainnoseg.metrics.summary` gives.
+SUMMARY_SCORES = ("mean_iou", "boundary_iou", "boundary_fscore", "pixel_accuracy")
 
 
 def _tensor(labels):
@@ -38,31 +41,37 @@ def _finite(value):
     return None if value is None or math.isnan(value) else float(value)
 
 
-def image_metrics(pred, target, num_classes, ignore_index=255):
+def boundary_band(target):
+    """Bool (H, W): the pixels within the Boundary IoU band
+    (`ainnoseg.metrics.boundary_width`) of a ground-truth boundary, where an
+    error counts as a boundary error."""
+    target = np.asarray(target)
+    return label_boundaries(target, metrics.boundary_width(*target.shape))
+
+
+def image_metrics(pred, target, num_classes, ignore_index=IGNORE_INDEX):
     """Region and boundary scores of one (H, W) prediction against its ground truth.
 
-    Returns a dict: "mean_iou" and "boundary_iou" (means over the classes in
-    the image's ground truth or prediction), "pixel_accuracy", and
+    Returns a dict: "mean_iou", "boundary_iou" and "boundary_fscore" (means
+    over the classes in the image's ground truth or prediction, as
+    `ainnoseg.metrics.summary` takes them), "pixel_accuracy", and
     "boundary_errors" / "interior_errors": the shares of labelled pixels
-    wrong within the Boundary IoU band of a ground-truth boundary, and away
+    wrong within the `boundary_band` of a ground-truth boundary, and away
     from it (the orange and red of `ainnoseg.viz.error_map`).
     """
     pred, target = _tensor(pred), _tensor(target)
     if pred.shape != target.shape:
         raise ValueError(f"the prediction is {tuple(pred.shape)} but the ground truth is "
                          f"{tuple(target.shape)}; predict at the image's size")
-    cm = metrics.confusion_matrix(pred, target, num_classes, ignore_index)
-    labelled = int(cm.sum())
+    counts = metrics.evaluation_counts(pred, target, num_classes, ignore_index)
+    labelled = int(counts[0].sum())
     if labelled == 0:
-        return {key: None for key in (*METRICS, "boundary_errors", "interior_errors")}
-    counts = metrics.boundary_iou_counts(pred, target, num_classes, ignore_index)
-    band = max(1, round(0.02 * math.hypot(*target.shape)))
-    near = torch.from_numpy(label_boundaries(target.numpy(), band))
+        return {key: None for key in (*SUMMARY_SCORES, "boundary_errors", "interior_errors")}
+    summary = metrics.summary(counts, class_names=range(num_classes))
+    near = torch.from_numpy(boundary_band(target.numpy()))
     wrong = (pred != target) & (target != ignore_index)
     return {
-        "mean_iou": _finite(metrics.mean_iou(cm)),
-        "boundary_iou": _finite(torch.nanmean(metrics.boundary_iou(counts)).item()),
-        "pixel_accuracy": metrics.pixel_accuracy(cm),
+        **{key: _finite(summary[key]) for key in SUMMARY_SCORES},
         "boundary_errors": int((wrong & near).sum()) / labelled,
         "interior_errors": int((wrong & ~near).sum()) / labelled,
     }

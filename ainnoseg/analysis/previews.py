@@ -12,7 +12,7 @@ Images come back as uint8 (H, W, 3) arrays and masks as (H, W) uint8 arrays
 import numpy as np
 import torch
 
-from ..data import MosaicCollate, build_dataset, train_transforms
+from ..data import IGNORE_INDEX, MosaicCollate, build_dataset, train_transforms
 from ..data.mosaic import mosaic_parts
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
@@ -64,7 +64,7 @@ def mosaic_preview(dataset, index, seed=0, centre_range=(0.5, 1.5)):
                for quadrant, source_index, (image, source_mask)
                in zip(QUADRANTS, parts["indices"], parts["sources"])]
     return {"index": index, "image": to_uint8(parts["image"]), "mask": mask,
-            "centre": parts["centre"], "ignored_share": float((mask == 255).mean()),
+            "centre": parts["centre"], "ignored_share": float((mask == IGNORE_INDEX).mean()),
             "sources": sources}
 
 
@@ -80,7 +80,8 @@ def training_batch(dataset, batch_size=8, ratio=0.3, centre_range=(0.5, 1.5), se
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     generator = torch.Generator().manual_seed(seed)
     indices = torch.randint(len(dataset), (batch_size,), generator=generator).tolist()
-    collate = MosaicCollate(ratio, tuple(centre_range), getattr(dataset, "ignore_index", 255))
+    ignore_index = getattr(dataset, "ignore_index", IGNORE_INDEX)
+    collate = MosaicCollate(ratio, tuple(centre_range), ignore_index)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         images, masks = collate([dataset[i] for i in indices])

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
+from ..data import IGNORE_INDEX
 from . import cards as model_cards
 from .files import CheckpointError, load_model
 
 RELEASES_DIR = Path(__file__).resolve().parents[2] / "assets" / "checkpoints"
-IGNORE_INDEX = 255  # every dataset of the project marks ignored pixels with 255
 # What `load` attaches to a model; `optimize_for_inference` carries it over.
 MODEL_METADATA = ("name", "class_names", "palette", "ignore_index", "config", "release",
                   "checkpoint_path")

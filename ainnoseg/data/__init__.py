@@ -1,13 +1,15 @@
-"""Datasets, transforms and Mosaic; `build_dataset` recognises layouts from a path."""
+"""Datasets, transforms and Mosaic, the unlabelled pool of self-training, and
+the one `IGNORE_INDEX`; `build_dataset` recognises layouts from a path."""
 
 from pathlib import Path
 
 from .ade20k_classes import ADE20K_CLASSES
 from .datasets import (CAMVID_CLASSES, ADE20K, CamVid, FolderDataset, ImageFolder, LabeledImages,
                        MissingFolder)
-from .io import DataError, read_image, read_mask
+from .io import IGNORE_INDEX, DataError, read_image, read_mask
 from .mosaic import MosaicCollate, mosaic_sample
 from .palettes import CAMVID_PALETTE, default_palette
+from .pool import Pool, open_pool
 from .synthetic import SyntheticScenes
 from .transforms import eval_transforms, train_transforms
 
@@ -88,8 +90,8 @@ def build_dataset(name_or_path, split="train", transforms=None, **options):
 
 
 __all__ = [
-    "ADE20K", "CamVid", "DataError", "FolderDataset", "ImageFolder", "LabeledImages",
-    "MissingFolder",
-    "MosaicCollate", "SyntheticScenes", "build_dataset", "detect_layout", "eval_transforms",
-    "mosaic_sample", "palette_of", "read_image", "read_mask", "train_transforms",
+    "ADE20K", "CamVid", "DataError", "FolderDataset", "IGNORE_INDEX", "ImageFolder",
+    "LabeledImages", "MissingFolder", "MosaicCollate", "Pool", "SyntheticScenes",
+    "build_dataset", "detect_layout", "eval_transforms", "mosaic_sample", "open_pool",
+    "palette_of", "read_image", "read_mask", "train_transforms",
 ]

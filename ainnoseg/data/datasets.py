@@ -7,10 +7,8 @@ import torch
 from torch.utils.data import Dataset
 
 from .ade20k_classes import ADE20K_CLASSES
-from .io import IMAGE_SUFFIXES, DataError, list_images, read_image, read_mask
+from .io import IGNORE_INDEX, IMAGE_SUFFIXES, DataError, list_images, read_image, read_mask
 from .palettes import CAMVID_PALETTE, default_palette
-
-IGNORE_INDEX = 255
 
 CAMVID_CLASSES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol",
                   "Fence", "Car", "Pedestrian", "Bicyclist"]

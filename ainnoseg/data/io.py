@@ -7,6 +7,10 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision import tv_tensors
 
+# The label of pixels that no metric or loss counts (void, unlabelled,
+# below a pseudo-label's confidence threshold): every dataset of the project
+# marks them 255, the one value a uint8 mask has beside up to 255 classes.
+IGNORE_INDEX = 255
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # Larger images are refused from their header, before a pixel is decoded: a
 # 100-megapixel photograph passes (300 MB as RGB), a small file that claims

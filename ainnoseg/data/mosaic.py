@@ -22,6 +22,8 @@ from torch.utils.data import default_collate
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
+from .io import IGNORE_INDEX
+
 MASK_RESIZES = ("nearest", "rarest")
 
 
@@ -42,7 +44,7 @@ def _quadrant_boxes(centre, height, width):
     return boxes
 
 
-def halve_rarest(labels, ignore_index=255):
+def halve_rarest(labels, ignore_index=IGNORE_INDEX):
     """(2h, 2w) labels -> (h, w): each 2x2 block's label that has the fewest
     pixels on the whole map; ignore_index only for blocks of nothing else."""
     height, width = labels.shape[0] // 2, labels.shape[1] // 2
@@ -56,7 +58,7 @@ def halve_rarest(labels, ignore_index=255):
     return blocks.gather(-1, choice).squeeze(-1).to(labels.dtype)
 
 
-def stitch(images, masks, centre, ignore_index=255, mask_resize="nearest"):
+def stitch(images, masks, centre, ignore_index=IGNORE_INDEX, mask_resize="nearest"):
     """Four (C, h, w) images and (h, w) masks -> one (C, h, w) image and mask.
 
     Args:
@@ -102,7 +104,7 @@ class MosaicCollate:
             "rarest" (see the module doc).
     """
 
-    def __init__(self, ratio=0.3, centre_range=(0.5, 1.5), ignore_index=255,
+    def __init__(self, ratio=0.3, centre_range=(0.5, 1.5), ignore_index=IGNORE_INDEX,
                  mask_resize="nearest"):
         if ratio < 0:
             raise ValueError(f"mosaic ratio must be >= 0, got {ratio}")
@@ -159,7 +161,7 @@ def mosaic_parts(dataset, index, seed=0, centre_range=(0.5, 1.5)):
         torch.manual_seed(torch.randint(2**62, (), generator=generator).item())
         samples = [dataset[i] for i in chosen]
     images, masks = default_collate(samples)
-    mosaic = MosaicCollate(1.0, centre_range, getattr(dataset, "ignore_index", 255))
+    mosaic = MosaicCollate(1.0, centre_range, getattr(dataset, "ignore_index", IGNORE_INDEX))
     order, centre = mosaic.choose(4, images.shape[-2:], torch.Generator().manual_seed(
         torch.randint(2**62, (), generator=generator).item()))
     image, mask = stitch(images[order], masks[order], centre, mosaic.ignore_index)

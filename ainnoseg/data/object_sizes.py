@@ -13,6 +13,8 @@ area: a batch with Mosaic samples holds more small objects.
 import numpy as np
 import torch
 
+from .io import IGNORE_INDEX
+
 
 def _array(mask):
     if isinstance(mask, torch.Tensor):
@@ -23,7 +25,7 @@ def _array(mask):
     return mask
 
 
-def object_sizes(masks, classes=None, ignore_index=255):
+def object_sizes(masks, classes=None, ignore_index=IGNORE_INDEX):
     """Pixel counts of every object (8-connected region of one class) in `masks`.
 
     Args:

@@ -9,6 +9,7 @@ import torch
 from PIL import Image, ImageDraw
 from torchvision import tv_tensors
 
+from .io import IGNORE_INDEX
 from .palettes import CAMVID_PALETTE
 from .synthetic_texture import (
     BRICK, FRONTAL, GROUND, LEAVES, PLAIN, SIDE, SKYGRAD, TILES, WINDOWS, render)
@@ -17,7 +18,6 @@ CLASS_NAMES = ["sky", "building", "pole", "road", "sidewalk", "tree",
                "sign", "fence", "car", "person", "bicyclist"]
 PALETTE = CAMVID_PALETTE
 SKY, BUILDING, POLE, ROAD, SIDEWALK, TREE, SIGN, FENCE, CAR, PERSON, BICYCLIST = range(11)
-IGNORE = 255
 _SPLITS = {"train": (0, 400), "val": (1, 100), "test": (2, 100)}  # name: (seed stream, length)
 
 # Base colours. Greys, reds and greens recur across classes on purpose, so that
@@ -270,7 +270,7 @@ def _void(sc, X, z):
     """Unlabelled street furniture (bins, boxes): ignore_index in the mask."""
     rng = sc.rng
     width, height = rng.uniform(0.3, 0.8), rng.uniform(0.5, 1.2)
-    sc.box(sc.part(IGNORE, _pick(rng, _COLORS[PERSON]), 0.08),
+    sc.box(sc.part(IGNORE_INDEX, _pick(rng, _COLORS[PERSON]), 0.08),
            X - width / 2, X + width / 2, 0, height, z)
 
 
@@ -355,7 +355,7 @@ class SyntheticScenes(torch.utils.data.Dataset):
 
     class_names = CLASS_NAMES
     palette = PALETTE
-    ignore_index = IGNORE
+    ignore_index = IGNORE_INDEX
     num_classes = len(CLASS_NAMES)
 
     def __init__(self, split="train", size=(256, 320), length=None, seed=0, transforms=None):

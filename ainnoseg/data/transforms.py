@@ -11,6 +11,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from .io import IGNORE_INDEX
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -66,7 +68,7 @@ class RandomCropAvoidingOneClass(v2.Transform):
     until no class covers more than `cat_max_ratio` of the crop's labelled
     pixels (mmseg's cat_max_ratio), so crops of pure road or sky are rare."""
 
-    def __init__(self, size, cat_max_ratio=0.75, ignore_index=255, tries=10):
+    def __init__(self, size, cat_max_ratio=0.75, ignore_index=IGNORE_INDEX, tries=10):
         super().__init__()
         self.size = tuple(size)
         self.cat_max_ratio = cat_max_ratio
@@ -108,7 +110,7 @@ def _to_model_input():
 
 
 def train_transforms(crop_size, scale, ratio_range=(0.5, 2.0), cat_max_ratio=0.75,
-                     ignore_index=255):
+                     ignore_index=IGNORE_INDEX):
     """The paper's training pipeline: multi-scale rescale, crop, flip,
     photometric distortion, normalisation. Masks come out int64.
 

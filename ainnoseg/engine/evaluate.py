@@ -13,6 +13,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Subset
 
 from .. import metrics
+from ..data.batching import equal_size_batches
 from ..inference.multiscale import segment
 
 
@@ -20,26 +21,6 @@ def _rank_and_world(distributed):
     if distributed and dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def _as_list(samples):
-    """The DataLoader's collate: keep samples as a list, sizes may differ."""
-    return samples
-
-
-def _equal_size_batches(samples):
-    """Stack consecutive samples of the same size into (images, masks) batches."""
-    start = 0
-    while start < len(samples):
-        end = start + 1
-        size = samples[start][0].shape[-2:]
-        while end < len(samples) and samples[end][0].shape[-2:] == size:
-            end += 1
-        chunk = samples[start:end]
-        images = torch.stack([image.as_subclass(torch.Tensor) for image, _ in chunk])
-        masks = torch.stack([mask.as_subclass(torch.Tensor) for _, mask in chunk])
-        yield images, masks
-        start = end
 
 
 def _check_dataset(dataset):
@@ -50,36 +31,6 @@ def _check_dataset(dataset):
             f"{type(dataset).__name__} has no {', '.join(missing)}: evaluation needs a "
             "labelled dataset (ADE20K, CamVid, a folder with masks/ and classes.txt, "
             "or the synthetic scenes)")
-
-
-def _nan_mean(values):
-    values = values[~torch.isnan(values)]
-    return values.mean().item() if values.numel() else math.nan
-
-
-def _summary(cm, biou_counts, bf_counts, class_names, samples):
-    """Plain-Python metrics from the summed counts."""
-    class_iou = metrics.class_iou(cm)
-    class_accuracy = metrics.class_accuracy(cm)
-    class_biou = metrics.boundary_iou(biou_counts)
-    class_bf = metrics.boundary_fscore(bf_counts)
-
-    def per_class(values):
-        return {name: float(v) for name, v in zip(class_names, values.tolist())}
-
-    return {
-        "pixel_accuracy": metrics.pixel_accuracy(cm),
-        "mean_iou": metrics.mean_iou(cm),
-        "mean_class_accuracy": metrics.mean_class_accuracy(cm),
-        "score": metrics.score(cm),
-        "boundary_iou": _nan_mean(class_biou),
-        "boundary_fscore": _nan_mean(class_bf),
-        "class_iou": per_class(class_iou),
-        "class_accuracy": per_class(class_accuracy),
-        "class_boundary_iou": per_class(class_biou),
-        "class_boundary_fscore": per_class(class_bf),
-        "samples": int(samples),
-    }
 
 
 def evaluate(model, dataset, scales=(1.0,), flip=False, mode="whole", crop_size=None,
@@ -100,40 +51,36 @@ def evaluate(model, dataset, scales=(1.0,), flip=False, mode="whole", crop_size=
             every rank returns the metrics of the whole dataset.
         num_workers: DataLoader processes reading images.
     Returns:
-        dict of plain Python numbers: "pixel_accuracy", "mean_iou",
-        "mean_class_accuracy", "score", "boundary_iou", "boundary_fscore"
-        (means over classes present), per-class dicts "class_iou",
-        "class_accuracy", "class_boundary_iou", "class_boundary_fscore"
-        ({class name: value}, NaN for absent classes) and "samples".
+        `ainnoseg.metrics.summary` of the summed counts, a dict of plain
+        Python numbers: "pixel_accuracy", "mean_iou", "mean_class_accuracy",
+        "score", "boundary_iou", "boundary_fscore" (means over classes
+        present), per-class dicts "class_iou", "class_accuracy",
+        "class_boundary_iou", "class_boundary_fscore" ({class name: value},
+        NaN for absent classes), and "samples".
     """
     _check_dataset(dataset)
     rank, world = _rank_and_world(distributed)
     loader = DataLoader(Subset(dataset, range(rank, len(dataset), world)),
-                        batch_size=batch_size, collate_fn=_as_list, num_workers=num_workers)
+                        batch_size=batch_size, collate_fn=list, num_workers=num_workers)
     device = next(model.parameters(), torch.empty(0)).device
     k, ignore = dataset.num_classes, dataset.ignore_index
-    cm = torch.zeros(k, k, dtype=torch.int64, device=device)
-    biou_counts = torch.zeros(k, 2, dtype=torch.int64, device=device)
-    bf_counts = torch.zeros(k, 4, dtype=torch.int64, device=device)
+    totals = metrics.empty_counts(k, device)
     samples = torch.zeros((), dtype=torch.int64, device=device)
     if progress:
         from tqdm import tqdm
         loader = tqdm(loader, desc="evaluate", unit="batch", disable=rank != 0)
     options = dict(scales=scales, flip=flip, mode=mode, crop_size=crop_size, amp=amp)
     for batch in loader:
-        for images, masks in _equal_size_batches(batch):
+        for images, masks in equal_size_batches(batch):
             images, masks = images.to(device), masks.to(device)
             preds = segment(model, images, **options)
-            cm += metrics.confusion_matrix(preds, masks, k, ignore)
-            for pred, mask in zip(preds, masks):
-                biou_counts += metrics.boundary_iou_counts(pred, mask, k, ignore)
-                bf_counts += metrics.boundary_fscore_counts(pred, mask, k, ignore)
+            counts = metrics.evaluation_counts(preds, masks, k, ignore)
+            totals = [total + count for total, count in zip(totals, counts)]
             samples += len(images)
     if world > 1:
-        for counts in (cm, biou_counts, bf_counts, samples):
+        for counts in (*totals, samples):
             dist.all_reduce(counts)
-    return _summary(cm.cpu(), biou_counts.cpu(), bf_counts.cpu(), dataset.class_names,
-                    samples.item())
+    return {**metrics.summary(totals, dataset.class_names), "samples": samples.item()}
 
 
 SUMMARY_LINES = (

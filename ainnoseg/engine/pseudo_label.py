@@ -8,7 +8,6 @@ files only and a resumed run labels just the images still missing.
 """
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,22 +17,21 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from .. import metrics
-from ..data import DataError, build_dataset, eval_transforms, read_mask
+from ..data import IGNORE_INDEX, eval_transforms, read_mask
+from ..data.batching import equal_size_batches
 from ..files import atomic_write, json_ready
 from ..inference.multiscale import predict
 
-IGNORE = 255
-
 
 def pseudo_labels(probabilities, threshold=0.0):
-    """(N, K, H, W) probabilities -> (N, H, W) uint8 argmax labels, IGNORE
+    """(N, K, H, W) probabilities -> (N, H, W) uint8 argmax labels, IGNORE_INDEX
     where the highest probability is below `threshold` (0 keeps every pixel)."""
-    if probabilities.shape[1] > IGNORE:
+    if probabilities.shape[1] > IGNORE_INDEX:
         raise ValueError(f"{probabilities.shape[1]} classes do not fit uint8 labels beside "
-                         f"the ignore value {IGNORE}; at most {IGNORE} classes")
+                         f"the ignore value {IGNORE_INDEX}; at most {IGNORE_INDEX} classes")
     confidence, labels = probabilities.max(1)
     labels = labels.to(torch.uint8)
-    labels[confidence < threshold] = IGNORE
+    labels[confidence < threshold] = IGNORE_INDEX
     return labels
 
 
@@ -81,64 +79,6 @@ def read_json(path):
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-@dataclass
-class Pool:
-    """The images to pseudo-label.
-
-    Attributes:
-        dataset: the pool as built, without transforms: it yields an image,
-            or (image, mask) where the pool is labelled.
-        stems: a unique name per image, its PNG's name ("00007" without a file).
-        files: each image's file, or None for datasets without files
-            (the synthetic scenes).
-    """
-
-    dataset: Dataset
-    stems: list
-    files: list
-
-    @classmethod
-    def from_dataset(cls, dataset, limit=0):
-        """The first `limit` images (all for 0) of an `ImageFolder` or labelled dataset."""
-        count = min(limit, len(dataset)) if limit else len(dataset)
-        if hasattr(dataset, "paths"):
-            files = [Path(p) for p in dataset.paths[:count]]
-        elif hasattr(dataset, "pairs"):
-            files = [Path(image) for image, _ in dataset.pairs[:count]]
-        else:
-            files = [None] * count
-        stems = [f"{i:05d}" if f is None else f.stem for i, f in enumerate(files)]
-        first = {}
-        for stem, file in zip(stems, files):
-            if stem in first:
-                raise DataError(f"pool images {first[stem]} and {file} share the name {stem!r}; "
-                                "pseudo-labels are stored by stem, so rename one of them")
-            first[stem] = file
-        return cls(dataset, stems, files)
-
-    @property
-    def labelled(self):
-        return hasattr(self.dataset, "num_classes")
-
-    def __len__(self):
-        return len(self.stems)
-
-    def image(self, index):
-        """The uint8 image (3, H, W) of pool item `index`."""
-        sample = self.dataset[index]
-        return sample[0] if isinstance(sample, (tuple, list)) else sample
-
-    def mask(self, index):
-        """The ground-truth mask (H, W) of item `index` of a labelled pool."""
-        return self.dataset[index][1].as_subclass(torch.Tensor)
-
-
-def open_pool(name_or_path, split="test", limit=0):
-    """The pool `build_dataset(name_or_path, split)` finds: a folder of images,
-    a dataset's split (labelled or not) or "synthetic"."""
-    return Pool.from_dataset(build_dataset(name_or_path, split, transforms=None), limit)
-
-
 class _NormalisedImages(Dataset):
     """(pool index, normalised float image) for DataLoader workers to prepare."""
 
@@ -152,18 +92,6 @@ class _NormalisedImages(Dataset):
         return index, self.transform(self.pool.image(index)).as_subclass(torch.Tensor)
 
 
-def _equal_size_batches(samples):
-    """Consecutive (index, image) samples of one size -> (indices, stacked images)."""
-    start = 0
-    while start < len(samples):
-        end = start + 1
-        while end < len(samples) and samples[end][1].shape == samples[start][1].shape:
-            end += 1
-        chunk = samples[start:end]
-        yield [index for index, _ in chunk], torch.stack([image for _, image in chunk])
-        start = end
-
-
 def label_pool(model, pool, out_dir, threshold=0.0, scales=(1.0,), flip=False, amp="auto",
                batch_size=4, workers=0, indices=None, on_image=None, progress=False,
                confidence_dir=None):
@@ -171,7 +99,7 @@ def label_pool(model, pool, out_dir, threshold=0.0, scales=(1.0,), flip=False, a
 
     Args:
         model: the teacher in eval mode, on the device the images should go to.
-        pool: a `Pool`.
+        pool: an `ainnoseg.data.Pool`.
         threshold, scales, flip, amp: as in `label_batch`.
         batch_size: images per forward (images of one size only are stacked).
         workers: DataLoader processes reading and normalising images.
@@ -194,7 +122,7 @@ def label_pool(model, pool, out_dir, threshold=0.0, scales=(1.0,), flip=False, a
     written = 0
     bar = tqdm(total=len(todo), desc="pseudo-label", unit="img", disable=not progress)
     for samples in loader:
-        for batch_indices, images in _equal_size_batches(samples):
+        for batch_indices, images in equal_size_batches(samples):
             keep = confidence_dir is not None
             result = label_batch(model, images.to(device), threshold, scales, flip, amp, keep)
             labels, shades = result if keep else (result, [None] * len(result))
@@ -236,20 +164,20 @@ def pseudo_label_stats(out_dir, stems, class_names, previous_dir=None, ground_tr
             precision, and kept_share the coverage.
     """
     k = len(class_names)
-    counts = torch.zeros(IGNORE + 1, dtype=torch.int64)
+    counts = torch.zeros(IGNORE_INDEX + 1, dtype=torch.int64)
     agree = compared = 0
     cm = torch.zeros(k, k, dtype=torch.int64)
     for index, stem in enumerate(stems):
         labels = _read_labels(Path(out_dir) / f"{stem}.png")
-        counts += torch.bincount(labels.flatten().long(), minlength=IGNORE + 1)
-        kept = labels != IGNORE
+        counts += torch.bincount(labels.flatten().long(), minlength=IGNORE_INDEX + 1)
+        kept = labels != IGNORE_INDEX
         if previous_dir is not None:
             previous = _read_labels(Path(previous_dir) / f"{stem}.png")
-            both = kept & (previous != IGNORE)
+            both = kept & (previous != IGNORE_INDEX)
             compared += int(both.sum())
             agree += int((labels[both] == previous[both]).sum())
         if ground_truth is not None:
-            cm += metrics.confusion_matrix(labels[kept], ground_truth(index)[kept], k, IGNORE)
+            cm += metrics.confusion_matrix(labels[kept], ground_truth(index)[kept], k, IGNORE_INDEX)
     pixels, kept_pixels = int(counts.sum()), int(counts[:k].sum())
     stats = {
         "images": len(stems), "pixels": pixels, "kept_pixels": kept_pixels,

@@ -42,13 +42,13 @@ import torch
 from torch.utils.data import Dataset
 
 from ..config import ConfigError, load_config, resume_changes, save_config, with_absolute_paths
-from ..data import DataError, LabeledImages, train_transforms
+from ..data import IGNORE_INDEX as IGNORE, DataError, LabeledImages, open_pool, train_transforms
 from ..inference.fast import optimize_for_inference
 from . import distributed
 from ..checkpoints.files import load_checkpoint, load_model
 from .evaluate import evaluate
 from ..runs.heartbeat import Heartbeat
-from .pseudo_label import (IGNORE, label_pool, open_pool, pseudo_label_stats, read_json,
+from .pseudo_label import (label_pool, pseudo_label_stats, read_json,
                            write_json, write_png)
 from ..runs.log import read_jsonl
 from .train import build_datasets, refuse_existing_run, train

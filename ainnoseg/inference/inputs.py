@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..data import DataError
+from ..data import IGNORE_INDEX, DataError
 from .uploads import MAX_BYTES, MAX_PIXELS, pil_message, read_upload
 
 MAX_SIDE = 640  # larger images are resized: the models were trained on 240-480 px wide frames
-IGNORE_INDEX = 255
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I", "F")
 
 

@@ -399,7 +399,7 @@ def _pool_size(config, records, rounds):
     if not config or not config.get("rounds"):
         return None
     try:
-        from ..engine.pseudo_label import open_pool
+        from ..data import open_pool
 
         return len(open_pool(config.get("unlabeled") or config.get("data"),
                              config.get("unlabeled_split", "test"),

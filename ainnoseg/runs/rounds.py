@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from ..config import load_config
-from ..data import build_dataset, read_image, read_mask
-from ..engine.pseudo_label import IGNORE, open_pool
+from ..data import IGNORE_INDEX as IGNORE, build_dataset, open_pool, read_image, read_mask
 from .tables import format_seconds
 
 VAL_COLUMNS = {"mean_iou": "mIoU", "pixel_accuracy": "pixel acc.",
