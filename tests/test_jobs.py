@@ -14,7 +14,7 @@ import pytest
 from ainnoseg.runs import jobs, supervisor
 from ainnoseg import runs
 from ainnoseg.config import ConfigError
-from ainnoseg.runs.log import read_jsonl
+from ainnoseg.runs.files import read_jsonl
 
 CONFIG = "configs/synthetic_quick.yaml"
 TINY = ["iterations=6", "eval_every=3", "crop_size=[64,80]", "scale=[64,80]", "batch_size=2",
@@ -209,9 +209,9 @@ def test_a_launched_job_runs_nicer_with_its_planned_environment(tmp_path):
 
 
 def test_selftrain_commands_are_argument_lists():
-    command = jobs.job_command("selftrain", "configs/selftrain_synthetic_quick.yaml",
+    command = runs.run_command("selftrain", "configs/selftrain_synthetic_quick.yaml",
                                ["rounds=1"], "runs/st")
     assert command[1:] == ["-m", "ainnoseg", "selftrain", "configs/selftrain_synthetic_quick.yaml",
                            "rounds=1", "run_dir=runs/st"]
-    assert jobs.job_command("selftrain", run_dir="runs/st", resume=True)[-2:] == \
+    assert runs.run_command("selftrain", run_dir="runs/st", resume=True)[-2:] == \
         ["--resume", "runs/st"]

@@ -25,7 +25,7 @@ from ainnoseg import files as ainnoseg_files
 from ainnoseg.cli import main
 from ainnoseg.config import load_config
 from ainnoseg.checkpoints.files import load_checkpoint
-from ainnoseg.runs.log import read_jsonl
+from ainnoseg.runs.files import read_jsonl
 from ainnoseg.engine.train import train
 from data_trees import folder_tree
 

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from ainnoseg.runs.log import RunLog, read_jsonl
+from ainnoseg.runs.files import read_jsonl
+from ainnoseg.runs.log import RunLog
 
 
 class Killed(BaseException):

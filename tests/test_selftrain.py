@@ -24,9 +24,10 @@ from ainnoseg.engine import pseudo_label
 from ainnoseg.checkpoints.files import load_checkpoint, load_model
 from ainnoseg.engine.pseudo_label import (label_batch, label_pool, pseudo_label_stats,
                                           pseudo_labels, write_png)
-from ainnoseg.runs.log import read_jsonl
-from ainnoseg.engine.selftrain import (MixedSamples, resume_selftrain,
-                                       round_wall_time_hours, selftrain)
+from ainnoseg.runs.files import read_jsonl
+from ainnoseg.runs.layout import RunDirError
+from ainnoseg.engine.selftrain import MixedSamples, resume_selftrain, selftrain
+from ainnoseg.engine.selftrain_summary import round_wall_time_hours
 from ainnoseg.inference.fast import optimize_for_inference
 
 TINY = {
@@ -278,7 +279,7 @@ def test_round_two_is_labelled_by_round_ones_fine_tuned_student(two_rounds, tmp_
 
 def test_a_finished_run_is_not_started_over(two_rounds):
     run_dir, config, _ = two_rounds
-    with pytest.raises(ConfigError, match="--resume"):
+    with pytest.raises(RunDirError, match="--resume"):
         selftrain(config)
 
 

@@ -12,9 +12,10 @@ import torch
 import yaml
 
 from ainnoseg.cli import main
-from ainnoseg.config import ConfigError, load_config
+from ainnoseg.config import load_config
 from ainnoseg.checkpoints.files import CheckpointError, load_checkpoint, load_model, save_checkpoint
-from ainnoseg.runs.log import read_jsonl
+from ainnoseg.runs.files import read_jsonl
+from ainnoseg.runs.layout import RunDirError
 from ainnoseg.engine.train import learning_rate, train
 from data_trees import stripes, write_image, write_mask
 
@@ -228,7 +229,7 @@ def test_a_run_directory_with_a_best_checkpoint_but_no_last_one_is_refused_too(t
     run_dir.mkdir()
     (run_dir / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
     (run_dir / "best.pt").write_bytes(b"weights")
-    with pytest.raises(ConfigError, match="no checkpoint to resume .*run_dir="):
+    with pytest.raises(RunDirError, match="no checkpoint to resume .*run_dir="):
         train(load_config(_config_file(tmp_path), [f"run_dir={run_dir}"]))
     assert (run_dir / "metrics.jsonl").read_text() == '{"step": 1, "loss": 2.0}\n'
 
@@ -251,21 +252,21 @@ def test_training_ends_with_its_best_score_and_a_finished_run_says_so(finished_r
 def test_checkpoints_keep_the_gpus_generator_and_resume_restores_it(monkeypatch, tmp_path):
     """Dropout on a GPU draws from its own generator: a resumed GPU run must
     continue it (faked here, on a machine without one)."""
-    from ainnoseg.engine import train as engine
+    from ainnoseg.engine import checkpointing as engine
 
     gpu, gpu_state, restored = torch.device("cuda", 0), torch.arange(16, dtype=torch.uint8), []
     monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: gpu_state.clone())
     monkeypatch.setattr(torch.cuda, "set_rng_state",
                         lambda state, device: restored.append((state, device)))
     save_checkpoint({"model": {}, "config": {"model": "hrnetv2_w18s"},
-                     **engine._rng_states(gpu)}, tmp_path / "last.pt")
+                     **engine.rng_states(gpu)}, tmp_path / "last.pt")
     state = load_checkpoint(tmp_path / "last.pt")
     assert torch.equal(state["cuda_rng"], gpu_state)
-    engine._restore_rng_states(state, gpu)
+    engine.restore_rng_states(state, gpu)
     assert len(restored) == 1 and torch.equal(restored[0][0], gpu_state)
     assert restored[0][1] == gpu
-    assert "cuda_rng" not in engine._rng_states(torch.device("cpu"))
-    engine._restore_rng_states(state, torch.device("cpu"))  # resumed on a CPU: its own only
+    assert "cuda_rng" not in engine.rng_states(torch.device("cpu"))
+    engine.restore_rng_states(state, torch.device("cpu"))  # resumed on a CPU: its own only
     assert len(restored) == 1
 
 

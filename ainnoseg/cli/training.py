@@ -54,7 +54,8 @@ def run_train(args):
 
 def run_selftrain(args):
     """Self-train from a config file, or resume a self-training run directory."""
-    from ..engine.selftrain import format_summary, resume_selftrain, selftrain
+    from ..engine.selftrain import resume_selftrain, selftrain
+    from ..engine.selftrain_summary import format_summary
 
     if args.resume:
         summary = resume_selftrain(args.resume, _resume_overrides(args))

@@ -55,35 +55,3 @@ def describe(weights, class_names):
     """{class name: weight, rounded}, for logs and run directories."""
     return {name: round(float(w), 4) for name, w in zip(class_names, weights)
             if math.isfinite(float(w))}
-
-
-def run_class_weight(config, run_dir):
-    """The (K,) class weights a run's `class_weighting` asks for, or None.
-
-    Counted once on the raw labelled training split of `config.data` and kept
-    in run_dir/class_weights.json, so a resumed run (or a self-training
-    student) weights exactly as before.
-    """
-    if config.class_weighting == "none":
-        return None
-    import json
-    from pathlib import Path
-
-    from . import build_dataset
-    from ..files import atomic_write
-
-    path = Path(run_dir) / "class_weights.json"
-    if path.is_file():
-        record = json.loads(path.read_text())
-        if record.get("method") == config.class_weighting:
-            return torch.tensor(record["weights"], dtype=torch.float32)
-    dataset = build_dataset(config.data, config.train_split)
-    counts = class_pixel_counts(dataset)
-    weights = class_weights(counts, config.class_weighting)
-    record = {"method": config.class_weighting, "data": str(config.data),
-              "split": config.train_split, "pixels": counts.tolist(),
-              "weights": weights.tolist(),
-              "by_class": describe(weights, dataset.class_names)}
-    text = json.dumps(record, indent=2) + "\n"
-    atomic_write(path, lambda handle: handle.write(text.encode()))
-    return weights

@@ -73,12 +73,6 @@ def write_json(path, values):
     atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
-def read_json(path):
-    """The JSON at `path`, or None if there is no such file."""
-    path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 class _NormalisedImages(Dataset):
     """(pool index, normalised float image) for DataLoader workers to prepare."""
 

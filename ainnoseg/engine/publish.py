@@ -28,8 +28,9 @@ from ..files import atomic_write, json_ready
 from ..inference.multiscale import PAPER_SCALES
 from ..checkpoints.files import export_weights, load_checkpoint, load_model
 from .evaluate import evaluate
-from .selftrain import round_record, round_wall_time_hours
-from ..runs.layout import remove_leftovers, writing
+from .selftrain_summary import round_record, round_wall_time_hours
+from ..runs import layout
+from ..runs.files import read_json
 
 SUMMARY_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
                 "boundary_fscore", "class_iou", "class_boundary_iou")
@@ -60,7 +61,7 @@ def wall_time_hours(run_dir):
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
     seconds = 0.0
-    for path in sorted(Path(run_dir).glob("events.out.tfevents.*")):
+    for path in sorted(Path(run_dir).glob(layout.EVENTS)):
         times = [event.wall_time for event in EventFileLoader(str(path)).Load()]
         if times:
             seconds += max(times) - min(times)
@@ -91,7 +92,7 @@ def portable(path):
 
 def _read_manifest(path):
     try:
-        return json.loads(path.read_text()) if path.is_file() else {}
+        return read_json(path) or {}
     except ValueError as error:
         raise ValueError(f"{path} is not valid JSON ({error}); repair or move it, then "
                          "publish again") from None
@@ -146,8 +147,8 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
     _read_manifest(manifest_path)  # a damaged manifest stops publishing before any work
     out_dir.mkdir(parents=True, exist_ok=True)
     # one publisher at a time, which first removes what a killed one staged
-    with writing(out_dir):
-        remove_leftovers(out_dir)
+    with layout.writing(out_dir):
+        layout.remove_leftovers(out_dir)
         weights = out_dir / f"{name}.pt"
         descriptor, staged = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.pt.",
                                               suffix=".publishing")
@@ -155,28 +156,8 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
         try:
             export_weights(source, staged)
             model, _ = load_model(staged, num_classes=dataset.num_classes)
-            evaluate_command = ["ainnoseg", "eval", portable(weights), portable(dataset_path),
-                                "--split", split, "--amp", amp]
-            ms_flags = ["--scales", *(f"{s:g}" for s in ms_scales), "--flip"]
-            entry = {
-                "file": weights.name,
-                "sha256": sha256(staged),
-                "model": state["config"]["model"],
-                "dataset": f"{Path(dataset_path).name}: trained on "
-                           f"{state['config']['train_split']}, scored on {split}",
-                "class_names": state["class_names"],
-                "config": state["config"],
-                **record["run"],
-                "best_step": record["earlier_steps"] + state["step"],
-                **record["machine"],
-                "val": {
-                    "single_scale": _scored(model, dataset, amp, (1.0,), False,
-                                            shlex.join(evaluate_command)),
-                    "multi_scale_flip": _scored(model, dataset, amp, tuple(ms_scales), True,
-                                                shlex.join(evaluate_command + ms_flags)),
-                },
-                **record["extra"],
-            }
+            entry = _entry(weights, staged, state, record, model, dataset, dataset_path, split,
+                           amp, ms_scales)
             if note:
                 entry["note"] = note
             manifest = _read_manifest(manifest_path)
@@ -186,12 +167,38 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
             Path(staged).unlink(missing_ok=True)
         return manifest[name]
 
+def _entry(weights, staged, state, record, model, dataset, dataset_path, split, amp, ms_scales):
+    """The manifest entry of the weights staged for `weights`: what they are,
+    how their run went, and their val scores with the commands that give them."""
+    evaluate_command = ["ainnoseg", "eval", portable(weights), portable(dataset_path),
+                        "--split", split, "--amp", amp]
+    ms_flags = ["--scales", *(f"{s:g}" for s in ms_scales), "--flip"]
+    return {
+        "file": weights.name,
+        "sha256": sha256(staged),
+        "model": state["config"]["model"],
+        "dataset": f"{Path(dataset_path).name}: trained on "
+                   f"{state['config']['train_split']}, scored on {split}",
+        "class_names": state["class_names"],
+        "config": state["config"],
+        **record["run"],
+        "best_step": record["earlier_steps"] + state["step"],
+        **record["machine"],
+        "val": {
+            "single_scale": _scored(model, dataset, amp, (1.0,), False,
+                                    shlex.join(evaluate_command)),
+            "multi_scale_flip": _scored(model, dataset, amp, tuple(ms_scales), True,
+                                        shlex.join(evaluate_command + ms_flags)),
+        },
+        **record["extra"],
+    }
+
 
 def _run_record(run_dir, round_index, command, trained_on):
     """(the checkpoint to publish, what the entry says about its run: "run"
     (command, iterations), "earlier_steps", "machine" (wall time, hardware),
     "extra" (a self-training round's record))."""
-    selftrain_run = (run_dir / "selftrain.yaml").is_file()
+    selftrain_run = (run_dir / layout.SELFTRAIN_CONFIG).is_file()
     if selftrain_run != (round_index is not None):
         raise ValueError(f"{run_dir} is a self-training run: say which round to publish"
                          if selftrain_run else
@@ -202,9 +209,9 @@ def _run_record(run_dir, round_index, command, trained_on):
         earlier_steps = selftrain["student_iterations"]  # the round is finished
         hours, extra = round_wall_time_hours(run_dir, round_index), {"selftrain": selftrain}
     else:
-        source, earlier_steps = run_dir / "best.pt", 0
+        source, earlier_steps = run_dir / layout.BEST, 0
         hours, extra = wall_time_hours(run_dir), {}
-    last_path = source.parent / "last.pt"
+    last_path = source.parent / layout.LAST
     last = load_checkpoint(last_path) if last_path.is_file() else load_checkpoint(source)
     kind = "selftrain" if selftrain_run else "train"
     return source, {

@@ -42,21 +42,16 @@ import torch
 from torch.utils.data import Dataset
 
 from ..config import ConfigError, load_config, resume_changes, save_config, with_absolute_paths
-from ..data import IGNORE_INDEX as IGNORE, DataError, LabeledImages, open_pool, train_transforms
+from ..data import IGNORE_INDEX, DataError, LabeledImages, open_pool, train_transforms
 from ..inference.fast import optimize_for_inference
 from . import distributed
 from ..checkpoints.files import load_checkpoint, load_model
 from .evaluate import evaluate
 from ..runs.heartbeat import Heartbeat
-from .pseudo_label import (label_pool, pseudo_label_stats, read_json,
-                           write_json, write_png)
-from ..runs.log import read_jsonl
-from .train import build_datasets, refuse_existing_run, train
-from ..runs.layout import remove_leftovers, require_new_or_run, writing
-
-VAL_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
-            "boundary_fscore")
-PSEUDO_KEYS = ("images", "kept_share", "agreement", "mean_iou", "pixel_accuracy")
+from .pseudo_label import label_pool, pseudo_label_stats, write_json, write_png
+from .selftrain_summary import write_summary
+from .train import build_datasets, train
+from ..runs import layout
 
 
 class Progress:
@@ -115,7 +110,7 @@ class MixedSamples(Dataset):
 
 def _student_set(config, pool, image_files, pseudo_dir, labeled):
     """The student's training set: pool images with their pseudo-label PNGs."""
-    identity = {**{c: c for c in range(labeled.num_classes)}, IGNORE: IGNORE}
+    identity = {**{c: c for c in range(labeled.num_classes)}, IGNORE_INDEX: IGNORE_INDEX}
     pairs = [(file, Path(pseudo_dir) / f"{stem}.png")
              for file, stem in zip(image_files, pool.stems)]
     transforms = train_transforms(config.crop_size, config.scale, config.ratio_range,
@@ -143,7 +138,7 @@ def _pool_image_files(pool, folder):
 
 
 def _finished_steps(run_dir):
-    last = Path(run_dir) / "last.pt"
+    last = Path(run_dir) / layout.LAST
     return load_checkpoint(last)["step"] if last.is_file() else 0
 
 
@@ -160,7 +155,7 @@ def _train_phase(config, round_index, phase, progress, datasets=None):
 
 def _eval_phase(config, round_index, checkpoint, val_set, progress):
     """Val metrics of `checkpoint` with the config's eval settings -> metrics.json."""
-    out = Path(config.run_dir) / f"round_{round_index}" / "metrics.json"
+    out = layout.round_dir(config.run_dir, round_index) / layout.ROUND_METRICS
     if out.is_file():
         return
     progress.start(round_index, "eval", 0, 1)
@@ -179,8 +174,8 @@ def _eval_phase(config, round_index, checkpoint, val_set, progress):
 
 def _pseudo_label_phase(config, round_index, teacher, pool, class_names, progress):
     """Label the pool with `teacher` into round_<r>/pseudo/, then pseudo_stats.json."""
-    round_dir = Path(config.run_dir) / f"round_{round_index}"
-    stats_path, out_dir = round_dir / "pseudo_stats.json", round_dir / "pseudo"
+    round_dir = layout.round_dir(config.run_dir, round_index)
+    stats_path, out_dir = round_dir / layout.PSEUDO_STATS, round_dir / layout.PSEUDO
     if stats_path.is_file():
         return
     rank, world_size, device = distributed.init_distributed()
@@ -188,7 +183,7 @@ def _pseudo_label_phase(config, round_index, teacher, pool, class_names, progres
         out_dir.mkdir(parents=True, exist_ok=True)
         for stale in out_dir.glob(".*.tmp"):  # left by a killed run
             stale.unlink()
-        write_json(round_dir / "teacher.json", {"checkpoint": str(teacher)})
+        write_json(round_dir / layout.TEACHER_RECORD, {"checkpoint": str(teacher)})
     distributed.barrier()
     model, _ = load_model(teacher, num_classes=len(class_names))
     fast = optimize_for_inference(model.to(device), config.amp, config.channels_last)
@@ -198,10 +193,10 @@ def _pseudo_label_phase(config, round_index, teacher, pool, class_names, progres
     label_pool(fast, pool, out_dir, config.threshold, config.pseudo_scales, config.pseudo_flip,
                config.amp, config.pseudo_batch, config.workers, indices=mine,
                on_image=lambda written, _: progress.update(done + written, len(mine)),
-               confidence_dir=out_dir.parent / "confidence")
+               confidence_dir=out_dir.parent / layout.CONFIDENCE)
     distributed.barrier()
     if distributed.is_main_process():
-        previous = Path(config.run_dir) / f"round_{round_index - 1}" / "pseudo"
+        previous = layout.round_dir(config.run_dir, round_index - 1) / layout.PSEUDO
         stats = pseudo_label_stats(out_dir, pool.stems, class_names,
                                    previous if previous.is_dir() else None,
                                    pool.mask if pool.labelled else None)
@@ -213,18 +208,18 @@ def _pseudo_label_phase(config, round_index, teacher, pool, class_names, progres
 
 def _round_zero(config, val_set, progress):
     """Train the teacher in round_0/ (or note the given one); returns its checkpoint."""
-    round_dir = Path(config.run_dir) / "round_0"
+    round_dir = layout.round_dir(config.run_dir, 0)
     if config.teacher:
         if not Path(config.teacher).is_file():
             raise ConfigError(f"teacher={config.teacher!r}: no checkpoint there; give a "
                               "trained checkpoint, or teacher='' to train one first")
         if distributed.is_main_process():
             round_dir.mkdir(parents=True, exist_ok=True)
-            write_json(round_dir / "teacher.json", {"checkpoint": config.teacher, "given": True})
+            write_json(round_dir / layout.TEACHER_RECORD, {"checkpoint": config.teacher, "given": True})
         teacher = config.teacher
     else:
         _train_phase(dataclasses.replace(config, run_dir=str(round_dir)), 0, "teacher", progress)
-        teacher = str(round_dir / "last.pt")
+        teacher = str(round_dir / layout.LAST)
     _eval_phase(config, 0, teacher, val_set, progress)
     return teacher
 
@@ -232,100 +227,32 @@ def _round_zero(config, val_set, progress):
 def _student_round(config, round_index, teacher, pool, labeled, val_set, progress):
     """Round r >= 1: pseudo-label, student, fine-tune, eval; returns the new teacher."""
     run_dir = Path(config.run_dir)
-    round_dir = run_dir / f"round_{round_index}"
+    round_dir = layout.round_dir(run_dir, round_index)
     _pseudo_label_phase(config, round_index, teacher, pool, labeled.class_names, progress)
     image_files = _pool_image_files(pool, run_dir / "pool")
     student = dataclasses.replace(
-        config, run_dir=str(round_dir / "student"),
+        config, run_dir=str(round_dir / layout.STUDENT),
         iterations=config.student_iterations or config.iterations,
         init_checkpoint=str(teacher) if config.student_init == "teacher" else "")
-    train_set = _student_set(config, pool, image_files, round_dir / "pseudo", labeled)
+    train_set = _student_set(config, pool, image_files, round_dir / layout.PSEUDO, labeled)
     _train_phase(student, round_index, "student", progress, (train_set, val_set))
     finetune = dataclasses.replace(
-        config, run_dir=str(round_dir / "finetune"),
+        config, run_dir=str(round_dir / layout.FINETUNE),
         iterations=config.finetune_iterations or config.iterations,
-        init_checkpoint=str(round_dir / "student" / "last.pt"))
+        init_checkpoint=str(round_dir / layout.STUDENT / layout.LAST))
     _train_phase(finetune, round_index, "fine-tune", progress)
-    checkpoint = str(round_dir / "finetune" / "last.pt")
+    checkpoint = str(round_dir / layout.FINETUNE / layout.LAST)
     _eval_phase(config, round_index, checkpoint, val_set, progress)
     return checkpoint
-
-
-def write_summary(run_dir, rounds):
-    """summary.json: per round, the checkpoint evaluated (round 0: the teacher;
-    round r: the fine-tuned student), its val metrics, the checkpoint that
-    pseudo-labelled the round and a summary of the pseudo-label statistics."""
-    run_dir = Path(run_dir)
-    rows = []
-    for round_index in range(rounds + 1):
-        round_dir = run_dir / f"round_{round_index}"
-        results = read_json(round_dir / "metrics.json")
-        stats = read_json(round_dir / "pseudo_stats.json")
-        teacher = read_json(round_dir / "teacher.json")
-        rows.append({
-            "round": round_index,
-            "labelled_by": teacher["checkpoint"] if teacher and round_index > 0 else None,
-            "checkpoint": results["checkpoint"] if results else None,
-            "val": {k: results[k] for k in VAL_KEYS} if results else None,
-            "pseudo": {k: stats[k] for k in PSEUDO_KEYS} if stats else None,
-        })
-    write_json(run_dir / "summary.json", {"run_dir": str(run_dir), "rounds": rows})
-    return read_json(run_dir / "summary.json")  # as written: NaN became null
-
-
-def round_wall_time_hours(run_dir, round_index):
-    """Hours round `round_index` of the self-training run in `run_dir` ran, from
-    progress.jsonl: each phase start or resume opens a segment that lasts to its
-    last record, so the time the run was stopped is not counted."""
-    records = read_jsonl(Path(run_dir) / "progress.jsonl")
-    seconds, segment_start, previous = 0.0, None, None
-    for record in records + [None]:
-        starts = record is None or record["eta_s"] is None or record["round"] != round_index
-        if starts and segment_start is not None:
-            seconds += previous["time"] - segment_start["time"]
-            segment_start = None
-        if record is not None and record["round"] == round_index:
-            if segment_start is None:
-                segment_start = record
-            previous = record
-    return seconds / 3600
-
-
-def round_record(run_dir, round_index):
-    """What a published round-r checkpoint needs to say about its round:
-    (its checkpoint path, a dict of the round's settings and pseudo-labels)."""
-    run_dir = Path(run_dir)
-    config = load_config(run_dir / "selftrain.yaml")
-    if not 1 <= round_index <= config.rounds:
-        raise ConfigError(f"{run_dir} has rounds 1 to {config.rounds}; round {round_index} "
-                          "holds no student (round 0 is the teacher)")
-    round_dir = run_dir / f"round_{round_index}"
-    checkpoint = round_dir / "finetune" / "last.pt"
-    stats = read_json(round_dir / "pseudo_stats.json")
-    if stats is None or not (round_dir / "metrics.json").is_file():
-        raise ConfigError(f"round {round_index} of {run_dir} is not finished; continue it with "
-                          f"`ainnoseg selftrain --resume {run_dir}`")
-    record = {
-        "round": round_index,
-        "labelled_by": read_json(round_dir / "teacher.json")["checkpoint"],
-        "pool": f"{config.unlabeled or config.data} ({config.unlabeled_split})",
-        "pseudo_scales": stats["scales"], "pseudo_flip": stats["flip"],
-        "threshold": stats["threshold"], "student_init": config.student_init,
-        "pseudo_ratio": config.pseudo_ratio,
-        "student_iterations": config.student_iterations or config.iterations,
-        "finetune_iterations": config.finetune_iterations or config.iterations,
-        "pseudo": {key: stats[key] for key in PSEUDO_KEYS},
-    }
-    return checkpoint, record
 
 
 def _check_run_dir(config, resume):
     """A new run needs a run directory without a run; a resumed one, its own."""
     run_dir = Path(config.run_dir)
-    if resume and not (run_dir / "selftrain.yaml").is_file():
+    if resume and not (run_dir / layout.SELFTRAIN_CONFIG).is_file():
         raise ConfigError(f"{run_dir} holds no self-training run (no selftrain.yaml) to resume")
     if not resume:
-        refuse_existing_run(run_dir)
+        layout.refuse_existing_run(run_dir)
     distributed.barrier()  # every process has looked before the first one writes
 
 
@@ -341,7 +268,7 @@ def _check_teacher(config, num_classes):
 def _open_run_dir(config, resume):
     """Write selftrain.yaml: a new run's config, or a resumed run's where
     key=value changed it (later resumes and `publish` see the change)."""
-    saved = Path(config.run_dir) / "selftrain.yaml"
+    saved = Path(config.run_dir) / layout.SELFTRAIN_CONFIG
     if distributed.is_main_process() and (not resume or load_config(saved) != config):
         saved.parent.mkdir(parents=True, exist_ok=True)
         save_config(config, saved)
@@ -362,13 +289,13 @@ def selftrain(config, resume=False, on_progress=None):
     """
     joined = not distributed.is_distributed()  # leave a caller's process group alone
     distributed.init_distributed()
-    require_new_or_run(config.run_dir)
+    layout.require_new_or_run(config.run_dir)
     if not resume:
         config = with_absolute_paths(config)  # its saved config works from anywhere
     main = distributed.is_main_process()
-    with writing(config.run_dir, enabled=main):
+    with layout.writing(config.run_dir, enabled=main):
         if main:
-            remove_leftovers(config.run_dir)
+            layout.remove_leftovers(config.run_dir)
         summary = _selftrain(config, resume, on_progress)
     if joined:
         distributed.cleanup()
@@ -389,7 +316,7 @@ def _selftrain(config, resume, on_progress):
     if not resume:
         _check_teacher(config, labeled.num_classes)
     _open_run_dir(config, resume)
-    progress = Progress(Path(config.run_dir) / "progress.jsonl", on_progress)
+    progress = Progress(Path(config.run_dir) / layout.PROGRESS, on_progress)
     teacher = _round_zero(config, val_set, progress)
     for round_index in range(1, config.rounds + 1):
         teacher = _student_round(config, round_index, teacher, pool, labeled, val_set, progress)
@@ -406,23 +333,9 @@ def resume_selftrain(run_dir, overrides=()):
     overrides: key=value strings for the keys in RESUME_OVERRIDABLE only
         (e.g. workers=1, data=... where the data moved), kept in selftrain.yaml.
     """
-    saved = Path(run_dir) / "selftrain.yaml"
+    saved = Path(run_dir) / layout.SELFTRAIN_CONFIG
     if not saved.is_file():
         raise ConfigError(f"{run_dir} holds no self-training run (no selftrain.yaml) to resume")
     resume_changes(overrides, "in another run_dir")  # only the keys a resume may change
     config = load_config(saved, overrides)
     return selftrain(dataclasses.replace(config, run_dir=str(run_dir)), resume=True)
-
-
-def format_summary(summary):
-    """One line per round: val mIoU, and the pseudo-labels' coverage, agreement, mIoU."""
-    def percent(value):
-        return "     -" if value is None else f"{100 * value:6.2f}"
-
-    lines = ["round  val mIoU %  kept %  agree %  pseudo mIoU %"]
-    for row in summary["rounds"]:
-        val, pseudo = row["val"] or {}, row["pseudo"] or {}
-        lines.append(f"{row['round']:>5}  {percent(val.get('mean_iou')):>10}  "
-                     f"{percent(pseudo.get('kept_share'))}  {percent(pseudo.get('agreement')):>7}"
-                     f"  {percent(pseudo.get('mean_iou')):>13}")
-    return "\n".join(lines)

@@ -5,6 +5,7 @@
     log         what a training run writes as it goes (metrics.jsonl, TensorBoard)
     heartbeat   a live run's pulse (step, time, pid)
     read        list_runs and load_run: each run's kind, status, curves and commands
+    commands    the commands that start, resume or reproduce a run
     eta         how long a run still needs
     tables      runs as rows for a page or a notebook
     rounds      a self-training run's rounds and pseudo-labels
@@ -14,8 +15,11 @@
     ablation    plans of runs over settings and seeds
 """
 
+from .commands import run_command
 from .read import (LOG_TAIL_LINES, STATUSES, STOP_SIGNALS, Run, find_run_dirs, judge_status,
                    list_runs, load_run, run_kind)
 
-__all__ = ["LOG_TAIL_LINES", "STATUSES", "STOP_SIGNALS", "Run", "find_run_dirs", "judge_status",
-           "list_runs", "load_run", "run_kind"]
+# The modules jobs, launching, rounds and tables are public too: `from ainnoseg.runs import jobs`.
+__all__ = ["LOG_TAIL_LINES", "STATUSES", "STOP_SIGNALS", "Run", "find_run_dirs", "jobs",
+           "judge_status", "launching", "list_runs", "load_run", "rounds", "run_command",
+           "run_kind", "tables"]

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import yaml
 
-from . import jobs, supervisor
+from . import jobs, layout, supervisor
 from ..config import ConfigError, load_config
-from .log import read_jsonl
+from .files import read_jsonl
 
 # The table's columns: (heading, metric key in metrics.jsonl), then the
 # plan's classes (default CamVid's thin and small ones).
@@ -129,7 +129,7 @@ def planned_runs(plan):
 def final_validation(run_dir, iterations):
     """The metrics of the run's validation at step `iterations`, or None
     while the run has not got there."""
-    path = Path(run_dir) / "metrics.jsonl"
+    path = Path(run_dir) / layout.METRICS_LOG
     if not path.is_file():
         return None
     records = [r for r in read_jsonl(path) if "val.mean_iou" in r and r["step"] == iterations]
@@ -144,10 +144,10 @@ def run_state(run):
         return "done"
     if jobs.active_process(run.run_dir):
         return "running"
-    record = supervisor.read_record(run.run_dir) if (run.run_dir / "job.json").is_file() else None
+    record = supervisor.read_record(run.run_dir) if (run.run_dir / supervisor.RECORD).is_file() else None
     if record and record.get("exit_code") not in (None, 0) and not record.get("stop_requested"):
         return "failed"
-    return "started" if (run.run_dir / "last.pt").is_file() else "new"
+    return "started" if (run.run_dir / layout.LAST).is_file() else "new"
 
 
 def _run_metrics(record, class_names, run_dir):
@@ -235,7 +235,7 @@ def run_plan(plan, parallel=2, poll_s=20.0, out=sys.stdout):
             if run_state(run) == "running":  # started by an earlier `run`, still going
                 print(f"running {run.run_dir}", file=out, flush=True)
             else:  # a failed run starts again from its last checkpoint
-                resume = (run.run_dir / "last.pt").is_file()
+                resume = (run.run_dir / layout.LAST).is_file()
                 job_launch(run, resume)
                 print(f"{'resumed' if resume else 'started'} {run.run_dir}: {run.command}",
                       file=out, flush=True)

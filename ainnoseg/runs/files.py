@@ -1,6 +1,11 @@
-"""Reading the files of a run directory for `ainnoseg.runs`, so that a corrupt
-or half-written file costs that file only: each reader returns None (or what
-it could read) and appends a sentence naming the file to `errors`.
+"""Reading the files of a run directory: the one JSON and the one JSON-lines
+reader, YAML configs, checkpoints' facts and job logs.
+
+Given a list `errors`, a reader is tolerant, for pages that show many runs: a
+corrupt or half-written file costs that file only, it returns None (or what
+it could read) and appends a sentence naming the file to `errors`. Without
+one it is strict, for code that must not go on with a damaged file: it
+raises ValueError naming the file (and line).
 """
 
 import json
@@ -14,16 +19,23 @@ _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)
 _checkpoint_cache = {}  # (path, mtime_ns, size) -> (step, config)
 
 
-def read_json(path, errors):
-    """The JSON value at `path`, or None if there is no such file or it is not JSON."""
+def read_json(path, errors=None):
+    """The JSON value at `path`, or None if there is no such file."""
     path = Path(path)
     if not path.is_file():
         return None
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        errors.append(f"{path} is not readable JSON ({error})")
-        return None
+        return _bad(f"{path} is not readable JSON ({error})", errors)
+
+
+def _bad(sentence, errors):
+    """None, with `sentence` noted in `errors`; without `errors`, ValueError."""
+    if errors is None:
+        raise ValueError(sentence)
+    errors.append(sentence)
+    return None
 
 
 def read_yaml(path, errors):
@@ -42,18 +54,17 @@ def read_yaml(path, errors):
     return values
 
 
-def read_jsonl(path, errors):
-    """The JSON objects of a JSON-lines file. A last line without its newline
-    is being written and is skipped quietly; any other bad line is skipped
-    and named in `errors`."""
+def read_jsonl(path, errors=None):
+    """The JSON objects of a JSON-lines file ([] if there is none). A last line
+    without its newline is being written, or was cut short by a kill, and is
+    skipped quietly; any other line that is not a JSON object is bad."""
     path = Path(path)
     if not path.is_file():
         return []
     try:
         text = path.read_text()
     except OSError as error:
-        errors.append(f"cannot read {path} ({error})")
-        return []
+        return _bad(f"cannot read {path} ({error})", errors) or []
     lines = text.split("\n")
     records = []
     for number, line in enumerate(lines, 1):
@@ -66,7 +77,7 @@ def read_jsonl(path, errors):
         if isinstance(record, dict):
             records.append(record)
         elif number < len(lines):  # the last piece (no newline yet) is still being written
-            errors.append(f"{path}, line {number}, is not a JSON object: {line[:60]!r}")
+            _bad(f"{path}, line {number}, is not a JSON object: {line[:60]!r}", errors)
     return records
 
 

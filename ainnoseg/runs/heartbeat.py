@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 from ..files import atomic_write
+from . import layout
+from .files import read_json
 from .supervisor import process_alive
 
 EVERY_S = 2.0  # at most one write this often, besides the first and the final one
@@ -37,7 +39,7 @@ class Heartbeat:
     """
 
     def __init__(self, run_dir, enabled=True, every=EVERY_S):
-        self.path = Path(run_dir) / "heartbeat.json"
+        self.path = Path(run_dir) / layout.HEARTBEAT
         self.enabled, self.every = enabled, every
         self.since, self.record, self.written = None, None, 0.0
 
@@ -68,13 +70,10 @@ class Heartbeat:
 def read_heartbeat(run_dir):
     """The heartbeat record of `run_dir`, or None if there is none; ValueError
     naming the file if it is not a heartbeat."""
-    path = Path(run_dir) / "heartbeat.json"
-    if not path.is_file():
+    path = Path(run_dir) / layout.HEARTBEAT
+    record = read_json(path)
+    if record is None:
         return None
-    try:
-        record = json.loads(path.read_text())
-    except ValueError as error:
-        raise ValueError(f"{path} is not JSON ({error})") from None
     if not isinstance(record, dict) or not {"time", "pid", "step", "since"} <= set(record):
         raise ValueError(f"{path} is not a heartbeat (time, pid, step, since)")
     return record

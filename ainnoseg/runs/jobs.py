@@ -29,15 +29,13 @@ import sys
 import time
 from pathlib import Path
 
-from . import supervisor
 from .. import threads as thread_policy
-from . import layout as writer
+from . import layout, supervisor
 from .heartbeat import beating, read_heartbeat
-from ..engine.train import RUN_FILES, killed_before_first_checkpoint
+from .commands import run_command
 from .read import find_run_dirs
 
 KINDS = ("train", "selftrain")
-RESUMED_FROM = {"train": "last.pt", "selftrain": "selftrain.yaml"}  # what a resume needs
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 
@@ -83,14 +81,6 @@ def child_environment(plan, fixed=False):
     return env
 
 
-def job_command(kind, config=None, overrides=(), run_dir=None, resume=False):
-    """The argument list that runs the job: python -m ainnoseg KIND ..."""
-    base = [sys.executable, "-m", "ainnoseg", kind]
-    if resume:
-        return base + ["--resume", str(run_dir), *overrides]
-    return base + [str(config), *overrides, f"run_dir={run_dir}"]
-
-
 def active_process(run_dir):
     """What is working in `run_dir` now ("job pid 123 (started ...)", "process
     pid 456 (started ...), ..."), or None."""
@@ -106,9 +96,9 @@ def _worker(run_dir):
     if record and supervisor.job_running(record):
         return (record.get("child_pid") or record["pid"],
                 f"job pid {record['pid']} (started {_clock(record.get('started'))})")
-    holder = _quietly(writer.current_writer, run_dir)
+    holder = _quietly(layout.current_writer, run_dir)
     if holder is not None:
-        who = writer.describe(holder) if holder else "a process that is just starting"
+        who = layout.describe(holder) if holder else "a process that is just starting"
         return holder.get("pid"), f"process {who} outside ainnoseg.runs.jobs"
     heartbeat = _quietly(read_heartbeat, run_dir)
     if beating(heartbeat):
@@ -120,7 +110,7 @@ def _worker(run_dir):
 
 def resumable(run_dir, kind):
     """Whether `run_dir` holds a `kind` run that a resumed job can continue."""
-    return (Path(run_dir) / RESUMED_FROM[kind]).is_file()
+    return (Path(run_dir) / layout.RESUMED_FROM[kind]).is_file()
 
 
 def _check_request(kind, config, overrides, run_dir, resume):
@@ -132,8 +122,8 @@ def _check_request(kind, config, overrides, run_dir, resume):
                        page="give the run directory as the run name, not as run_dir= in the "
                             "settings")
     try:
-        writer.require_new_or_run(run_dir)
-    except writer.RunDirError as error:
+        layout.require_new_or_run(run_dir)
+    except layout.RunDirError as error:
         raise JobError(f"{error.reason}: choose a new or empty run_dir",
                        page=f"{error.reason}: choose another run name or runs folder") from None
     if resume:
@@ -144,8 +134,8 @@ def _check_request(kind, config, overrides, run_dir, resume):
     from ..config import load_config  # a bad key or value is refused here, not in the log
 
     load_config(config, overrides)
-    found = [name for name in RUN_FILES if (Path(run_dir) / name).exists()]
-    if found and not (kind == "train" and killed_before_first_checkpoint(run_dir)):
+    found = [name for name in layout.RUN_FILES if (Path(run_dir) / name).exists()]
+    if found and not (kind == "train" and layout.killed_before_first_checkpoint(run_dir)):
         raise JobError(f"{run_dir} already holds a run ({', '.join(found)}): continue it with "
                        f"launch({kind!r}, run_dir={str(run_dir)!r}, resume=True), or choose "
                        "another run_dir",
@@ -159,7 +149,7 @@ def _check_resume(kind, config, run_dir):
                        "drop config (key=value overrides may change data, workers, "
                        "log_every and checkpoint_every)")
     if not resumable(run_dir, kind):
-        raise JobError(f"{run_dir} has no {RESUMED_FROM[kind]} to resume; launch({kind!r}, "
+        raise JobError(f"{run_dir} has no {layout.RESUMED_FROM[kind]} to resume; launch({kind!r}, "
                        f"CONFIG, run_dir={str(run_dir)!r}) starts a new run there",
                        page=f"{run_dir} has no checkpoint to resume yet: Start begins a new "
                             "run there")
@@ -188,7 +178,7 @@ def launch(kind, config=None, overrides=(), run_dir=None, resume=False, threads=
         run_dir = Path("runs") / Path(config).stem
     run_dir = Path(run_dir)
     _check_request(kind, config, overrides, run_dir, resume)
-    command = job_command(kind, config, overrides, run_dir, resume)
+    command = run_command(kind, config, overrides, run_dir, resume)
     supervisor.reap()
     with supervisor.locked(run_dir):
         busy = active_process(run_dir)

@@ -1,4 +1,14 @@
-"""One writer per run directory, and only runs in run directories.
+"""The run directory: the files it holds, one writer at a time, and only runs
+in run directories. Nothing else in the library spells a run file's name.
+
+A training run directory holds CONFIG, METRICS_LOG, LAST, BEST,
+CLASS_WEIGHTS, HEARTBEAT and TensorBoard's events.out.tfevents.*; a job adds
+supervisor.RECORD, supervisor.LOG and supervisor.LOCK. A self-training run
+directory holds SELFTRAIN_CONFIG, PROGRESS, SUMMARY, HEARTBEAT and one folder
+per round, `round_dir(run_dir, r)`: round 0 is the teacher's training run;
+round r > 0 holds PSEUDO/ and CONFIDENCE/ (one PNG per pool image),
+PSEUDO_STATS, TEACHER_RECORD, ROUND_METRICS and the training runs STUDENT/
+and FINETUNE/.
 
     require_new_or_run(run_dir)       # an existing folder of other files is refused
     with writing(run_dir):            # RunBusy while another process writes it
@@ -34,11 +44,32 @@ try:
 except ImportError:  # Windows: no fcntl locks; one writer at a time is then up to the user
     fcntl = None
 
+# A training run's files.
+CONFIG = "config.yaml"  # the config it was started with
+METRICS_LOG = "metrics.jsonl"  # a record per logged step and per evaluation
+LAST = "last.pt"  # the latest checkpoint: a resume continues from it
+BEST = "best.pt"  # the checkpoint of the best val mIoU
+CLASS_WEIGHTS = "class_weights.json"  # the loss's class weights, counted once
+HEARTBEAT = "heartbeat.json"  # a live run's pulse (runs/heartbeat.py)
+EVENTS = "events.out.tfevents.*"  # TensorBoard's, one per start
+# A self-training run's files, and those of each of its rounds.
+SELFTRAIN_CONFIG = "selftrain.yaml"
+PROGRESS = "progress.jsonl"  # a record per step of every phase
+SUMMARY = "summary.json"  # the rounds' scores, when all are done
+ROUND_PREFIX = "round_"
+PSEUDO = "pseudo"  # the round's pseudo-labels, <stem>.png
+CONFIDENCE = "confidence"  # the teacher's confidence, <stem>.png
+PSEUDO_STATS = "pseudo_stats.json"
+TEACHER_RECORD = "teacher.json"  # which checkpoint labelled the pool
+ROUND_METRICS = "metrics.json"  # the round's val scores
+STUDENT, FINETUNE = "student", "finetune"  # the round's two training runs
 LOCK = ".writer.lock"
 # The files of a run (and of a self-training run) that a new run would overwrite.
-RUN_FILES = ("config.yaml", "metrics.jsonl", "last.pt", "best.pt", "selftrain.yaml")
+RUN_FILES = (CONFIG, METRICS_LOG, LAST, BEST, SELFTRAIN_CONFIG)
 # Any of these makes a folder a run directory (one launched may hold only its job's files).
-RUN_MARKERS = RUN_FILES + ("progress.jsonl", "heartbeat.json", supervisor.RECORD, supervisor.LOG)
+RUN_MARKERS = RUN_FILES + (PROGRESS, HEARTBEAT, supervisor.RECORD, supervisor.LOG)
+# What a resume continues from, by the run's kind.
+RESUMED_FROM = {"train": LAST, "selftrain": SELFTRAIN_CONFIG}
 # What writers leave beside the files they write: atomic_write's temporary
 # .<name>.<random>.tmp, publish's .<name>.<random>.publishing.
 LEFTOVER_SUFFIXES = (".tmp", ".publishing")
@@ -59,6 +90,21 @@ class RunDirError(ValueError):
 
 class RunBusy(ValueError):
     """A run directory another process is writing."""
+
+
+def round_dir(run_dir, index):
+    """The folder of a self-training run's round `index` (0: the teacher's run)."""
+    return Path(run_dir) / f"{ROUND_PREFIX}{index}"
+
+
+def round_dirs(run_dir):
+    """{r: folder} of the rounds present in a self-training run directory."""
+    found = {}
+    for folder in Path(run_dir).glob(f"{ROUND_PREFIX}*"):
+        number = folder.name[len(ROUND_PREFIX):]
+        if folder.is_dir() and number.isdigit():
+            found[int(number)] = folder
+    return dict(sorted(found.items()))
 
 
 def _own_file(name):
@@ -85,6 +131,46 @@ def require_new_or_run(run_dir):
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         raise RunDirError(f"{path} is an existing folder that holds no run ({shown}), and a "
                           "run there would write its files among them", advice)
+
+# What a run killed before its first checkpoint leaves: nothing a new start would lose.
+EARLY_FILES = (CONFIG, METRICS_LOG)
+
+
+def refuse_existing_run(run_dir):
+    """Raise a RunDirError if `run_dir` holds a run: a new one there would
+    overwrite its log, config and checkpoints."""
+    run_dir = Path(run_dir)
+    found = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not found:
+        return
+    elsewhere = "start the new run elsewhere with run_dir=runs/NEW_NAME"
+    if SELFTRAIN_CONFIG in found:
+        raise RunDirError(f"{run_dir} already holds a self-training run", "continue it with "
+                          f"`ainnoseg selftrain --resume {run_dir}`, or {elsewhere}")
+    if LAST in found:
+        raise RunDirError(f"{run_dir} already holds a run ({', '.join(found)})", "continue it "
+                          f"with `ainnoseg train --resume {run_dir}`, or {elsewhere}")
+    raise RunDirError(f"{run_dir} already holds files of a run ({', '.join(found)}) but no "
+                      f"checkpoint to resume (--resume needs {LAST})", f"{elsewhere}, or "
+                      "delete those files to start over there")
+
+
+def killed_before_first_checkpoint(run_dir):
+    """Whether `run_dir` holds only what a training run killed before its
+    first checkpoint leaves (EARLY_FILES): nothing to resume, nothing to lose."""
+    found = {name for name in RUN_FILES if (Path(run_dir) / name).exists()}
+    return bool(found) and found <= set(EARLY_FILES)
+
+
+def start_afresh(run_dir):
+    """Clear what a run killed before its first checkpoint left, and say so."""
+    run_dir = Path(run_dir)
+    found = [name for name in EARLY_FILES if (run_dir / name).exists()]
+    print(f"note: {run_dir} holds a run that ended before its first checkpoint "
+          f"({', '.join(found)}): nothing to resume or lose, so it starts afresh there",
+          file=sys.stderr, flush=True)
+    for path in [run_dir / METRICS_LOG, *run_dir.glob(EVENTS)]:
+        path.unlink(missing_ok=True)
 
 
 def describe(holder):

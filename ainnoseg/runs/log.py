@@ -1,9 +1,8 @@
 """What a run directory records: metrics as JSON lines and TensorBoard events.
 
-    run_dir/config.yaml       the config, as run
     run_dir/metrics.jsonl     one JSON object per logged step or evaluation
     run_dir/events.*          TensorBoard
-    run_dir/last.pt, best.pt  checkpoints
+(the names: runs/layout.py)
 """
 
 import json
@@ -12,31 +11,8 @@ from pathlib import Path
 from torch.utils.tensorboard import SummaryWriter
 
 from ..files import atomic_write, json_ready
-
-
-def read_jsonl(path):
-    path = Path(path)
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _whole_records(path):
-    """The records of a log whose last line a kill may have cut short (that
-    line is dropped: its step is redone)."""
-    path = Path(path)
-    lines = path.read_text().splitlines() if path.is_file() else []
-    records = []
-    for number, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            if number < len(lines) - 1:
-                raise ValueError(f"{path}, line {number + 1}, is not JSON: {line[:80]!r}; "
-                                 "remove it to resume") from None
-    return records
+from . import layout
+from .files import read_jsonl
 
 
 class RunLog:
@@ -45,8 +21,12 @@ class RunLog:
     killed during it leaves the old log whole."""
 
     def __init__(self, run_dir, start_step=0):
-        self.path = Path(run_dir) / "metrics.jsonl"
-        kept = [r for r in _whole_records(self.path) if r.get("step", 0) <= start_step]
+        self.path = Path(run_dir) / layout.METRICS_LOG
+        try:
+            records = read_jsonl(self.path)
+        except ValueError as error:
+            raise ValueError(f"{error}; remove that line to resume") from None
+        kept = [r for r in records if r.get("step", 0) <= start_step]
         text = "".join(json.dumps(r) + "\n" for r in kept)
         atomic_write(self.path, lambda handle: handle.write(text.encode()))
         self.writer = SummaryWriter(str(run_dir), purge_step=start_step + 1 if start_step else None)

@@ -36,11 +36,11 @@ A corrupt or half-written file costs only what it holds: it is named in
 import dataclasses
 import shlex
 import socket
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import supervisor
+from . import layout, supervisor
+from .commands import fill_commands
 from .heartbeat import beating, read_heartbeat
 from .eta import active_seconds, selftrain_remaining, train_remaining, train_seconds_per_step
 from .files import (checkpoint_facts, curves, event_sessions, log_error, log_lines, read_json,
@@ -93,10 +93,10 @@ class Run:
 def run_kind(path):
     """"train", "selftrain", or None if `path` is no run directory."""
     path = Path(path)
-    if (path / "selftrain.yaml").is_file():
+    if (path / layout.SELFTRAIN_CONFIG).is_file():
         return "selftrain"
-    if any((path / name).is_file() for name in ("config.yaml", "metrics.jsonl", "last.pt",
-                                                "heartbeat.json")):
+    if any((path / name).is_file() for name in (layout.CONFIG, layout.METRICS_LOG, layout.LAST,
+                                                layout.HEARTBEAT)):
         return "train"
     if (path / supervisor.RECORD).is_file():  # launched, nothing written yet
         try:
@@ -248,30 +248,11 @@ def _record(read, path, errors):
         return None
 
 
-def _commands(run, path, kind, config_file):
-    """Commands that work pasted into any directory: reproduce the run from its
-    saved config into a new run directory beside it, resume it into its own."""
-    path = Path(path).resolve()
-    base = [sys.executable, "-m", "ainnoseg", kind]
-    run.command = base + [str(path / config_file), f"run_dir={_unused_sibling(path)}"]
-    run.resume_command = base + ["--resume", str(path)]
-
-
-def _unused_sibling(path):
-    """runs/NAME_again, or runs/NAME_again2, ...: the first that does not exist."""
-    number = 1
-    while True:
-        sibling = path.with_name(f"{path.name}_again{number if number > 1 else ''}")
-        if not sibling.exists():
-            return sibling
-        number += 1
-
-
 def _read_train(run, path, errors):
     """Fill a training run's fields; returns whether last.pt reached its iterations."""
-    done, saved = checkpoint_facts(path / "last.pt", errors)
-    run.config = read_yaml(path / "config.yaml", errors) or saved or {}
-    records = read_jsonl(path / "metrics.jsonl", errors)
+    done, saved = checkpoint_facts(path / layout.LAST, errors)
+    run.config = read_yaml(path / layout.CONFIG, errors) or saved or {}
+    records = read_jsonl(path / layout.METRICS_LOG, errors)
     loss_rows, val_rows = curves(records, "train")
     run.curves = {"loss": loss_rows, "val": val_rows}
     run.model, run.dataset = run.config.get("model"), run.config.get("data")
@@ -285,10 +266,10 @@ def _read_train(run, path, errors):
     if val_rows and val_rows[0].get("mean_iou") is not None:
         best = max((row for row in val_rows if row.get("mean_iou") is not None),
                    key=lambda row: row["mean_iou"])  # max keeps the first best, as training does
-        run.best = {"path": str(path / "best.pt") if (path / "best.pt").is_file() else None,
+        run.best = {"path": str(path / layout.BEST) if (path / layout.BEST).is_file() else None,
                     "step": best["step"], "round": None,
                     "val": {k: v for k, v in best.items() if k not in ("phase", "round", "step")}}
-    _commands(run, path, "train", "config.yaml")
+    fill_commands(run, path, "train", layout.CONFIG)
     _train_times(run, path)
     return complete
 
@@ -307,7 +288,7 @@ def _train_times(run, path):
     run.started = min(starts, default=None)
     marks = [w for *_, w in sessions] + [t for t in (beat.get("time"), job.get("ended"),
                                                        job.get("started")) if t is not None]
-    marks += [p.stat().st_mtime for p in (path / "metrics.jsonl", path / "last.pt") if p.is_file()]
+    marks += [p.stat().st_mtime for p in (path / layout.METRICS_LOG, path / layout.LAST) if p.is_file()]
     run.updated = max(marks, default=None)
     if sessions:
         run.duration_s = round(seconds, 1)
@@ -317,8 +298,8 @@ def _train_times(run, path):
 
 def _read_selftrain(run, path, errors):
     """Fill a self-training run's fields; returns whether its last round is evaluated."""
-    run.config = read_yaml(path / "selftrain.yaml", errors) or {}
-    records = [r for r in read_jsonl(path / "progress.jsonl", errors)
+    run.config = read_yaml(path / layout.SELFTRAIN_CONFIG, errors) or {}
+    records = [r for r in read_jsonl(path / layout.PROGRESS, errors)
                if isinstance(r.get("time"), (int, float))]
     rounds = run.config.get("rounds", 0)
     run.model, run.dataset = run.config.get("model"), run.config.get("data")
@@ -327,7 +308,7 @@ def _read_selftrain(run, path, errors):
         last = records[-1]
         run.round, run.phase = last.get("round"), last.get("phase")
         run.step, run.total = last.get("step"), last.get("total")
-    complete = bool(run.config) and (path / f"round_{rounds}" / "metrics.json").is_file()
+    complete = bool(run.config) and (layout.round_dir(path, rounds) / layout.ROUND_METRICS).is_file()
     run.curves = _selftrain_curves(path, rounds, errors)
     scored = [r for r in run.rounds if (r["val"] or {}).get("mean_iou") is not None]
     if scored:
@@ -336,7 +317,7 @@ def _read_selftrain(run, path, errors):
                     "val": best["val"]}
     pool_size = _pool_size(run.config, records, run.rounds)
     run.remaining, run.eta_s = selftrain_remaining(run.config, records, pool_size, complete)
-    _commands(run, path, "selftrain", "selftrain.yaml")
+    fill_commands(run, path, "selftrain", layout.SELFTRAIN_CONFIG)
     job = run.job or {}
     starts = [t for t in ([records[0]["time"]] if records else []) + [job.get("started")] if t]
     run.started = min(starts, default=None)
@@ -349,11 +330,11 @@ def _read_selftrain(run, path, errors):
 
 def _round_result(path, index, records, errors):
     """A round's val metrics (metrics.json), pseudo-label statistics and seconds worked."""
-    folder = path / f"round_{index}"
-    metrics = _mapping(read_json(folder / "metrics.json", errors), folder / "metrics.json", errors)
-    stats = _mapping(read_json(folder / "pseudo_stats.json", errors),
-                     folder / "pseudo_stats.json", errors)
-    teacher = _mapping(read_json(folder / "teacher.json", errors), folder / "teacher.json", errors)
+    folder = layout.round_dir(path, index)
+    metrics = _mapping(read_json(folder / layout.ROUND_METRICS, errors), folder / layout.ROUND_METRICS, errors)
+    stats = _mapping(read_json(folder / layout.PSEUDO_STATS, errors),
+                     folder / layout.PSEUDO_STATS, errors)
+    teacher = _mapping(read_json(folder / layout.TEACHER_RECORD, errors), folder / layout.TEACHER_RECORD, errors)
     mine = [r for r in records if r.get("round") == index]
     return {
         "round": index,
@@ -377,11 +358,11 @@ def _selftrain_curves(path, rounds, errors):
     """Loss and val tables of every inner training run, tagged by phase and round."""
     table = {"loss": [], "val": []}
     for index in range(rounds + 1):
-        folder = path / f"round_{index}"
+        folder = layout.round_dir(path, index)
         parts = [(folder, "teacher")] if index == 0 else \
-            [(folder / "student", "student"), (folder / "finetune", "fine-tune")]
+            [(folder / layout.STUDENT, "student"), (folder / layout.FINETUNE, "fine-tune")]
         for run_dir, phase in parts:
-            loss_rows, val_rows = curves(read_jsonl(run_dir / "metrics.jsonl", errors),
+            loss_rows, val_rows = curves(read_jsonl(run_dir / layout.METRICS_LOG, errors),
                                          phase, index)
             table["loss"] += loss_rows
             table["val"] += val_rows

@@ -15,42 +15,40 @@ run directory now, so all of it works on a run in progress (rounds not
 reached yet are left out or None). Scores are fractions.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..config import load_config
-from ..data import IGNORE_INDEX as IGNORE, build_dataset, open_pool, read_image, read_mask
+from ..data import IGNORE_INDEX, build_dataset, open_pool, read_image, read_mask
+from . import layout
+from .files import read_json
 from .tables import format_seconds
 
 VAL_COLUMNS = {"mean_iou": "mIoU", "pixel_accuracy": "pixel acc.",
                "boundary_iou": "Boundary IoU", "score": "score"}
 
 
-def _json(path):
-    path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def is_selftrain_run(run_dir):
-    return (Path(run_dir) / "selftrain.yaml").is_file()
+    return config_file(run_dir).is_file()
+
+
+def config_file(run_dir):
+    """The self-training run's config file."""
+    return Path(run_dir) / layout.SELFTRAIN_CONFIG
 
 
 def run_config(run_dir):
     """The run's config (its selftrain.yaml)."""
-    return load_config(Path(run_dir) / "selftrain.yaml")
+    return load_config(config_file(run_dir))
 
 
-def _round_dirs(run_dir):
-    """round_<r> folders present, by r."""
-    found = {}
-    for path in Path(run_dir).glob("round_*"):
-        suffix = path.name.removeprefix("round_")
-        if path.is_dir() and suffix.isdigit():
-            found[int(suffix)] = path
-    return dict(sorted(found.items()))
+def pseudo_label_folders(run_dir):
+    """The pseudo-label folders of the rounds present, by round: what a page's
+    cache of them depends on."""
+    folders = (folder / layout.PSEUDO for folder in layout.round_dirs(run_dir).values())
+    return [folder for folder in folders if folder.is_dir()]
 
 
 def local_path(path, run_dir):
@@ -61,7 +59,7 @@ def local_path(path, run_dir):
     if path.is_file():
         return path
     for i, part in enumerate(path.parts):
-        if part.startswith("round_"):
+        if part.startswith(layout.ROUND_PREFIX):
             candidate = Path(run_dir, *path.parts[i:])
             if candidate.is_file():
                 return candidate
@@ -106,8 +104,8 @@ def pseudo_label_cells(run_dir):
     """Each round's pseudo-label class histogram: rows {"round", "class",
     "share" (of kept pixels), "pixels"}."""
     cells = []
-    for index, folder in _round_dirs(run_dir).items():
-        stats = _json(folder / "pseudo_stats.json")
+    for index, folder in layout.round_dirs(run_dir).items():
+        stats = read_json(folder / layout.PSEUDO_STATS)
         if stats:
             cells += [{"round": index, "class": name, "share": stats["class_share"][name],
                        "pixels": pixels} for name, pixels in stats["class_pixels"].items()]
@@ -130,7 +128,7 @@ def round_checkpoints(rounds, run_dir):
 def round_teacher(run_dir, round_index):
     """How round `round_index` was pseudo-labelled: {"checkpoint", "scales",
     "flip", "threshold"}, or None before its pseudo-labels are done."""
-    stats = _json(Path(run_dir) / f"round_{round_index}" / "pseudo_stats.json")
+    stats = read_json(layout.round_dir(run_dir, round_index) / layout.PSEUDO_STATS)
     if not stats:
         return None
     return {"checkpoint": local_path(stats["teacher"], run_dir),
@@ -147,7 +145,7 @@ def run_classes(run_dir):
 
 
 def open_run_pool(run_dir):
-    """The run's unlabeled pool (`ainnoseg.engine.pseudo_label.Pool`), as its
+    """The run's unlabeled pool (`ainnoseg.data.Pool`), as its
     config names it."""
     config = run_config(run_dir)
     return open_pool(config.unlabeled or config.data, config.unlabeled_split,
@@ -167,8 +165,8 @@ def pseudo_labels(run_dir, stem):
     """{round: (H, W) uint8 pseudo-label of pool image `stem`} for the rounds
     that labelled it (255 = ignored by the confidence threshold)."""
     labels = {}
-    for index, folder in _round_dirs(run_dir).items():
-        path = folder / "pseudo" / f"{stem}.png"
+    for index, folder in layout.round_dirs(run_dir).items():
+        path = folder / layout.PSEUDO / f"{stem}.png"
         if path.is_file():
             labels[index] = read_mask(path).as_subclass(torch.Tensor).numpy()
     return labels
@@ -179,7 +177,7 @@ def teacher_confidence(run_dir, round_index, stem):
     round `round_index`'s teacher on pool image `stem`, as it was stored when
     the pool was pseudo-labelled; None where it was not stored (runs made
     before confidences were kept: `analysis.confidence_map` computes it)."""
-    path = Path(run_dir) / f"round_{round_index}" / "confidence" / f"{stem}.png"
+    path = layout.round_dir(run_dir, round_index) / layout.CONFIDENCE / f"{stem}.png"
     if not path.is_file():
         return None
     return read_mask(path).as_subclass(torch.Tensor).numpy().astype(np.float32) / 255
@@ -191,12 +189,12 @@ def disagreement(labels):
     least two rounds kept it, and disagrees where their classes differ;
     None with fewer than two rounds or no such pixel."""
     stack = np.stack([np.asarray(label) for label in labels]).astype(np.int16)
-    kept = stack != IGNORE
+    kept = stack != IGNORE_INDEX
     ignored = float((~kept).mean())
     compared = kept.sum(0) >= 2
     if len(labels) < 2 or not compared.any():
         return None, ignored
-    lowest = np.where(kept, stack, IGNORE + 1).min(0)
+    lowest = np.where(kept, stack, IGNORE_INDEX + 1).min(0)
     highest = np.where(kept, stack, -1).max(0)
     return float((compared & (lowest != highest)).sum() / compared.sum()), ignored
 
@@ -205,8 +203,8 @@ def disagreement_ranking(run_dir):
     """The pseudo-labelled pool images, those the rounds disagree on most
     first: rows {"stem", "disagreement", "ignored_share", "rounds"}; ties
     (and runs with one round) by the share the threshold ignored."""
-    stems = sorted({path.stem for folder in _round_dirs(run_dir).values()
-                    for path in (folder / "pseudo").glob("*.png")})
+    stems = sorted({path.stem for folder in layout.round_dirs(run_dir).values()
+                    for path in (folder / layout.PSEUDO).glob("*.png")})
     rows = []
     for stem in stems:
         labels = pseudo_labels(run_dir, stem)
