@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..runs import jobs
+from ..runs import jobs, layout
 from .. import metrics, runs
 from .images import boundary_band, load_sample, sample_name
 from .compare import distinct_labels
@@ -153,7 +153,7 @@ def start_run(kind, config, overrides, run_dir):
     way is resumed. Returns the job record, or None when the run is finished
     (a notebook run twice reads the first run's results)."""
     run_dir = Path(run_dir)
-    marker = "selftrain.yaml" if kind == "selftrain" else "config.yaml"
+    marker = layout.SELFTRAIN_CONFIG if kind == "selftrain" else layout.CONFIG
     if not (run_dir / marker).is_file():
         run_dir.mkdir(parents=True, exist_ok=True)
         return jobs.launch(kind, config, overrides, run_dir=run_dir)
