@@ -1,0 +1,121 @@
+"""Where a model's pixels go: the confusion matrix of a labelled split, over
+all pixels and over boundary pixels only (those within the Boundary IoU band
+of a ground-truth boundary, where the paper places the errors its method
+fixes), and its largest confusions in words.
+
+    counts = confusion.on_dataset(model, dataset, indices=range(20))
+    confusion.normalised(counts["all"])      # row c: where class c's pixels went
+    confusion.largest(counts["boundary"], dataset.class_names)
+    # [{"true": "Pole", "predicted": "Building", "share": 0.41, "pixels": 5123,
+    #   "text": "Pole -> Building: 41 % of Pole pixels"}, ...]
+    confusion.write_csv(counts, dataset.class_names, "confusion.csv")
+"""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from ..data import DataError
+from ..inference.multiscale import segment_image
+from .images import boundary_band, load_sample, sample_name
+
+PARTS = ("all", "boundary")  # every labelled pixel; those in the Boundary IoU band
+
+
+def counts_of(pred, target, num_classes, ignore_index):
+    """{"all", "boundary"}: (K, K) int64 pixel counts of one prediction, row =
+    true class, column = predicted class; ignored pixels are not counted."""
+    pred, target = np.asarray(pred), np.asarray(target)
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {pred.shape} and labels {target.shape} differ in size")
+    labelled = (target != ignore_index) & (target < num_classes)
+    band = boundary_band(target) & labelled
+    return {"all": _matrix(pred[labelled], target[labelled], num_classes),
+            "boundary": _matrix(pred[band], target[band], num_classes)}
+
+
+def _matrix(pred, target, num_classes):
+    pred = np.clip(pred.astype(np.int64), 0, num_classes - 1)
+    flat = target.astype(np.int64) * num_classes + pred
+    return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes,
+                                                                         num_classes)
+
+
+def on_dataset(model, dataset, indices=None, scales=(1.0,), flip=False, on_image=None):
+    """The summed `counts_of` of `model` over the images of a labelled dataset
+    (built without transforms): {"all", "boundary", "images"}.
+
+    Args:
+        indices: the samples to count (default all).
+        scales, flip: test-time augmentation, as in `segment_image`.
+        on_image: called as on_image(done, total) after each image (a progress bar).
+    Raises `ainnoseg.data.DataError` naming the first image that cannot be
+    read or segmented.
+    """
+    if not hasattr(dataset, "num_classes"):
+        raise ValueError("a confusion matrix needs ground truth; choose a split with labels")
+    indices = list(range(len(dataset)) if indices is None else indices)
+    total = {part: np.zeros((dataset.num_classes,) * 2, np.int64) for part in PARTS}
+    for done, index in enumerate(indices, 1):
+        image, mask = load_sample(dataset, index)
+        try:
+            pred = segment_image(model, image, scales=scales, flip=flip)
+        except DataError as error:  # too small for the network: say which image
+            raise DataError(f"{sample_name(dataset, index)}: {error}") from None
+        for part, counts in counts_of(pred, mask, dataset.num_classes,
+                                      dataset.ignore_index).items():
+            total[part] += counts
+        if on_image is not None:
+            on_image(done, len(indices))
+    return {**total, "images": len(indices)}
+
+
+def normalised(counts):
+    """Each row of `counts` divided by its sum: the share of a true class's
+    pixels given to each class (a row without pixels stays 0)."""
+    counts = np.asarray(counts, np.float64)
+    sums = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, sums, out=np.zeros_like(counts), where=sums > 0)
+
+
+def largest(counts, class_names, top=5):
+    """The `top` largest off-diagonal shares of `normalised(counts)`, largest
+    first: {"true", "predicted", "share", "pixels", "text"}."""
+    counts = np.asarray(counts)
+    shares = normalised(counts)
+    np.fill_diagonal(shares, 0.0)
+    order = np.argsort(shares, axis=None)[::-1]
+    rows = []
+    for flat in order[:top]:
+        true, predicted = np.unravel_index(flat, shares.shape)
+        if shares[true, predicted] <= 0:
+            break
+        name, other = class_names[true], class_names[predicted]
+        share = float(shares[true, predicted])
+        rows.append({"true": name, "predicted": other, "share": share,
+                     "pixels": int(counts[true, predicted]),
+                     "text": f"{name} -> {other}: {100 * share:.0f} % of {name} pixels"})
+    return rows
+
+
+def table_rows(counts, class_names, part="all"):
+    """Long-form rows of one matrix for a heatmap or a CSV: {"part", "true",
+    "predicted", "pixels", "share"} (share: of the true class's pixels)."""
+    counts = np.asarray(counts)
+    shares = normalised(counts)
+    return [{"part": part, "true": class_names[t], "predicted": class_names[p],
+             "pixels": int(counts[t, p]), "share": float(shares[t, p])}
+            for t in range(len(class_names)) for p in range(len(class_names))]
+
+
+def write_csv(counts, class_names, path):
+    """Both matrices of `on_dataset` as one long-form CSV (see `table_rows`)."""
+    rows = [row for part in PARTS for row in table_rows(counts[part], class_names, part)]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
