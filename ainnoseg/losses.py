@@ -121,7 +121,7 @@ class SegmentationLoss(nn.Module):
         if missing:
             raise KeyError(
                 f"the loss needs outputs {missing} but the model returned {sorted(outputs)}; "
-                "is the model in training mode (model.train())?")
+                "build the loss for this model: build_loss(model)")
         total, terms = 0.0, {}
         for name, weight in self.weights.items():
             if weight == 0:

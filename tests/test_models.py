@@ -71,8 +71,23 @@ def test_every_model_trains_and_predicts_at_input_size(name):
     model.eval()
     with torch.no_grad():
         outputs = model(images[:1])
-    assert list(outputs) == ["out"]
-    assert outputs["out"].shape == (1, NUM_CLASSES, 41, 75)
+    assert set(outputs) == set(model.loss_weights)
+    assert all(logits.shape == (1, NUM_CLASSES, 41, 75) for logits in outputs.values())
+
+
+@pytest.mark.parametrize("name", ainnoseg.list_models())
+def test_every_model_returns_the_same_keys_in_train_and_eval_mode(name):
+    """The segmentor's contract (torchvision's): one set of keys, "out" first,
+    whatever the mode; a caller never asks which mode made a dict."""
+    model = ainnoseg.build_model(name, num_classes=NUM_CLASSES)
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        trained = model.train()(images)
+        evaluated = model.eval()(images)
+        resized = model(images, output_size=(32, 48))
+    assert list(trained) == list(evaluated) == list(resized)
+    assert next(iter(evaluated)) == "out" and set(evaluated) == set(model.loss_weights)
+    assert all(logits.shape[-2:] == (32, 48) for logits in resized.values())
 
 
 @pytest.mark.parametrize("name, published, tolerance", [

@@ -16,7 +16,8 @@ from torch import nn
 
 
 class LogitsOnly(nn.Module):
-    """The segmentor with a tensor output, as export formats want."""
+    """The segmentor's "out" logits as one tensor, as export formats want
+    (the auxiliary logits, for the loss, are left out of the graph)."""
 
     def __init__(self, model):
         super().__init__()

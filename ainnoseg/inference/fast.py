@@ -74,8 +74,9 @@ def fold_batch_norms(model):
 class FastSegmentor(nn.Module):
     """A prepared segmentor: channels_last inputs, autocast, float32 logits out.
 
-    Same call as a `Segmentor` in eval mode: `fast(images, output_size=None)`
-    returns {"out": float32 logits}. Made by `optimize_for_inference`.
+    Same call and same keys as the `Segmentor` it wraps: `fast(images,
+    output_size=None)` returns {"out": float32 logits, and the auxiliary
+    logits}. Made by `optimize_for_inference`.
     """
 
     takes_output_size = True
@@ -96,8 +97,8 @@ class FastSegmentor(nn.Module):
                     if self.amp_dtype else contextlib.nullcontext())
         with autocast:
             run = self.model if self.compiled is None else self.compiled
-            logits = run(images, output_size)["out"]
-        return {"out": logits.float()}
+            logits = run(images, output_size)
+        return {name: value.float() for name, value in logits.items()}
 
     def train(self, mode=True):
         if mode:

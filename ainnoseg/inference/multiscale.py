@@ -46,7 +46,7 @@ def _check(model, images, scales, mode, crop_size, stride):
     if model.training:
         raise RuntimeError(
             "the model is in training mode (batch-norm statistics would change and "
-            "auxiliary outputs are computed); call model.eval() first")
+            "dropout would draw); call model.eval() first")
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
         got = (f"{tuple(images.shape)} {images.dtype}" if isinstance(images, torch.Tensor)
                else type(images).__name__)

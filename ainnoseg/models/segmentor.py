@@ -13,9 +13,13 @@ class Segmentor(nn.Module):
     resized. `output_size` asks for the logits at another size (e.g. the
     original image's, when the input is a rescaled copy): they are then
     interpolated once, straight from the feature map, instead of to the input
-    size first and to the wanted size after. `forward` returns {"out": (N, num_classes, H, W)} in eval mode;
-    in training mode it adds the auxiliary logits that the model's own loss
-    uses (named in `loss_weights`), so inference pays nothing for them.
+    size first and to the wanted size after.
+
+    `forward` returns a dict with the same keys in every mode, as torchvision's
+    segmentors do: "out", the (N, num_classes, H, W) logits, and the auxiliary
+    logits the model's own loss weighs (the keys of `loss_weights`, e.g. "ocr"
+    for HRNet-OCR), all at the output size. Inference reads "out"; the export
+    wrapper keeps "out" alone.
 
     Args:
         backbone: module with `stride` and `out_channels`, images -> features.
@@ -41,8 +45,6 @@ class Segmentor(nn.Module):
         height, width = images.shape[-2:]
         padded = F.pad(images, (0, -width % self.stride, 0, -height % self.stride))
         logits = self.head(self.backbone(padded))
-        if not self.training:
-            logits = {"out": logits["out"]}
         if output_size is None:
             size, (out_height, out_width) = padded.shape[-2:], (height, width)
         else:  # the padded input scaled as the output is, then cropped to the output
