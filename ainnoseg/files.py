@@ -1,5 +1,5 @@
-"""Writing files so that a killed process never leaves half of one, and JSON
-without NaN (which JSON does not have)."""
+"""Writing files so that a killed process never leaves half of one, JSON
+without NaN (which JSON does not have), and a file's stamp for cache keys."""
 
 import math
 import os
@@ -48,3 +48,13 @@ def json_ready(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def stamp(path):
+    """(modification time in ns, size) of a file or folder, None when there is
+    none: part of a cache key, so a file written again is read again."""
+    try:
+        found = Path(path).stat()
+    except OSError:
+        return None
+    return found.st_mtime_ns, found.st_size

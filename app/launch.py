@@ -2,14 +2,15 @@
 progress, Stop, and Resume for a run that stopped or failed."""
 
 import streamlit as st
-import widgets
 
 import ainnoseg
-from ainnoseg.runs import jobs, launching, tables as run_tables
-from ainnoseg.config import ConfigError
-from ainnoseg.data import DataError
+from ainnoseg import ConfigError, DataError, JobError
 from ainnoseg.data.check import check_dataset
-from ainnoseg.runs import list_runs
+from ainnoseg.files import stamp
+from ainnoseg.runs import jobs, launching, list_runs
+from ainnoseg.runs import tables as run_tables
+
+import widgets
 
 KINDS = {"selftrain": "self-training (teacher/student rounds)", "train": "training"}
 DEFAULT_PRESETS = {"selftrain": "selftrain_synthetic_quick", "train": "synthetic_quick"}
@@ -48,7 +49,7 @@ def choose_data(preset):
         for split, count in report["splits"].items()))
     if data != widgets.SYNTHETIC and st.button("Check every file", key="launch_check"):
         with st.spinner(f"Reading every file of {data} ..."):
-            checked = full_check(data, widgets.stamp(data))
+            checked = full_check(data, stamp(data))
         problems = [{"split": split, "file": file, "problem": message}
                     for split, result in checked["splits"].items()
                     for file, message in result["problems"]]
@@ -98,7 +99,7 @@ def start(kind, preset, data, settings, run_name, extra):
             extra=launching.parse_extra(extra), **settings)
         run_dir = launching.run_dir(widgets.runs_root(), run_name)
         jobs.launch(kind, preset["path"], overrides, run_dir=run_dir)
-    except (jobs.JobError, ConfigError, DataError, ValueError) as error:
+    except (JobError, ConfigError, DataError, ValueError) as error:
         st.error(page_message(error))
         return
     st.session_state["launched"] = str(run_dir)
@@ -109,7 +110,7 @@ def start(kind, preset, data, settings, run_name, extra):
 def resume(run):
     try:
         jobs.launch(run.kind, run_dir=run.path, resume=True)
-    except (jobs.JobError, ConfigError, DataError, ValueError) as error:
+    except (JobError, ConfigError, DataError, ValueError) as error:
         st.error(page_message(error))
         return
     st.session_state["launched"] = run.path
@@ -127,7 +128,7 @@ def show_job(run):
         if st.button("Stop", key=f"stop_{run.path}"):
             try:
                 jobs.stop(run.path)
-            except jobs.JobError as error:
+            except JobError as error:
                 st.error(page_message(error))
     elif run.status == "finished":
         st.success(f"{run.name} finished: its results are on the Runs and Rounds pages.")

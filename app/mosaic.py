@@ -1,11 +1,12 @@
 """Mosaic: samples as training sees them, each beside its four sources."""
 
 import streamlit as st
-import widgets
 
+from ainnoseg import DataError, viz
 from ainnoseg.analysis import previews
-from ainnoseg import viz
-from ainnoseg.data import DataError
+from ainnoseg.files import stamp
+
+import widgets
 
 st.title("Mosaic")
 st.caption("Four training samples stitched around a random centre on a canvas twice their "
@@ -43,7 +44,7 @@ def batch_of(data, scale, modified, ratio, centre, seed):
     return previews.training_batch(view(data, scale, modified), 8, ratio, centre, seed)
 
 
-modified = widgets.stamp(data) if data != widgets.SYNTHETIC else 0
+modified = stamp(data) if data != widgets.SYNTHETIC else 0
 try:
     dataset = view(data, scale, modified)
 except DataError as error:

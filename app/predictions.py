@@ -4,17 +4,17 @@ error map and scores, and the worst images of a split."""
 import hashlib
 
 import streamlit as st
-import widgets
 
 import ainnoseg
-from ainnoseg import analysis, threads, viz
+from ainnoseg import DataError, analysis, threads, viz
 from ainnoseg.analysis import compare
-from ainnoseg.inference import inputs
 from ainnoseg.checkpoints import cards as model_cards
-from ainnoseg.data import DataError
+from ainnoseg.files import stamp
+from ainnoseg.inference import inputs
+
+import widgets
 
 SPLITS = ("val", "train", "test")
-MULTI_SCALE = (0.75, 1.0, 1.25)
 TAGS = ("A", "B")  # the first and second checkpoint in the worst-images table
 
 st.title("Predictions")
@@ -23,8 +23,8 @@ with first:
     checkpoint_a = widgets.checkpoint_picker("Checkpoint", "pred_a")
 with second:
     checkpoint_b = widgets.checkpoint_picker("Compare with", "pred_b", optional=True)
-augment = st.toggle(f"Multi-scale {MULTI_SCALE} + flip", key="pred_ms")
-scales, flip = (MULTI_SCALE, True) if augment else ((1.0,), False)
+augment = st.toggle(f"Multi-scale {ainnoseg.QUICK_SCALES} + flip", key="pred_ms")
+scales, flip = (ainnoseg.QUICK_SCALES, True) if augment else ((1.0,), False)
 chosen = list(dict(c for c in (checkpoint_a, checkpoint_b) if c).items())
 models = {label: widgets.load_model(path) for label, path in chosen}
 models = {label: model for label, model in models.items() if model is not None}
@@ -106,7 +106,7 @@ def open_row():
 def worst_images(dataset, image_key):
     st.subheader("Worst images")
     limit = st.slider("Images to score", 1, len(dataset), min(12, len(dataset)), key="worst_limit")
-    signature = (tuple((label, str(path), widgets.stamp(path)) for label, path in chosen),
+    signature = (tuple((label, str(path), stamp(path)) for label, path in chosen),
                  image_key.rsplit("|", 1)[0], limit, scales, flip)
     tables = worst_tables()
     tags = dict(zip(models, TAGS))  # short column names: two checkpoints' paths are long
@@ -142,29 +142,29 @@ try:
     inputs.check_size(image.shape[:2], compare.largest_stride(models.values()), scales, name)
 except DataError as error:
     refuse(error)
-if mask is not None and dataset.num_classes != len(first_model.class_names):
+if mask is not None and dataset.num_classes != len(first_model.meta.class_names):
     st.warning(f"The dataset has {dataset.num_classes} classes and the model "
-               f"{len(first_model.class_names)}: no error map or scores.")
+               f"{len(first_model.meta.class_names)}: no error map or scores.")
     mask = None
 
 top = st.columns([2, 2, 2, 1])
 top[0].image(image, caption=f"image ({image.shape[1]} x {image.shape[0]})", width="stretch")
 if mask is not None:
-    top[1].image(viz.overlay(image, mask, first_model.palette), caption="ground truth",
+    top[1].image(viz.overlay(image, mask, first_model.meta.palette), caption="ground truth",
                  width="stretch")
     widgets.show_error_key(top[2])
-widgets.show_legend(first_model.class_names, first_model.palette, top[3])
+widgets.show_legend(first_model.meta.class_names, first_model.meta.palette, top[3])
 for label, model in models.items():
     path = dict(chosen)[label]
     with st.spinner(f"Segmenting with {label} ..."):
-        labels = segment(str(path), widgets.stamp(path), image_key, scales, flip, model, image)
+        labels = segment(str(path), stamp(path), image_key, scales, flip, model, image)
     row = st.columns([2, 2, 3])
-    row[0].image(viz.overlay(image, labels.numpy(), model.palette), caption=f"{label}",
+    row[0].image(viz.overlay(image, labels.numpy(), model.meta.palette), caption=f"{label}",
                  width="stretch")
     if mask is not None:
         row[1].image(viz.error_map(labels.numpy(), mask), width="stretch",
                      caption=f"{label}: errors near boundaries apart from interior ones")
-        scores = analysis.image_metrics(labels, mask, len(model.class_names))
+        scores = analysis.image_metrics(labels, mask, len(model.meta.class_names))
         rows = [{"on this image": analysis.TABLE_NAMES[key], label: value}
                 for key, value in scores.items()]
         row[2].dataframe(rows, column_config=widgets.percent_columns(rows), hide_index=True)

@@ -4,13 +4,12 @@ from pathlib import Path
 
 import altair as alt
 import streamlit as st
-import widgets
 
-from ainnoseg import analysis, threads, viz
-from ainnoseg.runs import rounds
-from ainnoseg.config import ConfigError
-from ainnoseg.data import DataError
-from ainnoseg.runs import list_runs, load_run
+from ainnoseg import ConfigError, DataError, analysis, threads, viz
+from ainnoseg.files import stamp
+from ainnoseg.runs import list_runs, load_run, rounds
+
+import widgets
 
 st.title("Rounds")
 root = widgets.runs_root()
@@ -75,7 +74,7 @@ def confidence(checkpoint, modified, stem, scales, flip, _model, _image):
 
 st.subheader("Pseudo-label browser")
 pseudo_folders = sorted(Path(run.path).glob("round_*/pseudo"))
-ranked = ranking(run.path, tuple(widgets.stamp(folder) for folder in pseudo_folders))
+ranked = ranking(run.path, tuple(stamp(folder) for folder in pseudo_folders))
 if not ranked:
     st.caption("No pseudo-labels yet: round 1 writes them after the teacher.")
     st.stop()
@@ -88,7 +87,7 @@ left.dataframe(ranked, hide_index=True, column_config=widgets.percent_columns(ra
                placeholder="-")
 stem = right.selectbox("Pool image", stems, key="rounds_stem")
 try:
-    pool = pool_of(run.path, widgets.stamp(f"{run.path}/selftrain.yaml"))
+    pool = pool_of(run.path, stamp(f"{run.path}/selftrain.yaml"))
     image, truth = rounds.pool_sample(pool, run.path, stem)
     class_names, palette = rounds.run_classes(run.path)
 except (ConfigError, DataError, ValueError) as error:
@@ -116,7 +115,7 @@ if teacher and shades is None:  # a run from before confidences were stored: com
         with st.spinner(f"Computing the confidence of {teacher['checkpoint']} on {stem} "
                         f"(scales {', '.join(map(str, teacher['scales']))}"
                         f"{' + flip' if teacher['flip'] else ''}) ..."):
-            shades = confidence(str(teacher["checkpoint"]), widgets.stamp(teacher["checkpoint"]),
+            shades = confidence(str(teacher["checkpoint"]), stamp(teacher["checkpoint"]),
                                 stem, teacher["scales"], teacher["flip"], model, image)
 if teacher and shades is not None:
     shade, key = st.columns([2, 3])

@@ -5,12 +5,13 @@ import shlex
 
 import altair as alt
 import streamlit as st
-import widgets
 import yaml
 
 import ainnoseg
-from ainnoseg.runs import tables as run_tables
 from ainnoseg.runs import list_runs
+from ainnoseg.runs import tables as run_tables
+
+import widgets
 
 st.title("Runs")
 root = widgets.runs_root()

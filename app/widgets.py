@@ -1,8 +1,9 @@
 """Widgets the dashboard's pages share: the runs folder, a checkpoint picker,
 a dataset picker, cached models and datasets, a legend, percent columns.
 
-Caches are keyed by file path and modification time, so a checkpoint written
-again is loaded again; everything else is a call into `ainnoseg`.
+Caches are keyed by file path and `ainnoseg.files.stamp` (modification time
+and size), so a checkpoint written again is loaded again; everything else is
+a call into `ainnoseg`.
 """
 
 import os
@@ -11,10 +12,10 @@ from pathlib import Path
 import streamlit as st
 
 import ainnoseg
-from ainnoseg import analysis, viz
+from ainnoseg import CheckpointError, DataError, analysis, viz
+from ainnoseg.data import build_dataset
+from ainnoseg.files import stamp
 from ainnoseg.runs import launching
-from ainnoseg.data import DataError, build_dataset
-from ainnoseg.checkpoints.files import CheckpointError
 
 SYNTHETIC = "synthetic"
 SYNTHETIC_LABEL = "synthetic (embedded scenes)"
@@ -25,12 +26,6 @@ DATASET_ROOTS = ("../shared/datasets", "datasets", "data")
 def runs_root():
     """The runs folder chosen in the sidebar (default $AINNOSEG_RUNS or runs/)."""
     return Path(st.session_state.get("runs_root") or os.environ.get("AINNOSEG_RUNS", "runs"))
-
-
-def stamp(path):
-    """Modification time of a file (0 if absent): part of every cache key."""
-    path = Path(path)
-    return path.stat().st_mtime_ns if path.exists() else 0
 
 
 def percent_columns(rows, exclude=("index", "round", "step", "samples")):

@@ -1,5 +1,5 @@
-"""What the demo's tests share: the demo module, a small release set of the
-three families written in a test folder, and the running demo on a free port.
+"""What the demo's tests share: the demo's modules, a small release set of
+the three families written in a test folder, and the running demo on a free port.
 
 The release set holds hrnetv2_w18s, danet_r18 and ainnoseg_w18s with random
 weights, so the tests need neither the synthetic zoo nor a download.
@@ -17,23 +17,37 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ainnoseg.checkpoints import save_checkpoint
 from ainnoseg.data import SyntheticScenes
-from ainnoseg.checkpoints.files import save_checkpoint
 from ainnoseg.registry import build_model
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-DEMO_FILE = Path(__file__).resolve().parents[1] / "app" / "demo.py"
+APP_DIR = Path(__file__).resolve().parents[1] / "app"
+DEMO_FILE = APP_DIR / "demo.py"
 THREE = ("hrnetv2_w18s", "danet_r18", "ainnoseg_w18s")
 
 
 def load_demo():
-    """The module app/demo.py, imported once per test process."""
+    """The module app/demo.py, imported once per test process; its handlers
+    (app/demo_handlers.py) are its `handlers`."""
+    if str(APP_DIR) not in sys.path:
+        sys.path.append(str(APP_DIR))  # as `python app/demo.py` has it
     if "ainnoseg_demo_app" not in sys.modules:
         spec = importlib.util.spec_from_file_location("ainnoseg_demo_app", DEMO_FILE)
         module = importlib.util.module_from_spec(spec)
         sys.modules["ainnoseg_demo_app"] = module
         spec.loader.exec_module(module)
     return sys.modules["ainnoseg_demo_app"]
+
+
+def load_handlers():
+    """The module app/demo_handlers.py."""
+    return load_demo().handlers
+
+
+def shown_outputs(names):
+    """The outputs among `names` that the API returns (not the state, not columns)."""
+    return [name for name in names if name != "state" and not name.endswith(" column")]
 
 
 def write_checkpoint(path, model_name, num_classes=11):
@@ -80,33 +94,19 @@ def free_port():
 
 
 @contextlib.contextmanager
-def demo_settings(**settings):
-    """The demo module with some of its settings (STORE, CAMVID, SCALES,
-    MAX_SIDE) replaced; restored on exit."""
+def running_demo(settings):
+    """The demo with `settings` (a `Settings`) launched on a free localhost
+    port; yields its url, and always closes it."""
     app = load_demo()
-    saved = {name: getattr(app, name) for name in settings}
-    for name, value in settings.items():
-        setattr(app, name, value)
+    demo = app.build_demo(settings)
+    port = free_port()
     try:
-        yield app
+        demo.queue(max_size=32).launch(prevent_thread_lock=True, server_name="127.0.0.1",
+                                       server_port=port, quiet=True,
+                                       **app.handlers.launch_options(settings))
+        yield f"http://127.0.0.1:{port}/"
     finally:
-        for name, value in saved.items():
-            setattr(app, name, value)
-
-
-@contextlib.contextmanager
-def running_demo(**settings):
-    """The demo launched on a free localhost port with `settings` (see
-    `demo_settings`); yields (module, url), and always closes it."""
-    with demo_settings(**settings) as app:
-        port = free_port()
-        try:
-            app.demo.queue(max_size=32).launch(prevent_thread_lock=True,
-                                               server_name="127.0.0.1", server_port=port,
-                                               quiet=True, **app.launch_options())
-            yield app, f"http://127.0.0.1:{port}/"
-        finally:
-            app.demo.close()
+        demo.close()
 
 
 def read_picture(path):

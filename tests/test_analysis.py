@@ -8,6 +8,7 @@ from ainnoseg import metrics
 from ainnoseg.analysis import (confidence_map, confidence_picture, find_checkpoints,
                                image_metrics, load_sample, sample_name, score_images,
                                worst_images)
+from ainnoseg.checkpoints import ModelMeta
 from ainnoseg.data import DataError, build_dataset
 from ainnoseg.viz import ERROR_COLORS, error_map
 
@@ -18,7 +19,9 @@ class ColourModel(torch.nn.Module):
     def __init__(self, num_classes=11):
         super().__init__()
         self.conv = torch.nn.Conv2d(3, num_classes, 1)
-        self.config = {"crop_size": [64, 64]}
+        self.meta = ModelMeta(name="colour", class_names=[str(k) for k in range(num_classes)],
+                              palette=[(20 * k, 0, 0) for k in range(num_classes)],
+                              config={"crop_size": [64, 64]}, checkpoint_path="colour.pt")
 
     def forward(self, images):
         return {"out": self.conv(images)}

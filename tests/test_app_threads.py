@@ -12,7 +12,8 @@ from ainnoseg.threads import Machine
 gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install -e '.[demo]')")
 pytest.importorskip("streamlit", reason="the dashboard needs streamlit: pip install -e .[test]")
 
-from demo_helpers import demo_settings, write_release_set, write_scene  # noqa: E402
+import streamlit as st  # noqa: E402
+from demo_helpers import load_demo, load_handlers, write_release_set, write_scene  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from ainnoseg.checkpoints.sets import ModelStore  # noqa: E402
@@ -50,19 +51,19 @@ def test_the_demo_runs_its_models_on_what_training_leaves(
     monkeypatch.setattr(threads, "_recent_machine", lambda: machine)
     releases = write_release_set(tmp_path / "releases")
     image, _ = write_scene(tmp_path / "scene.png", (64, 80))
-    with demo_settings(STORE=ModelStore(releases), CAMVID=None) as app:
-        app.on_segment(str(image), None, "synthetic", None, False, 0.5, False, True)
+    handlers = load_handlers()
+    settings = handlers.Settings(store=ModelStore(releases), camvid=None)
+    handlers.on_segment(settings, str(image), None, "synthetic", None, False, 0.5, False, True)
     assert recorded_threads == [expected]
     assert torch.get_num_threads() == 3
 
 
 def test_the_demo_marks_itself_interactive_for_jobs_it_shares_the_machine_with(monkeypatch):
-    with demo_settings() as app:
-        monkeypatch.setattr(threads, "_INTERACTIVE", False)
-        monkeypatch.setattr(app.demo, "launch", lambda **kwargs: None)
-        monkeypatch.setattr(app.demo, "queue", lambda **kwargs: app.demo)
-        app.main(["--releases", "assets/checkpoints"])
-        assert threads.is_interactive()
+    app = load_demo()
+    monkeypatch.setattr(threads, "_INTERACTIVE", False)
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: None)
+    app.main(["--releases", "assets/checkpoints"])
+    assert threads.is_interactive()
 
 
 def test_the_dashboard_predicts_on_what_training_leaves_and_marks_itself_interactive(
@@ -79,6 +80,7 @@ def test_the_dashboard_predicts_on_what_training_leaves_and_marks_itself_interac
         return segment_image(*args, **kwargs)
 
     monkeypatch.setattr("ainnoseg.segment_image", recording)
+    st.cache_data.clear()  # a page tested before in this process may hold the prediction
     app = AppTest.from_file(str(APP), default_timeout=240)
     app.run()
     app.switch_page("predictions.py").run()

@@ -8,6 +8,7 @@ import torch
 from ainnoseg.analysis import compare
 from ainnoseg import viz
 from ainnoseg.analysis import image_metrics
+from ainnoseg.checkpoints import ModelMeta
 from ainnoseg.inference import segment_image
 
 
@@ -17,7 +18,10 @@ class ColourModel(torch.nn.Module):
     def __init__(self, num_classes=4, stride=8):
         super().__init__()
         self.conv = torch.nn.Conv2d(3, num_classes, 1)
-        self.config, self.stride, self.name = {"crop_size": [64, 64]}, stride, "test/colour"
+        self.stride = stride
+        self.meta = ModelMeta(name="test/colour", class_names=[str(k) for k in range(num_classes)],
+                              palette=[(40 * k, 0, 0) for k in range(num_classes)],
+                              config={"crop_size": [64, 64]}, checkpoint_path="colour.pt")
 
     def forward(self, images):
         return {"out": self.conv(images)}

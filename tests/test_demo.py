@@ -1,4 +1,5 @@
-"""The Gradio demo (app/demo.py): its handlers as plain functions, then the
+"""The Gradio demo (app/demo.py, its handlers in app/demo_handlers.py): the
+handlers as plain functions, the page built from its settings, then the
 running demo driven through `gradio_client`: the columns with and without a
 mask, multi-scale, an added checkpoint, every bad input (a message left on the
 page), two requests at once.
@@ -16,12 +17,12 @@ from PIL import Image
 gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install -e '.[demo]')")
 client_module = pytest.importorskip("gradio_client", reason="gradio_client is not installed")
 
-from demo_helpers import (demo_settings, read_picture, running_demo,  # noqa: E402
-                          write_checkpoint, write_release_set, write_scene)
+from demo_helpers import (load_demo, load_handlers, read_picture, running_demo,  # noqa: E402
+                          shown_outputs, write_checkpoint, write_release_set, write_scene)
 
 from ainnoseg.analysis import compare  # noqa: E402
-from ainnoseg.inference import segment_image  # noqa: E402
 from ainnoseg.checkpoints.sets import ModelStore  # noqa: E402
+from ainnoseg.inference import segment_image  # noqa: E402
 
 Client, handle_file = client_module.Client, client_module.handle_file
 SIZE = (64, 80)
@@ -62,10 +63,21 @@ def store(files):
 
 
 @pytest.fixture(scope="module")
-def demo(store):
-    """(module, client) of the demo running with the test release set."""
-    with running_demo(STORE=store, CAMVID=None, MAX_SIDE=128) as (app, url):
-        yield app, Client(url, verbose=False)
+def handlers():
+    return load_handlers()
+
+
+@pytest.fixture(scope="module")
+def settings(store, handlers):
+    """The page's settings for the test release set, without CamVid."""
+    return handlers.Settings(store=store, camvid=None, max_side=128)
+
+
+@pytest.fixture(scope="module")
+def client(settings):
+    """A client of the demo running with the test release set."""
+    with running_demo(settings) as url:
+        yield Client(url, verbose=False)
 
 
 def _segment(client, image, mask=None, extra=None, multiscale=False, opacity=0.5,
@@ -75,14 +87,14 @@ def _segment(client, image, mask=None, extra=None, multiscale=False, opacity=0.5
                           opacity, boundaries_only, disagreement, api_name="/segment")
 
 
-def _status(app, result):
+def _status(result):
     """The message a request left on the page (the status above the results)."""
-    return _named(app, result)[app.status]
+    return _named(result)["status"]
 
 
-def _named(app, result):
-    """{component: returned value} (the API leaves out the state and columns)."""
-    shown = [c for c in app.segment_outputs if not isinstance(c, (gr.State, gr.Column))]
+def _named(result):
+    """{output name: returned value} (the API leaves out the state and columns)."""
+    shown = shown_outputs(load_handlers().SEGMENT_OUTPUTS)
     assert len(shown) == len(result)
     return dict(zip(shown, result))
 
@@ -95,115 +107,131 @@ def _visible(returned):
     return returned.get("visible", True) if isinstance(returned, dict) else True
 
 
-def test_file_values_are_paths_or_the_dicts_events_get_unprocessed():
-    app = pytest.importorskip("demo_helpers").load_demo()
-    assert app._file(None) == (None, None)
-    assert app._file("/tmp/x/a.png") == ("/tmp/x/a.png", "a.png")
-    assert app._file({"path": "/tmp/x/b", "orig_name": "street.png"}) == ("/tmp/x/b", "street.png")
+def test_file_values_are_paths_or_the_dicts_events_get_unprocessed(handlers):
+    assert handlers._file(None) == (None, None)
+    assert handlers._file("/tmp/x/a.png") == ("/tmp/x/a.png", "a.png")
+    assert handlers._file({"path": "/tmp/x/b", "orig_name": "street.png"}) == (
+        "/tmp/x/b", "street.png")
     with pytest.raises(gr.Error, match="did not arrive"):
-        app._file({"path": None})
+        handlers._file({"path": None})
 
 
-def test_the_handlers_segment_redraw_compare_scales_and_set_up_the_page(files, store):
-    with demo_settings(STORE=store, CAMVID=None) as app:
-        out = app.segment(str(files["image"]), None, "synthetic", None, False, 0.5, False, True)
-        pictures = [out[slot.picture] for slot in app.slots[:3]]
-        assert all(picture.shape == SIZE + (3,) for picture in pictures)
-        assert "**DANet** `synthetic/danet_r18`" in out[app.slots[1].caption]
-        assert out[app.ranking].visible is False and out[app.slots[3].column].visible is False
-        state = out[app.results_state]
-        outlines = app.redraw(state, 0.5, True, True)
-        assert not np.array_equal(outlines[app.slots[0].picture], pictures[0])
-        assert app.redraw(None, 0.5, True, True) == {}
-        slider, changed, text = app.compare_scales(str(files["image"]), str(files["mask"]),
-                                                   "synthetic", None, "AinnoSeg", 0.5, False)
-        assert [picture.shape for picture in slider] == [SIZE + (3,)] * 2
-        assert changed.shape == SIZE + (3,) and "mIoU" in text and "(0.75, 1, 1.25)" in text
-        note, models, *columns = app.set_changed("synthetic")
-        assert note.startswith("**The synthetic models**")  # the set's card, none missing
-        assert models.choices == [(f, f) for f in ("HRNet", "DANet", "AinnoSeg")]
-        assert [column.visible for column in columns] == [True, True, True, False]
-        sets, multiscale, example_list, note, *_ = app.page_setup()
-        assert sets.value == "synthetic" and "0.75, 1, 1.25" in multiscale.label
-        samples = example_list.raw_samples
-        assert len(samples) == len(app.demo_examples()) >= 3
-        assert "synthetic_val_" in samples[0][0]
-        image, mask, chosen = app.pick_example(0, "synthetic")
-        assert image == samples[0][0] and mask.endswith(".png") and chosen == "synthetic"
+def test_the_handlers_segment_redraw_and_compare_scales(files, handlers, settings):
+    out = handlers.segment(settings, str(files["image"]), None, "synthetic", None, False, 0.5,
+                           False, True)
+    pictures = [out[f"{slot} picture"] for slot in ("HRNet", "DANet", "AinnoSeg")]
+    assert all(picture.shape == SIZE + (3,) for picture in pictures)
+    assert "**DANet** `synthetic/danet_r18`" in out["DANet caption"]
+    assert out["ranking"].visible is False and out["Your checkpoint column"].visible is False
+    assert set(out) <= set(handlers.SEGMENT_OUTPUTS)
+    outlines = handlers.redraw(out["state"], 0.5, True, True)
+    assert not np.array_equal(outlines["HRNet picture"], pictures[0])
+    assert handlers.redraw(None, 0.5, True, True) == {}
+    slider, changed, text = handlers.compare_scales(
+        settings, str(files["image"]), str(files["mask"]), "synthetic", None, "AinnoSeg", 0.5,
+        False)
+    assert [picture.shape for picture in slider] == [SIZE + (3,)] * 2
+    assert changed.shape == SIZE + (3,) and "mIoU" in text and "(0.75, 1, 1.25)" in text
+
+
+def test_the_handlers_set_up_the_page_and_pick_examples(handlers, settings):
+    note, models, *columns = handlers.set_changed(settings, "synthetic")
+    assert note.startswith("**The synthetic models**")  # the set's card, none missing
+    assert models.choices == [(f, f) for f in ("HRNet", "DANet", "AinnoSeg")]
+    assert [column.visible for column in columns] == [True, True, True, False]
+    sets, example_list, note, *_ = handlers.page_setup(settings)
+    assert sets.value == "synthetic"
+    samples = example_list.raw_samples
+    assert len(samples) == len(handlers.demo_examples(settings)) >= 3
+    assert "synthetic_val_" in samples[0][0]
+    image, mask, chosen = handlers.pick_example(settings, 0, "synthetic")
+    assert image == samples[0][0] and mask.endswith(".png") and chosen == "synthetic"
+    assert "0.75, 1, 1.25" in handlers.scales_label(settings.scales)
+
+
+def test_the_page_is_built_from_its_settings_without_globals(handlers, settings):
+    """Two pages with different settings side by side: each shows its own."""
+    app = load_demo()
+    for scales in ((0.5, 1.0), (1.0, 2.0)):
+        page = app.build_demo(handlers.Settings(store=settings.store, camvid=None,
+                                                scales=scales))
+        labels = [block.label for block in page.blocks.values()
+                  if isinstance(block, gr.Checkbox)]
+        assert handlers.scales_label(scales) in labels
+    assert isinstance(app.demo, gr.Blocks)
 
 
 def test_the_command_line_binds_to_localhost_unless_told_otherwise(monkeypatch, tmp_path):
-    app = pytest.importorskip("demo_helpers").load_demo()
+    app = load_demo()
     launched = []
-    monkeypatch.setattr(app.demo, "launch", lambda **options: launched.append(options))
-    with demo_settings(STORE=app.STORE, CAMVID=app.CAMVID, SCALES=app.SCALES,
-                       MAX_SIDE=app.MAX_SIDE):
-        app.main([])
-        assert launched[-1]["server_name"] == "127.0.0.1" and launched[-1]["share"] is False
-        assert launched[-1]["server_port"] == 7860
-        app.main(["--host", "0.0.0.0", "--port", "8080", "--share", "--camvid", str(tmp_path),
-                  "--scales", "0.5", "1", "--max-side", "320", "--releases", str(tmp_path)])
-        assert launched[-1]["server_name"] == "0.0.0.0" and launched[-1]["share"] is True
-        assert str(tmp_path) in launched[-1]["allowed_paths"]
-        assert (app.CAMVID, app.SCALES, app.MAX_SIDE) == (tmp_path, (0.5, 1.0), 320)
-        assert app.STORE.root == tmp_path
+    monkeypatch.setattr(gr.Blocks, "launch",
+                        lambda self, **options: launched.append(options))
+    app.main([])
+    assert launched[-1]["server_name"] == "127.0.0.1" and launched[-1]["share"] is False
+    assert launched[-1]["server_port"] == 7860
+    arguments = ["--host", "0.0.0.0", "--port", "8080", "--share", "--camvid", str(tmp_path),
+                 "--scales", "0.5", "1", "--max-side", "320", "--releases", str(tmp_path)]
+    app.main(arguments)
+    assert launched[-1]["server_name"] == "0.0.0.0" and launched[-1]["share"] is True
+    assert str(tmp_path) in launched[-1]["allowed_paths"]
+    settings = app.settings_of(app.parse_args(arguments))
+    assert (settings.camvid, settings.scales, settings.max_side) == (tmp_path, (0.5, 1.0), 320)
+    assert settings.store.root == tmp_path
     with pytest.raises(SystemExit):
         app.parse_args(["--camvid", str(tmp_path / "none")])
     with pytest.raises(SystemExit):
         app.parse_args(["--scales", "0"])
 
 
-def test_the_examples_are_the_synthetic_scenes_then_the_camvid_frames(tmp_path):
+def test_the_examples_are_the_synthetic_scenes_then_the_camvid_frames(tmp_path, handlers):
     camvid = tmp_path / "camvid"
     for folder in ("val", "valannot"):
         (camvid / folder).mkdir(parents=True)
     Image.fromarray(np.zeros((64, 80, 3), np.uint8)).save(camvid / "val" / "f0.png")
     Image.fromarray(np.zeros((64, 80), np.uint8)).save(camvid / "valannot" / "f0.png")
-    with demo_settings(CAMVID=camvid) as app:
-        found = app.demo_examples()
-        assert found[0]["source"] == "synthetic" and found[-1]["name"] == "camvid f0"
-        assert app.pick_example(len(found) - 1, "synthetic")[0] == str(camvid / "val" / "f0.png")
+    settings = handlers.Settings(camvid=camvid)
+    found = handlers.demo_examples(settings)
+    assert found[0]["source"] == "synthetic" and found[-1]["name"] == "camvid f0"
+    assert handlers.pick_example(settings, len(found) - 1, "synthetic")[0] == str(
+        camvid / "val" / "f0.png")
 
 
-def test_three_columns_without_a_mask_show_predictions_times_and_parameters(demo, files):
-    app, client = demo
-    out = _named(app, _segment(client, files["image"]))
-    for slot, name in zip(app.slots[:3], ("HRNet", "DANet", "AinnoSeg")):
-        assert read_picture(out[slot.picture]).shape == SIZE + (3,)
-        caption = out[slot.caption]
+def test_three_columns_without_a_mask_show_predictions_times_and_parameters(client, files):
+    out = _named(_segment(client, files["image"]))
+    for name in ("HRNet", "DANet", "AinnoSeg"):
+        assert read_picture(out[f"{name} picture"]).shape == SIZE + (3,)
+        caption = out[f"{name} caption"]
         assert caption.startswith(f"**{name}** `synthetic/") and "s on this machine" in caption
         assert "M parameters" in caption and "mIoU" not in caption
-        assert not _visible(out[slot.errors])
-    assert not _visible(out[app.ranking]) and not _visible(out[app.truth_picture])
-    assert read_picture(_value(out[app.disagreement])).shape == SIZE + (3,)
-    assert "The 3 models give different labels" in _value(out[app.disagreement_text])
-    assert "scene.png**, 80 x 64 pixels" in out[app.notes]
-    assert read_picture(out[app.legend]).shape[0] > 100  # 11 classes
+        assert not _visible(out[f"{name} errors"])
+    assert not _visible(out["ranking"]) and not _visible(out["truth"])
+    assert read_picture(_value(out["disagreement"])).shape == SIZE + (3,)
+    assert "The 3 models give different labels" in _value(out["disagreement_text"])
+    assert "scene.png**, 80 x 64 pixels" in out["notes"]
+    assert read_picture(out["legend"]).shape[0] > 100  # 11 classes
 
 
-def test_with_a_mask_each_column_adds_scores_and_errors_and_a_table_ranks_them(demo, files):
-    app, client = demo
-    out = _named(app, _segment(client, files["image"], files["mask"]))
-    for slot in app.slots[:3]:
-        assert "mIoU" in out[slot.caption] and "boundary F" in out[slot.caption]
-        errors = read_picture(_value(out[slot.errors]))
-        assert _visible(out[slot.errors]) and errors.shape == SIZE + (3,)
-    table = _value(out[app.ranking])
+def test_with_a_mask_each_column_adds_scores_and_errors_and_a_table_ranks_them(client, files):
+    out = _named(_segment(client, files["image"], files["mask"]))
+    for name in ("HRNet", "DANet", "AinnoSeg"):
+        assert "mIoU" in out[f"{name} caption"] and "boundary F" in out[f"{name} caption"]
+        errors = read_picture(_value(out[f"{name} errors"]))
+        assert _visible(out[f"{name} errors"]) and errors.shape == SIZE + (3,)
+    table = _value(out["ranking"])
     assert [row[0] for row in table["data"]] == [1, 2, 3]
     assert sorted(row[1] for row in table["data"]) == ["AinnoSeg", "DANet", "HRNet"]
     assert table["headers"][2] == "mIoU %"
-    assert _visible(out[app.truth_picture]) and "Boundary IoU band" in _value(
-        out[app.disagreement_text])
+    assert _visible(out["truth"]) and "Boundary IoU band" in _value(out["disagreement_text"])
 
 
-def test_multi_scale_predicts_as_segment_image_does_with_the_demos_scales(demo, files):
-    app, client = demo
-    out = _named(app, _segment(client, files["image"], multiscale=True))
+def test_multi_scale_predicts_as_segment_image_does_with_the_demos_scales(client, files,
+                                                                           settings):
+    out = _named(_segment(client, files["image"], multiscale=True))
     pixels = read_picture(files["image"])
-    model = app.STORE.models("synthetic")["AinnoSeg"]
-    labels = segment_image(model, pixels, scales=app.SCALES, flip=True).numpy()
-    expected = compare.prediction_picture(pixels, labels, model.palette, 0.5)
-    assert np.array_equal(read_picture(out[app.slots[2].picture]), expected)
+    model = settings.store.models("synthetic")["AinnoSeg"]
+    labels = segment_image(model, pixels, scales=settings.scales, flip=True).numpy()
+    expected = compare.prediction_picture(pixels, labels, model.meta.palette, 0.5)
+    assert np.array_equal(read_picture(out["AinnoSeg picture"]), expected)
     slider, changed, text = client.predict(
         handle_file(str(files["image"])), None, "synthetic", None, "HRNet", 0.5, False,
         api_name="/compare_scales")
@@ -211,35 +239,32 @@ def test_multi_scale_predicts_as_segment_image_does_with_the_demos_scales(demo, 
     assert read_picture(changed).shape == SIZE + (3,) and "changed label" in text
 
 
-def test_an_added_checkpoint_is_a_fourth_column(demo, files):
-    app, client = demo
-    out = _named(app, _segment(client, files["image"], extra=files["mine"]))
-    assert out[app.slots[3].caption].startswith("**Your checkpoint** `hrnetv2_w18s.pt`")
-    assert read_picture(out[app.slots[3].picture]).shape == SIZE + (3,)
+def test_an_added_checkpoint_is_a_fourth_column(client, files):
+    out = _named(_segment(client, files["image"], extra=files["mine"]))
+    assert out["Your checkpoint caption"].startswith("**Your checkpoint** `hrnetv2_w18s.pt`")
+    assert read_picture(out["Your checkpoint picture"]).shape == SIZE + (3,)
     assert "five_classes.pt predicts 5 classes but the synthetic models predict 11" in _status(
-        app, _segment(client, files["image"], extra=files["five"]))
+        _segment(client, files["image"], extra=files["five"]))
     assert re.search("notes.pt is not an ainnoseg checkpoint|cannot read checkpoint notes.pt",
-                     _status(app, _segment(client, files["image"], extra=files["notes"])))
+                     _status(_segment(client, files["image"], extra=files["notes"])))
 
 
 @pytest.mark.parametrize("name, note", [("grey", "grayscale"), ("rgba", "transparency"),
                                         ("deep", "16-bit"),
                                         ("huge", "240 x 192 pixels: resized to 128 x 102")])
-def test_grayscale_rgba_16_bit_and_huge_images_are_converted_with_a_note(demo, files, name,
+def test_grayscale_rgba_16_bit_and_huge_images_are_converted_with_a_note(client, files, name,
                                                                          note):
-    app, client = demo
-    out = _named(app, _segment(client, files[name]))
-    assert note in out[app.notes]
+    out = _named(_segment(client, files[name]))
+    assert note in out["notes"]
     size = (102, 128) if name == "huge" else SIZE
-    assert read_picture(out[app.slots[0].picture]).shape == size + (3,)
+    assert read_picture(out["HRNet picture"]).shape == size + (3,)
 
 
-def test_a_mask_for_a_resized_image_is_resized_with_it(demo, files):
-    app, client = demo
+def test_a_mask_for_a_resized_image_is_resized_with_it(client, files):
     big_mask = files["huge"].with_name("huge_mask.png")
     Image.fromarray(np.tile(np.asarray(Image.open(files["mask"])), (3, 3))).save(big_mask)
-    out = _named(app, _segment(client, files["huge"], big_mask))
-    assert read_picture(_value(out[app.slots[0].errors])).shape == (102, 128, 3)
+    out = _named(_segment(client, files["huge"], big_mask))
+    assert read_picture(_value(out["HRNet errors"])).shape == (102, 128, 3)
 
 
 @pytest.mark.parametrize("image, mask, message", [
@@ -251,18 +276,16 @@ def test_a_mask_for_a_resized_image_is_resized_with_it(demo, files):
     ("image", "label_11_mask", "holds labels 11, but these models know 11 classes"),
     ("image", "broken", "the mask broken.png cannot be read"),
 ])
-def test_bad_input_gets_a_message_saying_what_to_do(demo, files, image, mask, message):
-    app, client = demo
-    status = _status(app, _segment(client, image and files[image], mask and files[mask]))
+def test_bad_input_gets_a_message_saying_what_to_do(client, files, image, mask, message):
+    status = _status(_segment(client, image and files[image], mask and files[mask]))
     assert status.startswith("**Not segmented:** ") and re.search(message, status), status
 
 
-def test_two_requests_at_once_each_get_their_own_result(demo, files):
-    app, client = demo
+def test_two_requests_at_once_each_get_their_own_result(client, files):
     upload = (lambda path: handle_file(str(path)))
     jobs = [client.submit(upload(files[name]), None, "synthetic", None, False, 0.5, False, True,
                           api_name="/segment") for name in ("image", "other")]
-    first, second = (_named(app, job.result(timeout=300)) for job in jobs)
-    assert read_picture(first[app.slots[1].picture]).shape == SIZE + (3,)
-    assert read_picture(second[app.slots[1].picture]).shape == (72, 96, 3)
-    assert "scene.png" in first[app.notes] and "other.png" in second[app.notes]
+    first, second = (_named(job.result(timeout=300)) for job in jobs)
+    assert read_picture(first["DANet picture"]).shape == SIZE + (3,)
+    assert read_picture(second["DANet picture"]).shape == (72, 96, 3)
+    assert "scene.png" in first["notes"] and "other.png" in second["notes"]

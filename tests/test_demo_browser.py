@@ -18,7 +18,7 @@ pytest.importorskip("gradio", reason="gradio is not installed (pip install -e '.
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="playwright is not installed (pip install playwright)")
 
-from demo_helpers import load_demo, running_demo  # noqa: E402
+from demo_helpers import load_handlers, running_demo  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -31,10 +31,11 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(),
 
 def test_an_example_runs_in_the_browser_and_the_comparison_is_photographed(tmp_path):
     target = os.environ.get("AINNOSEG_DEMO_SCREENSHOT")
-    settings = {} if target else {"CAMVID": None}
-    if not load_demo().STORE.sets():
+    handlers = load_handlers()
+    settings = handlers.Settings() if target else handlers.Settings(camvid=None)
+    if not settings.store.sets():
         pytest.skip("no HRNet, DANet or AinnoSeg release under assets/checkpoints")
-    with running_demo(**settings) as (app, url), sync_api.sync_playwright() as playwright:
+    with running_demo(settings) as url, sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})

@@ -9,7 +9,7 @@ from PIL import Image
 
 gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install -e '.[demo]')")
 
-from demo_helpers import demo_settings, write_release_set, write_scene  # noqa: E402
+from demo_helpers import load_handlers, write_release_set, write_scene  # noqa: E402
 from huge_images import write_huge_png  # noqa: E402
 
 from ainnoseg.checkpoints.sets import ModelStore  # noqa: E402
@@ -24,9 +24,10 @@ def _upload(path, name):
     return {"path": str(path), "orig_name": name}
 
 
-def _segment(store, image, mask=None):
-    with demo_settings(STORE=store, CAMVID=None) as app:
-        return app.segment(image, mask, "synthetic", None, False, 0.5, False, True)
+def _segment(store, image, mask=None, **settings):
+    handlers = load_handlers()
+    settings = handlers.Settings(store=store, camvid=None, **settings)
+    return handlers.segment(settings, image, mask, "synthetic", None, False, 0.5, False, True)
 
 
 @pytest.mark.parametrize("size", [1, 3])
@@ -61,8 +62,6 @@ def test_an_image_too_large_for_memory_is_refused_from_its_header(store, tmp_pat
 
 def test_a_large_image_is_resized_with_a_note(store, tmp_path):
     Image.fromarray(np.full((300, 1000, 3), 90, np.uint8)).save(tmp_path / "upload", "PNG")
-    with demo_settings(MAX_SIDE=200):
-        out = _segment(store, _upload(tmp_path / "upload", "wide.png"))
-    with demo_settings() as app:
-        assert out[app.slots[0].picture].shape == (60, 200, 3)
-        assert "wide.png is 1000 x 300 pixels: resized to 200 x 60" in out[app.notes]
+    out = _segment(store, _upload(tmp_path / "upload", "wide.png"), max_side=200)
+    assert out["HRNet picture"].shape == (60, 200, 3)
+    assert "wide.png is 1000 x 300 pixels: resized to 200 x 60" in out["notes"]

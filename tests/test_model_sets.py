@@ -79,7 +79,7 @@ def test_a_model_loads_once_and_is_shared_across_threads(one_release):
     for thread in threads:
         thread.join()
     assert len(found) == 3 and all(model is found[0] for model in found)
-    assert found[0].name == "camvid/hrnetv2_w18s" and not found[0].training
+    assert found[0].meta.name == "camvid/hrnetv2_w18s" and not found[0].training
 
 
 def test_files_load_again_when_they_change_and_only_the_latest_are_kept(one_release):

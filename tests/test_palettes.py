@@ -80,13 +80,13 @@ def _checkpoint(path, class_names, palette):
 
 def test_load_gives_a_built_in_datasets_model_the_current_colours(tmp_path):
     old = _checkpoint(tmp_path / "camvid.pt", CAMVID_CLASSES, SEGNET)
-    assert ainnoseg.load(old).palette == palette_of(CAMVID_CLASSES)
+    assert ainnoseg.load(old).meta.palette == palette_of(CAMVID_CLASSES)
     own = [(10, 20, 30), (40, 50, 60), (70, 80, 90)]
     mine = _checkpoint(tmp_path / "pets.pt", ["background", "cat", "dog"], own)
-    assert ainnoseg.load(mine).palette == own
+    assert ainnoseg.load(mine).meta.palette == own
 
 
 def test_the_released_models_draw_with_colours_that_pass_the_check():
     for release in ainnoseg.list_released():
         model = ainnoseg.load(release["name"])
-        assert separation(model.palette)[0] >= MIN_SEPARATION, release["name"]
+        assert separation(model.meta.palette)[0] >= MIN_SEPARATION, release["name"]

@@ -27,9 +27,11 @@ def test_every_manifest_entry_is_listed_with_its_file_and_scores():
 def test_a_released_name_loads_its_model_with_classes_palette_and_manifest():
     model = ainnoseg.load("camvid/hrnetv2_w18s")
     entry = json.loads((RELEASES_DIR / "camvid" / "manifest.json").read_text())["hrnetv2_w18s"]
-    assert model.name == "camvid/hrnetv2_w18s" and model.release == entry
-    assert model.class_names == entry["class_names"] and len(model.palette) == 11
-    assert model.config["model"] == "hrnetv2_w18s" and not model.training
+    meta = model.meta
+    assert meta.name == "camvid/hrnetv2_w18s" and meta.release == entry
+    assert meta.class_names == entry["class_names"] and len(meta.palette) == 11
+    assert meta.config["model"] == "hrnetv2_w18s" and not model.training
+    assert meta.checkpoint_path == RELEASES_DIR / "camvid" / "hrnetv2_w18s.pt"
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
@@ -47,7 +49,7 @@ def test_a_released_file_that_no_longer_matches_its_manifest_is_refused(tmp_path
                     ignore=lambda folder, names: [n for n in names if n.endswith(".pt")
                                                   and n != "hrnetv2_w18s.pt"])
     path = tmp_path / "camvid" / "hrnetv2_w18s.pt"
-    assert ainnoseg.load("camvid/hrnetv2_w18s", root=tmp_path).class_names
+    assert ainnoseg.load("camvid/hrnetv2_w18s", root=tmp_path).meta.class_names
     data = bytearray(path.read_bytes())
     data[-100] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -61,7 +63,8 @@ def test_a_released_file_that_no_longer_matches_its_manifest_is_refused(tmp_path
 def test_a_released_file_also_loads_by_its_path_and_matches_the_named_load():
     by_name = ainnoseg.load("camvid/hrnetv2_w18s")
     by_path = ainnoseg.load(RELEASES_DIR / "camvid" / "hrnetv2_w18s.pt")
-    assert by_path.release is None and by_path.class_names == by_name.class_names
+    assert by_path.meta.release is None
+    assert by_path.meta.class_names == by_name.meta.class_names
     images = torch.rand(1, 3, 64, 96)
     with torch.no_grad():
         assert torch.equal(by_name(images)["out"], by_path(images)["out"])

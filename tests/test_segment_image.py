@@ -8,7 +8,7 @@ from torchvision import tv_tensors
 
 import ainnoseg
 from ainnoseg.data import DataError, eval_transforms, read_image
-from ainnoseg.checkpoints.files import save_checkpoint
+from ainnoseg.checkpoints import ModelMeta, save_checkpoint
 from ainnoseg.inference import predict, segment
 from data_trees import write_image
 
@@ -17,15 +17,21 @@ PALETTE = [(0, 0, 0), (255, 0, 0), (0, 0, 255)]
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    """A checkpoint loaded as a user would, with a small training crop."""
+def checkpoint(tmp_path_factory):
+    """A checkpoint with a small training crop."""
     torch.manual_seed(0)
     network = ainnoseg.build_model("hrnetv2_w18s", num_classes=len(CLASSES))
     path = tmp_path_factory.mktemp("checkpoint") / "model.pt"
     save_checkpoint({"model": network.state_dict(), "class_names": CLASSES, "palette": PALETTE,
                      "config": {"model": "hrnetv2_w18s", "crop_size": [32, 48]},
                      "metrics": {}, "step": 0}, path)
-    return ainnoseg.load(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(checkpoint):
+    """The checkpoint loaded as a user would."""
+    return ainnoseg.load(checkpoint)
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +47,19 @@ def _expected(model, pixels, **options):
     return segment(model, batch, amp="off", **options)[0]
 
 
-def test_load_attaches_what_the_checkpoint_predicts(model):
-    assert model.class_names == CLASSES
-    assert model.palette == PALETTE
-    assert model.ignore_index == 255
-    assert model.config["crop_size"] == [32, 48]
-    assert model.release is None and not model.training
+def test_load_gives_the_model_one_metadata_object(model, checkpoint):
+    meta = model.meta
+    assert isinstance(meta, ModelMeta) and meta.name == str(checkpoint)
+    assert meta.class_names == CLASSES and meta.num_classes == len(CLASSES)
+    assert meta.palette == PALETTE
+    assert meta.ignore_index == 255
+    assert meta.config["crop_size"] == [32, 48]
+    assert meta.release is None and meta.checkpoint_path == checkpoint
+    assert not model.training
+    loose = {"name", "class_names", "palette", "ignore_index", "config", "release",
+             "checkpoint_path"} & set(vars(model))
+    assert not loose, f"load hangs loose attributes on the model: {sorted(loose)}"
+    assert ainnoseg.build_model("hrnetv2_w18s", num_classes=3).meta is None
 
 
 def test_every_kind_of_input_gives_the_labels_of_its_rgb_pixels(model, photo):
@@ -96,8 +109,7 @@ def test_a_very_large_image_takes_the_sliding_window_of_the_training_crop(model,
 
 def test_the_fast_copy_keeps_the_metadata_and_segments_alike(model, photo):
     fast = ainnoseg.optimize_for_inference(model, amp="off")
-    assert fast.class_names == CLASSES and fast.palette == PALETTE
-    assert fast.config == model.config
+    assert fast.meta == model.meta and fast.meta.class_names == CLASSES
     # folded batch norms round differently, so compare most pixels, not all
     same = ainnoseg.segment_image(fast, photo, amp="off") == ainnoseg.segment_image(
         model, photo, amp="off")

@@ -59,8 +59,9 @@ def run_models(models, image, scales=(1.0,), flip=False):
     for name, model in models.items():
         start = time.perf_counter()
         labels = segment_image(model, image, scales=scales, flip=flip)
+        meta = getattr(model, "meta", None)
         predictions.append(Prediction(name, labels.numpy(), time.perf_counter() - start,
-                                      parameter_count(model), getattr(model, "name", name)))
+                                      parameter_count(model), meta.name if meta else name))
     return predictions
 
 

@@ -142,10 +142,9 @@ def release_of(model):
     """What the cards need of a model from `ainnoseg.load`: its release
     {"name", "dataset", "entry"}, or for a checkpoint file that is no release
     the same keys from its training config ("dataset" None when it names no data)."""
-    if model.release:
-        return {"name": model.name, "dataset": model.name.split("/", 1)[0],
-                "entry": model.release}
-    config = dict(getattr(model, "config", None) or {})
-    data = config.get("data")
-    return {"name": model.name, "dataset": Path(str(data)).name if data else None,
-            "entry": {"config": config, "model": config.get("model", "model")}}
+    meta = model.meta
+    if meta.release:
+        return {"name": meta.name, "dataset": meta.name.split("/", 1)[0], "entry": meta.release}
+    data = meta.config.get("data")
+    return {"name": meta.name, "dataset": Path(str(data)).name if data else None,
+            "entry": {"config": meta.config, "model": meta.config.get("model", "model")}}

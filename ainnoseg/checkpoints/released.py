@@ -2,7 +2,7 @@
 
     model = ainnoseg.load("camvid/ainnoseg_w18s")     # a released name
     model = ainnoseg.load("runs/my_run/best.pt")      # any checkpoint file
-    model.class_names, model.palette, model.release   # what it predicts, how it was made
+    model.meta.class_names, model.meta.palette        # what it predicts (a ModelMeta)
 
 Releases live in `assets/checkpoints/<dataset>/`: float16 weights beside a
 `manifest.json` that records how each file was trained and what it scores
@@ -12,6 +12,7 @@ Releases live in `assets/checkpoints/<dataset>/`: float16 weights beside a
 import hashlib
 import json
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,9 +22,38 @@ from . import cards as model_cards
 from .files import CheckpointError, load_model
 
 RELEASES_DIR = Path(__file__).resolve().parents[2] / "assets" / "checkpoints"
-# What `load` attaches to a model; `optimize_for_inference` carries it over.
-MODEL_METADATA = ("name", "class_names", "palette", "ignore_index", "config", "release",
-                  "checkpoint_path")
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """What `load` knows of a model besides its weights, as `model.meta`.
+
+    One object, not loose attributes, so a wrapper carries it over whole
+    (`optimize_for_inference` does; mmseg's `dataset_meta` is the same idea).
+
+    Attributes:
+        name: the released name ("camvid/ainnoseg_w18s") or the file's path.
+        class_names: what each class index means.
+        palette: an (r, g, b) colour per class: the built-in dataset's current
+            colours when the classes are CamVid's, the synthetic scenes' or
+            ADE20K's, else the checkpoint's own.
+        config: the training config, as a dict.
+        checkpoint_path: the file the weights came from.
+        release: the manifest entry of a release; None for any other file.
+        ignore_index: the label of pixels that belong to no class.
+    """
+
+    name: str
+    class_names: list
+    palette: list
+    config: dict
+    checkpoint_path: Path
+    release: dict | None = None
+    ignore_index: int = IGNORE_INDEX
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
 
 
 def _manifests(root):
@@ -121,12 +151,8 @@ def load(name_or_path, device="cpu", root=RELEASES_DIR):
         device: where the model's weights go ("cpu", "cuda", ...).
         root: the folder of released datasets' manifests.
     Returns:
-        the model (float32 weights) with attributes `name`, `class_names`,
-        `palette` (the built-in dataset's current colours when the classes
-        are CamVid's, the synthetic scenes' or ADE20K's, else the
-        checkpoint's own), `ignore_index`, `config` (the training config as a dict),
-        `release` (its manifest entry, or None for a file that is not a
-        release) and `checkpoint_path`.
+        the model (float32 weights), with `model.meta` a `ModelMeta`: its
+        name, class names, palette, training config and release entry.
     Raises:
         CheckpointError: an unknown name or a file that is no checkpoint
             (the message lists the released models), a missing or unreadable
@@ -140,15 +166,16 @@ def load(name_or_path, device="cpu", root=RELEASES_DIR):
         path = release["path"]
     _require_checkpoint_file(path, root)
     model, state = load_model(path)
+    model.meta = _meta(state, path, release)
+    return model.to(torch.device(device)).eval()
+
+
+def _meta(state, path, release):
     from ..data import default_palette, palette_of
 
-    model.name = release["name"] if release else str(path)
-    model.class_names = list(state["class_names"])
-    palette = (palette_of(model.class_names) or state.get("palette")
-               or default_palette(len(model.class_names)))
-    model.palette = [tuple(color) for color in palette]
-    model.ignore_index = IGNORE_INDEX
-    model.config = dict(state["config"])
-    model.release = release["entry"] if release else None
-    model.checkpoint_path = path
-    return model.to(torch.device(device)).eval()
+    class_names = list(state["class_names"])
+    palette = (palette_of(class_names) or state.get("palette")
+               or default_palette(len(class_names)))
+    return ModelMeta(name=release["name"] if release else str(path), class_names=class_names,
+                     palette=[tuple(color) for color in palette], config=dict(state["config"]),
+                     checkpoint_path=Path(path), release=release["entry"] if release else None)

@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from ..files import stamp
 from .files import CheckpointError
 from .released import RELEASES_DIR, list_released, load
 
@@ -67,11 +68,6 @@ def missing_note(name, families):
             f"{' and '.join(families) or 'no model'}.")
 
 
-def _stamp(path):
-    stat = Path(path).stat()
-    return stat.st_mtime_ns, stat.st_size
-
-
 class ModelStore:
     """Models loaded once and shared by every caller (thread-safe).
 
@@ -100,10 +96,10 @@ class ModelStore:
                 for family, name in model_sets(releases).get(set_name, {}).items()}
 
     def _load(self, cache, key, path, name_or_path):
-        stamp = _stamp(path)
+        modified = stamp(path)
         with self._lock:
-            if key not in cache or cache[key][0] != stamp:
-                cache[key] = (stamp, load(name_or_path, self.device, root=self.root))
+            if key not in cache or cache[key][0] != modified:
+                cache[key] = (modified, load(name_or_path, self.device, root=self.root))
             if cache is self._files:
                 cache.move_to_end(key)
                 while len(cache) > self.max_files:

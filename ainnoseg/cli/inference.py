@@ -55,10 +55,10 @@ def run_eval(args):
         raise DataError(f"the {args.split} split of {args.dataset} has no labels to "
                         "evaluate against; pick a split with masks, e.g. --split val")
     model = _load(args)
-    if len(model.class_names) != dataset.num_classes:
+    if len(model.meta.class_names) != dataset.num_classes:
         raise CheckpointError(
-            f"checkpoint {args.checkpoint} predicts {len(model.class_names)} classes "
-            f"({', '.join(model.class_names[:5])}...) but {dataset.num_classes} are expected "
+            f"checkpoint {args.checkpoint} predicts {len(model.meta.class_names)} classes "
+            f"({', '.join(model.meta.class_names[:5])}...) but {dataset.num_classes} are expected "
             f"for {args.dataset}; use a checkpoint trained on this dataset, or fine-tune from "
             f"it (ainnoseg train CONFIG init_checkpoint={args.checkpoint})")
     results = evaluate(_fast_model(model, args), dataset, batch_size=args.batch_size,
@@ -186,7 +186,7 @@ def _predict_one(model, path, outputs, options):
     mark = PngInfo()
     mark.add_text(*PREDICT_MARK)
     Image.fromarray(labels).save(outputs[0], pnginfo=mark)
-    Image.fromarray(overlay(image, labels, model.palette)).save(outputs[1], pnginfo=mark)
+    Image.fromarray(overlay(image, labels, model.meta.palette)).save(outputs[1], pnginfo=mark)
 
 
 def run_predict(args):
@@ -319,7 +319,7 @@ def run_export(args):
     if not args.onnx and not args.torchscript:
         raise ValueError("say where to write: --onnx OUT.onnx and/or --torchscript OUT.pt")
     model = load(args.checkpoint)
-    size, where = _export_size(args, model.config)
+    size, where = _export_size(args, model.meta.config)
     if args.onnx:
         export_onnx(model, args.onnx, size)
         _report_onnx(args.onnx, model, size, where)

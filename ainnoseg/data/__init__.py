@@ -89,9 +89,11 @@ def build_dataset(name_or_path, split="train", transforms=None, **options):
         raise DataError(f"{error}; a dataset folder has one of these layouts:\n{LAYOUTS}") from None
 
 
+# The modules check, examples and object_sizes are public too:
+# `from ainnoseg.data import examples`.
 __all__ = [
     "ADE20K", "CamVid", "DataError", "FolderDataset", "IGNORE_INDEX", "ImageFolder",
     "LabeledImages", "MissingFolder", "MosaicCollate", "Pool", "SyntheticScenes",
-    "build_dataset", "detect_layout", "eval_transforms", "mosaic_sample", "open_pool",
-    "palette_of", "read_image", "read_mask", "train_transforms",
+    "build_dataset", "check", "detect_layout", "eval_transforms", "examples", "mosaic_sample",
+    "object_sizes", "open_pool", "palette_of", "read_image", "read_mask", "train_transforms",
 ]

@@ -9,7 +9,9 @@
 """
 
 from .fast import optimize_for_inference
-from .multiscale import MODES, PAPER_SCALES, choose_mode, predict, segment, segment_image
+from .multiscale import (MODES, PAPER_SCALES, QUICK_SCALES, choose_mode, predict, segment,
+                         segment_image)
 
-__all__ = ["MODES", "PAPER_SCALES", "choose_mode", "optimize_for_inference", "predict",
-           "segment", "segment_image"]
+# The modules export and inputs are public too: `from ainnoseg.inference import inputs`.
+__all__ = ["MODES", "PAPER_SCALES", "QUICK_SCALES", "choose_mode", "export", "inputs",
+           "optimize_for_inference", "predict", "segment", "segment_image"]

@@ -76,7 +76,7 @@ class FastSegmentor(nn.Module):
 
     Same call and same keys as the `Segmentor` it wraps: `fast(images,
     output_size=None)` returns {"out": float32 logits, and the auxiliary
-    logits}. Made by `optimize_for_inference`.
+    logits}; `meta` is the model's. Made by `optimize_for_inference`.
     """
 
     takes_output_size = True
@@ -89,6 +89,7 @@ class FastSegmentor(nn.Module):
         self.channels_last = channels_last
         self.num_classes = model.num_classes
         self.stride = model.stride
+        self.meta = getattr(model, "meta", None)
 
     def forward(self, images, output_size=None):
         if self.channels_last:
@@ -107,8 +108,8 @@ class FastSegmentor(nn.Module):
 
 
 def optimize_for_inference(model, amp="auto", channels_last=True, fold_bn=True, compile=False):
-    """A copy of `model` in the fast inference configuration (keeping the
-    `class_names`, `palette`, `config` etc. that `ainnoseg.load` attached).
+    """A copy of `model` in the fast inference configuration, with the same
+    `meta` (classes, palette, config) that `ainnoseg.load` gave `model`.
 
     Args:
         model: a segmentor (any registered model); it is copied, not changed.
@@ -130,11 +131,5 @@ def optimize_for_inference(model, amp="auto", channels_last=True, fold_bn=True, 
         fast = fast.to(memory_format=torch.channels_last)
     for parameter in fast.parameters():
         parameter.requires_grad_(False)
-    from ..checkpoints.released import MODEL_METADATA
-
     compiled = torch.compile(fast) if compile else None
-    wrapper = FastSegmentor(fast, resolve_amp(amp, device), channels_last, compiled).eval()
-    for key in MODEL_METADATA:  # what `ainnoseg.load` attached: classes, palette, config
-        if hasattr(model, key):
-            setattr(wrapper, key, getattr(model, key))
-    return wrapper
+    return FastSegmentor(fast, resolve_amp(amp, device), channels_last, compiled).eval()

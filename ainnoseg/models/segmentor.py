@@ -31,6 +31,7 @@ class Segmentor(nn.Module):
 
     in_channels = 3
     takes_output_size = True
+    meta = None  # a loaded model's ModelMeta (classes, palette, config): `ainnoseg.load` sets it
 
     def __init__(self, backbone, head, num_classes, loss_weights):
         super().__init__()
