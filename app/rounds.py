@@ -1,11 +1,10 @@
 """Rounds: a self-training run round by round, and an audit of its pseudo-labels."""
 
-from pathlib import Path
-
 import altair as alt
 import streamlit as st
 
 from ainnoseg import ConfigError, DataError, analysis, threads, viz
+from ainnoseg.data import IGNORE_INDEX
 from ainnoseg.files import stamp
 from ainnoseg.runs import list_runs, load_run, rounds
 
@@ -73,7 +72,7 @@ def confidence(checkpoint, modified, stem, scales, flip, _model, _image):
 
 
 st.subheader("Pseudo-label browser")
-pseudo_folders = sorted(Path(run.path).glob("round_*/pseudo"))
+pseudo_folders = rounds.pseudo_label_folders(run.path)
 ranked = ranking(run.path, tuple(stamp(folder) for folder in pseudo_folders))
 if not ranked:
     st.caption("No pseudo-labels yet: round 1 writes them after the teacher.")
@@ -87,7 +86,7 @@ left.dataframe(ranked, hide_index=True, column_config=widgets.percent_columns(ra
                placeholder="-")
 stem = right.selectbox("Pool image", stems, key="rounds_stem")
 try:
-    pool = pool_of(run.path, stamp(f"{run.path}/selftrain.yaml"))
+    pool = pool_of(run.path, stamp(rounds.config_file(run.path)))
     image, truth = rounds.pool_sample(pool, run.path, stem)
     class_names, palette = rounds.run_classes(run.path)
 except (ConfigError, DataError, ValueError) as error:
@@ -102,7 +101,7 @@ if truth is not None:
                      caption="its ground truth (training never sees it)",
                      width="stretch")
 for column, (index, label) in zip(columns[2:], labels.items()):
-    kept = (label != 255).mean()
+    kept = (label != IGNORE_INDEX).mean()
     column.image(viz.colorize(label, palette), width="stretch",
                  caption=f"round {index} pseudo-label, {100 * kept:.0f} % kept")
 
