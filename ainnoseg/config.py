@@ -19,10 +19,10 @@ from .data.class_weights import METHODS as CLASS_WEIGHTING
 from .data.mosaic import MASK_RESIZES
 from .files import atomic_write
 from .inference.multiscale import PAPER_SCALES
+from .inference.precision import AMP_SETTINGS
 from .losses import CRITERIA
 from .models.attention import CAM_ENERGIES
 from .models.heads import OCR_PIXEL_SOURCES
-from .inference.precision import AMP_SETTINGS
 from .registry import list_models, model_option_names
 
 CHOICES = {

@@ -23,9 +23,9 @@ import torch
 from PIL import Image
 
 import ainnoseg
+from ainnoseg.analysis.inside import attention_sharpness, look_inside
 from ainnoseg.data.examples import bundled_examples, find_camvid
 from ainnoseg.engine.publish import processor_name
-from ainnoseg.analysis.inside import attention_sharpness, look_inside
 
 
 def parse_args():

@@ -36,10 +36,10 @@ import numpy as np
 import torch
 
 import ainnoseg
-from ainnoseg.runs import jobs
 from ainnoseg import threads
-from ainnoseg.engine.publish import processor_name
 from ainnoseg.data.examples import bundled_examples
+from ainnoseg.engine.publish import processor_name
+from ainnoseg.runs import jobs
 
 
 

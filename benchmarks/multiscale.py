@@ -21,8 +21,8 @@ import torch
 
 from memory import configure_allocator, peak_extra_bytes
 import ainnoseg
-from ainnoseg.inference.fast import optimize_for_inference
 from ainnoseg.inference import PAPER_SCALES
+from ainnoseg.inference.fast import optimize_for_inference
 
 FEATURE_STRIDE = 4  # HRNetV2's output, where the dual attention runs
 NAIVE_BYTES_PER_ELEMENT = 4 * 2  # float32 energy + its softmax, both N x N

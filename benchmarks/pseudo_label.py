@@ -24,8 +24,8 @@ import torch
 from ainnoseg.data import Pool, SyntheticScenes, open_pool
 from ainnoseg.engine import distributed
 from ainnoseg.engine.pseudo_label import label_pool
-from ainnoseg.inference.fast import optimize_for_inference
 from ainnoseg.inference import PAPER_SCALES
+from ainnoseg.inference.fast import optimize_for_inference
 from ainnoseg.inference.precision import AMP_SETTINGS
 from ainnoseg.registry import build_model
 

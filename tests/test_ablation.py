@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ainnoseg.runs import ablation
 from ainnoseg.cli import main as cli_main
 from ainnoseg.config import ConfigError
+from ainnoseg.runs import ablation
 
 TINY = "configs/synthetic_tiny.yaml"
 PLANS = Path(__file__).resolve().parents[1] / "configs" / "ablation"

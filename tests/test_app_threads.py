@@ -5,8 +5,8 @@ jobs they launch keep them a core. Decisions are checked, not timings."""
 import pytest
 import torch
 
-from ainnoseg.analysis import compare
 from ainnoseg import threads
+from ainnoseg.analysis import compare
 from ainnoseg.threads import Machine
 
 gr = pytest.importorskip("gradio", reason="gradio is not installed (pip install -e '.[demo]')")

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ainnoseg.config import ConfigError, from_dict
 from ainnoseg.data.class_weights import class_pixel_counts, class_weights
 from ainnoseg.engine.checkpointing import run_class_weight
-from ainnoseg.config import ConfigError, from_dict
 from ainnoseg.losses import (boundary_weighted_cross_entropy, cross_entropy,
                              ohem_cross_entropy)
 

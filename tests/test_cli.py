@@ -8,9 +8,9 @@ import yaml
 from PIL import Image
 
 import ainnoseg
+from ainnoseg.checkpoints.files import save_checkpoint
 from ainnoseg.cli import main
 from ainnoseg.data import DataError
-from ainnoseg.checkpoints.files import save_checkpoint
 from data_trees import stripes, write_image, write_mask
 
 TINY = {

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from ainnoseg.analysis import compare
 from ainnoseg import viz
+from ainnoseg.analysis import compare
 from ainnoseg.analysis import image_metrics
 from ainnoseg.checkpoints import ModelMeta
 from ainnoseg.inference import segment_image

@@ -15,9 +15,9 @@ pytest.importorskip("streamlit",
 from PIL import Image  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from ainnoseg.runs import jobs, supervisor  # noqa: E402
 from ainnoseg.config import load_config, save_config  # noqa: E402
 from ainnoseg.engine.pseudo_label import write_png  # noqa: E402
+from ainnoseg.runs import jobs, supervisor  # noqa: E402
 from ainnoseg.runs import list_runs, load_run  # noqa: E402
 
 APP = Path(__file__).resolve().parents[1] / "app" / "dashboard.py"

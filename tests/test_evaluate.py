@@ -10,10 +10,10 @@ from torch import nn
 
 import ainnoseg
 from ainnoseg import metrics
+from ainnoseg.checkpoints.files import save_checkpoint
 from ainnoseg.cli import main
 from ainnoseg.data import build_dataset, eval_transforms
 from ainnoseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from ainnoseg.checkpoints.files import save_checkpoint
 from ainnoseg.engine.evaluate import evaluate, format_metrics
 from ainnoseg.inference import segment
 from data_trees import stripes, write_image, write_mask

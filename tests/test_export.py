@@ -2,8 +2,8 @@ import pytest
 import torch
 
 import ainnoseg
-from ainnoseg.cli import main
 from ainnoseg.checkpoints.files import save_checkpoint
+from ainnoseg.cli import main
 from ainnoseg.inference.export import export_onnx, export_torchscript, onnx_difference
 from model_helpers import calibrate_batch_norms, with_attention_on
 

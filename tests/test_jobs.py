@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ainnoseg.runs import jobs, supervisor
 from ainnoseg import runs
 from ainnoseg.config import ConfigError
+from ainnoseg.runs import jobs, supervisor
 from ainnoseg.runs.files import read_jsonl
 
 CONFIG = "configs/synthetic_quick.yaml"

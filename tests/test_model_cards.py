@@ -7,11 +7,11 @@ import json
 import pytest
 
 import ainnoseg
-from ainnoseg.data import examples
 from ainnoseg.checkpoints import cards as model_cards
 from ainnoseg.checkpoints.files import save_checkpoint
-from ainnoseg.registry import build_model
 from ainnoseg.checkpoints.released import RELEASES_DIR
+from ainnoseg.data import examples
+from ainnoseg.registry import build_model
 
 RELEASES = {release["name"]: release for release in ainnoseg.list_released()}
 

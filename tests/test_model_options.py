@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import ainnoseg
-from ainnoseg.config import ConfigError, load_config, model_options
 from ainnoseg.checkpoints.files import load_model, save_checkpoint
+from ainnoseg.config import ConfigError, load_config, model_options
 from ainnoseg.models.attention import ChannelAttention
 
 

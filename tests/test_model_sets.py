@@ -10,9 +10,9 @@ import pytest
 
 import ainnoseg
 from ainnoseg.checkpoints.files import CheckpointError
+from ainnoseg.checkpoints.released import RELEASES_DIR
 from ainnoseg.checkpoints.sets import (FAMILIES, ModelStore, default_set, family_of, missing_note,
                                        model_sets)
-from ainnoseg.checkpoints.released import RELEASES_DIR
 
 
 def _release(name, model):

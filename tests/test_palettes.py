@@ -7,11 +7,11 @@ import pytest
 
 import ainnoseg
 from ainnoseg import viz
+from ainnoseg.checkpoints.files import save_checkpoint
 from ainnoseg.data import SyntheticScenes, palette_of
 from ainnoseg.data.datasets import CAMVID_CLASSES, CAMVID_PALETTE
 from ainnoseg.data.palettes import (DISTINCT_COLORS, MIN_SEPARATION, blended_distances,
                                     default_palette, separation)
-from ainnoseg.checkpoints.files import save_checkpoint
 from ainnoseg.registry import build_model
 
 SEGNET = [(128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222),

@@ -5,8 +5,8 @@ import pytest
 import torch
 import yaml
 
-from ainnoseg.cli import main
 from ainnoseg.checkpoints.files import load_checkpoint
+from ainnoseg.cli import main
 from data_trees import stripes, write_image, write_mask
 
 TINY = {

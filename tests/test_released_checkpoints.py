@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ainnoseg.cli import main
 from ainnoseg.checkpoints.files import load_model
+from ainnoseg.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASES = ROOT / "assets" / "checkpoints"

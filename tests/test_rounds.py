@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from ainnoseg.runs import rounds
 from ainnoseg.config import load_config, save_config
 from ainnoseg.data.synthetic import CLASS_NAMES
 from ainnoseg.engine.pseudo_label import write_json, write_png
 from ainnoseg.runs import load_run
+from ainnoseg.runs import rounds
 
 STEMS = ("00000", "00001", "00002")
 

@@ -19,14 +19,14 @@ import pytest
 import torch
 import yaml
 
-from ainnoseg.runs import jobs, supervisor
-from ainnoseg import runs
 from ainnoseg import files as ainnoseg_files
+from ainnoseg import runs
+from ainnoseg.checkpoints.files import load_checkpoint
 from ainnoseg.cli import main
 from ainnoseg.config import load_config
-from ainnoseg.checkpoints.files import load_checkpoint
-from ainnoseg.runs.files import read_jsonl
 from ainnoseg.engine.train import train
+from ainnoseg.runs import jobs, supervisor
+from ainnoseg.runs.files import read_jsonl
 from data_trees import folder_tree
 
 TINY = "configs/synthetic_tiny.yaml"

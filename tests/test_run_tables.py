@@ -2,8 +2,8 @@ from datetime import datetime
 
 import pytest
 
-from ainnoseg.runs.tables import curve_rows, format_seconds, position, released_table, runs_table
 from ainnoseg.runs import Run
+from ainnoseg.runs.tables import curve_rows, format_seconds, position, released_table, runs_table
 
 
 @pytest.mark.parametrize("seconds, text", [

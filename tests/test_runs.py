@@ -14,9 +14,9 @@ import torch
 from ainnoseg import runs
 from ainnoseg.config import from_dict, save_config
 from ainnoseg.engine.selftrain import selftrain
+from ainnoseg.runs import judge_status
 from ainnoseg.runs.eta import phase_rates, selftrain_remaining, train_remaining
 from ainnoseg.runs.files import log_error, log_lines
-from ainnoseg.runs import judge_status
 
 TINY_SELFTRAIN = {
     "data": "synthetic", "crop_size": [64, 80], "scale": [64, 80], "batch_size": 2,

@@ -7,8 +7,8 @@ from PIL import Image
 from torchvision import tv_tensors
 
 import ainnoseg
-from ainnoseg.data import DataError, eval_transforms, read_image
 from ainnoseg.checkpoints import ModelMeta, save_checkpoint
+from ainnoseg.data import DataError, eval_transforms, read_image
 from ainnoseg.inference import predict, segment
 from data_trees import write_image
 

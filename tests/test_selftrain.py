@@ -17,18 +17,18 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ainnoseg.checkpoints.files import load_checkpoint, load_model
 from ainnoseg.cli import main
 from ainnoseg.config import ConfigError, from_dict
 from ainnoseg.data import SyntheticScenes, eval_transforms, open_pool
 from ainnoseg.engine import pseudo_label
-from ainnoseg.checkpoints.files import load_checkpoint, load_model
 from ainnoseg.engine.pseudo_label import (label_batch, label_pool, pseudo_label_stats,
                                           pseudo_labels, write_png)
-from ainnoseg.runs.files import read_jsonl
-from ainnoseg.runs.layout import RunDirError
 from ainnoseg.engine.selftrain import MixedSamples, resume_selftrain, selftrain
 from ainnoseg.engine.selftrain_summary import round_wall_time_hours
 from ainnoseg.inference.fast import optimize_for_inference
+from ainnoseg.runs.files import read_jsonl
+from ainnoseg.runs.layout import RunDirError
 
 TINY = {
     "data": "synthetic", "crop_size": [64, 96], "scale": [96, 128], "ratio_range": [0.75, 1.25],

@@ -11,12 +11,12 @@ import pytest
 import torch
 import yaml
 
+from ainnoseg.checkpoints.files import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from ainnoseg.cli import main
 from ainnoseg.config import load_config
-from ainnoseg.checkpoints.files import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from ainnoseg.engine.train import learning_rate, train
 from ainnoseg.runs.files import read_jsonl
 from ainnoseg.runs.layout import RunDirError
-from ainnoseg.engine.train import learning_rate, train
 from data_trees import stripes, write_image, write_mask
 
 TINY = {

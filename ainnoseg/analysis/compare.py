@@ -19,8 +19,8 @@ import numpy as np
 
 from .. import viz
 from ..data import IGNORE_INDEX
-from .images import boundary_band, image_metrics
 from ..inference.multiscale import segment_image
+from .images import boundary_band, image_metrics
 
 BOUNDARY_COLOR = (255, 255, 255)  # class boundaries drawn over an overlay
 OUTLINE_COLOR = (255, 230, 0)     # boundaries alone, over the bare image

@@ -19,14 +19,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..runs import jobs, layout
 from .. import metrics, runs
-from .images import boundary_band, load_sample, sample_name
-from .compare import distinct_labels
+from ..checkpoints.released import list_released
+from ..checkpoints.sets import default_set, family_of, model_sets
 from ..data import SyntheticScenes
 from ..inference.multiscale import segment_image
-from ..checkpoints.sets import default_set, family_of, model_sets
-from ..checkpoints.released import list_released
+from ..runs import jobs, layout
+from .compare import distinct_labels
+from .images import boundary_band, load_sample, sample_name
 
 
 def released_models(wanted, releases=None):

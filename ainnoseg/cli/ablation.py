@@ -4,8 +4,8 @@ runs as background jobs, and the table of what they recorded."""
 import json
 from pathlib import Path
 
-from ..runs import ablation
 from ..files import atomic_write
+from ..runs import ablation
 
 
 def run_run(args):

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import CamVid, SyntheticScenes
 from ..files import atomic_write
+from . import CamVid, SyntheticScenes
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = ROOT / "assets" / "examples"

@@ -22,15 +22,15 @@ from pathlib import Path
 
 import torch
 
-from ..data import build_dataset, eval_transforms
-from ..inference.fast import optimize_for_inference
-from ..files import atomic_write, json_ready
-from ..inference.multiscale import PAPER_SCALES
 from ..checkpoints.files import export_weights, load_checkpoint, load_model
-from .evaluate import evaluate
-from .selftrain_summary import round_record, round_wall_time_hours
+from ..data import build_dataset, eval_transforms
+from ..files import atomic_write, json_ready
+from ..inference.fast import optimize_for_inference
+from ..inference.multiscale import PAPER_SCALES
 from ..runs import layout
 from ..runs.files import read_json
+from .evaluate import evaluate
+from .selftrain_summary import round_record, round_wall_time_hours
 
 SUMMARY_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
                 "boundary_fscore", "class_iou", "class_boundary_iou")

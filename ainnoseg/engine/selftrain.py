@@ -41,17 +41,17 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from ..checkpoints.files import load_checkpoint, load_model
 from ..config import ConfigError, load_config, resume_changes, save_config, with_absolute_paths
 from ..data import IGNORE_INDEX, DataError, LabeledImages, open_pool, train_transforms
 from ..inference.fast import optimize_for_inference
-from . import distributed
-from ..checkpoints.files import load_checkpoint, load_model
-from .evaluate import evaluate
+from ..runs import layout
 from ..runs.heartbeat import Heartbeat
+from . import distributed
+from .evaluate import evaluate
 from .pseudo_label import label_pool, pseudo_label_stats, write_json, write_png
 from .selftrain_summary import write_summary
 from .train import build_datasets, train
-from ..runs import layout
 
 
 class Progress:
@@ -215,7 +215,8 @@ def _round_zero(config, val_set, progress):
                               "trained checkpoint, or teacher='' to train one first")
         if distributed.is_main_process():
             round_dir.mkdir(parents=True, exist_ok=True)
-            write_json(round_dir / layout.TEACHER_RECORD, {"checkpoint": config.teacher, "given": True})
+            write_json(round_dir / layout.TEACHER_RECORD,
+                       {"checkpoint": config.teacher, "given": True})
         teacher = config.teacher
     else:
         _train_phase(dataclasses.replace(config, run_dir=str(round_dir)), 0, "teacher", progress)

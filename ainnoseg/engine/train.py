@@ -17,24 +17,25 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..checkpoints.files import load_checkpoint, save_checkpoint
 from ..config import from_dict, model_options, resume_changes, save_config, with_absolute_paths
 from ..data import (DataError, FolderDataset, MosaicCollate, build_dataset, eval_transforms,
                     train_transforms)
 from ..data.check import require_readable
-from ..losses import build_loss
 from ..inference.precision import resolve_amp
+from ..losses import build_loss
 from ..registry import build_model
+from ..runs import layout
+from ..runs.files import read_jsonl
+from ..runs.heartbeat import Heartbeat
+from ..runs.log import RunLog
 from ..threads import TrainingThreads
 from . import distributed
-from ..checkpoints.files import load_checkpoint, save_checkpoint
-from .checkpointing import (load_initial_weights, require_finite, restart_advice, restore_rng_states,
-                            resume_state, run_class_weight, training_checkpoint)
+from .checkpointing import (load_initial_weights, require_finite, restart_advice,
+                            restore_rng_states, resume_state, run_class_weight,
+                            training_checkpoint)
 from .evaluate import evaluate
-from ..runs.heartbeat import Heartbeat
-from ..runs.files import read_jsonl
-from ..runs.log import RunLog
 from .sampler import SeededDataset, StepBatchSampler
-from ..runs import layout
 
 
 def learning_rate(config, step):

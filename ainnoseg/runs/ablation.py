@@ -28,8 +28,8 @@ from pathlib import Path
 
 import yaml
 
-from . import jobs, layout, supervisor
 from ..config import ConfigError, load_config
+from . import jobs, layout, supervisor
 from .files import read_jsonl
 
 # The table's columns: (heading, metric key in metrics.jsonl), then the
@@ -144,7 +144,8 @@ def run_state(run):
         return "done"
     if jobs.active_process(run.run_dir):
         return "running"
-    record = supervisor.read_record(run.run_dir) if (run.run_dir / supervisor.RECORD).is_file() else None
+    has_job = (run.run_dir / supervisor.RECORD).is_file()
+    record = supervisor.read_record(run.run_dir) if has_job else None
     if record and record.get("exit_code") not in (None, 0) and not record.get("stop_requested"):
         return "failed"
     return "started" if (run.run_dir / layout.LAST).is_file() else "new"

@@ -31,8 +31,8 @@ from pathlib import Path
 
 from .. import threads as thread_policy
 from . import layout, supervisor
-from .heartbeat import beating, read_heartbeat
 from .commands import run_command
+from .heartbeat import beating, read_heartbeat
 from .read import find_run_dirs
 
 KINDS = ("train", "selftrain")

@@ -189,8 +189,8 @@ def busy_message(run_dir, holder):
         return (f"{run_dir} is being written by another process, which is just starting: "
                 "wait for it to end or stop it, or write to another folder")
     return (f"{run_dir} is being written by {describe(holder)}: wait for it to end or stop "
-            f"it (a job with ainnoseg.runs.jobs.stop, else `kill {holder.get('pid')}`), or write to "
-            "another folder (run_dir=...)")
+            f"it (a job with ainnoseg.runs.jobs.stop, else `kill {holder.get('pid')}`), or "
+            "write to another folder (run_dir=...)")
 
 
 def _read(handle):

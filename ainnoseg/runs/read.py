@@ -41,10 +41,10 @@ from pathlib import Path
 
 from . import layout, supervisor
 from .commands import fill_commands
-from .heartbeat import beating, read_heartbeat
 from .eta import active_seconds, selftrain_remaining, train_remaining, train_seconds_per_step
 from .files import (checkpoint_facts, curves, event_sessions, log_error, log_lines, read_json,
                     read_jsonl, read_yaml, scalars)
+from .heartbeat import beating, read_heartbeat
 
 STATUSES = ("running", "finished", "failed", "stopped")
 STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
@@ -288,7 +288,8 @@ def _train_times(run, path):
     run.started = min(starts, default=None)
     marks = [w for *_, w in sessions] + [t for t in (beat.get("time"), job.get("ended"),
                                                        job.get("started")) if t is not None]
-    marks += [p.stat().st_mtime for p in (path / layout.METRICS_LOG, path / layout.LAST) if p.is_file()]
+    marks += [p.stat().st_mtime for p in (path / layout.METRICS_LOG, path / layout.LAST)
+              if p.is_file()]
     run.updated = max(marks, default=None)
     if sessions:
         run.duration_s = round(seconds, 1)
@@ -308,7 +309,8 @@ def _read_selftrain(run, path, errors):
         last = records[-1]
         run.round, run.phase = last.get("round"), last.get("phase")
         run.step, run.total = last.get("step"), last.get("total")
-    complete = bool(run.config) and (layout.round_dir(path, rounds) / layout.ROUND_METRICS).is_file()
+    last_round = layout.round_dir(path, rounds)
+    complete = bool(run.config) and (last_round / layout.ROUND_METRICS).is_file()
     run.curves = _selftrain_curves(path, rounds, errors)
     scored = [r for r in run.rounds if (r["val"] or {}).get("mean_iou") is not None]
     if scored:
@@ -331,10 +333,12 @@ def _read_selftrain(run, path, errors):
 def _round_result(path, index, records, errors):
     """A round's val metrics (metrics.json), pseudo-label statistics and seconds worked."""
     folder = layout.round_dir(path, index)
-    metrics = _mapping(read_json(folder / layout.ROUND_METRICS, errors), folder / layout.ROUND_METRICS, errors)
+    metrics = _mapping(read_json(folder / layout.ROUND_METRICS, errors),
+                       folder / layout.ROUND_METRICS, errors)
     stats = _mapping(read_json(folder / layout.PSEUDO_STATS, errors),
                      folder / layout.PSEUDO_STATS, errors)
-    teacher = _mapping(read_json(folder / layout.TEACHER_RECORD, errors), folder / layout.TEACHER_RECORD, errors)
+    teacher = _mapping(read_json(folder / layout.TEACHER_RECORD, errors),
+                       folder / layout.TEACHER_RECORD, errors)
     mine = [r for r in records if r.get("round") == index]
     return {
         "round": index,
