@@ -1,3 +1,4 @@
+import csv
 import json
 import math
 
@@ -215,3 +216,19 @@ def test_predict_auto_mode_slides_over_images_larger_than_four_crops():
     assert _choose_mode(small, options, (64, 64))["mode"] == "whole"
     chosen = _choose_mode(large, options, (64, 64))
     assert chosen["mode"] == "slide" and chosen["crop_size"] == (64, 64)
+
+
+def test_cli_eval_writes_both_confusion_matrices_and_names_the_largest(tmp_path, checkpoint,
+                                                                        capsys):
+    root = _random_tree(tmp_path / "data")
+    out = tmp_path / "reports" / "confusion.csv"
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", str(checkpoint), str(root), "--quiet", "--confusion", str(out)])
+    assert exit_.value.code == 0
+    printed = capsys.readouterr().out
+    assert "largest confusions, all pixels:" in printed
+    assert "largest confusions, boundary pixels:" in printed
+    assert f"confusion matrices written to {out}" in printed
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 2 * len(CLASSES) ** 2
+    assert {row["true"] for row in rows} == set(CLASSES)

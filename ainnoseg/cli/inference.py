@@ -68,7 +68,29 @@ def run_eval(args):
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(json_ready(results), indent=2, allow_nan=False))
         print(f"metrics written to {args.json}")
+    if args.confusion:
+        _write_confusion(model, args, options)
     return 0
+
+
+def _write_confusion(model, args, options):
+    """The split's confusion matrices (all pixels, and the Boundary IoU band's)
+    to a CSV, and the largest confusions of each in words."""
+    from tqdm import tqdm
+
+    from ..analysis import confusion
+    from ..data import build_dataset
+
+    dataset = build_dataset(args.dataset, args.split)
+    with tqdm(total=len(dataset), desc="confusion", disable=args.quiet) as bar:
+        counts = confusion.on_dataset(model, dataset, scales=options["scales"],
+                                      flip=options["flip"], on_image=lambda *_: bar.update(1))
+    for part, pixels in (("all", "all pixels"), ("boundary", "boundary pixels")):
+        print(f"largest confusions, {pixels}:")
+        for row in confusion.largest(counts[part], dataset.class_names):
+            print(f"  {row['text']}")
+    path = confusion.write_csv(counts, dataset.class_names, args.confusion)
+    print(f"confusion matrices written to {path}")
 
 
 def _image_paths(inputs):
@@ -255,6 +277,11 @@ def _add_eval_parser(commands):
                         help="images per forward pass (default: 1)")
     parser.add_argument("--json", metavar="OUT.json",
                         help="also write the metrics there (absent classes as null)")
+    parser.add_argument("--confusion", metavar="OUT.csv",
+                        help="also count where each class's pixels go, over all pixels and "
+                             "over boundary pixels (a second pass with the same scales and "
+                             "flip), print the largest confusions and write both matrices "
+                             "there as rows: part, true, predicted, pixels, share")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_eval)
 
