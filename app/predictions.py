@@ -1,5 +1,6 @@
 """Predictions: a checkpoint (or two side by side) on one image, with its
-error map and scores, and the worst images of a split."""
+error map and scores, the worst images of a split, and where the first
+checkpoint's pixels go over a split (its confusion matrices)."""
 
 import hashlib
 
@@ -7,7 +8,7 @@ import streamlit as st
 
 import ainnoseg
 from ainnoseg import DataError, analysis, threads, viz
-from ainnoseg.analysis import compare
+from ainnoseg.analysis import compare, confusion
 from ainnoseg.checkpoints import cards as model_cards
 from ainnoseg.files import stamp
 from ainnoseg.inference import inputs
@@ -136,6 +137,48 @@ def worst_images(dataset, image_key):
                      column_config=widgets.percent_columns(rows))
 
 
+@st.cache_resource
+def confusion_counts():
+    """Counted splits, shared by every tab: {signature: on_dataset's counts}."""
+    return {}
+
+
+def confusion_matrices(dataset, image_key):
+    st.subheader("Where the pixels go")
+    label, model = next(iter(models.items()))
+    limit = st.slider("Images to count", 1, len(dataset), min(12, len(dataset)),
+                      key="confusion_limit")
+    path = dict(chosen)[label]
+    signature = (str(path), stamp(path), image_key.rsplit("|", 1)[0], limit, scales, flip)
+    counted = confusion_counts()
+    if signature not in counted and st.button(f"Count the first {limit} images with {label}",
+                                              key="confusion_go"):
+        bar = st.progress(0.0)
+        try:
+            with threads.foreground():
+                counted[signature] = confusion.on_dataset(
+                    model, dataset, range(limit), scales, flip,
+                    on_image=lambda done, total: bar.progress(
+                        done / total, text=f"{label}: {done} / {total} images"))
+        except DataError as error:
+            bar.empty()
+            refuse(error, f"Cannot count the {limit} images: ")
+        bar.empty()
+    if signature not in counted:
+        return
+    counts, names = counted[signature], model.meta.class_names
+    st.caption(f"{label} on {counts['images']} images. Row: the true class; colour: the share "
+               "of its pixels given to each class (hover for pixel counts). Boundary pixels "
+               "lie within the Boundary IoU band of a true boundary.")
+    for column, part, title in zip(st.columns(2), confusion.PARTS,
+                                   ("All pixels", "Boundary pixels")):
+        rows = confusion.table_rows(counts[part], names, part)
+        column.altair_chart(widgets.confusion_chart(rows, title), width="stretch")
+        column.markdown("\n".join(f"- {row['text']}"
+                                   for row in confusion.largest(counts[part], names))
+                        or "No confusions.")
+
+
 image, mask, image_key, dataset, name = choose_image()
 first_model = next(iter(models.values()))
 try:
@@ -171,3 +214,4 @@ for label, model in models.items():
 
 if dataset is not None and mask is not None:
     worst_images(dataset, image_key)
+    confusion_matrices(dataset, image_key)

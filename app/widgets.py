@@ -9,6 +9,7 @@ a call into `ainnoseg`.
 import os
 from pathlib import Path
 
+import altair as alt
 import streamlit as st
 
 import ainnoseg
@@ -140,3 +141,16 @@ def show_error_key(where=st):
     """The key to `viz.error_map`'s colours."""
     where.image(viz.legend(list(viz.ERROR_COLORS), list(viz.ERROR_COLORS.values())),
                 caption="error map")
+
+
+def confusion_chart(rows, title):
+    """A confusion-matrix heatmap of `ainnoseg.analysis.confusion.table_rows`:
+    true classes down the side, predicted across, coloured by share."""
+    order = list(dict.fromkeys(row["true"] for row in rows))
+    return alt.Chart(alt.Data(values=rows), title=title).mark_rect().encode(
+        x=alt.X("predicted:N", sort=order, title="predicted"),
+        y=alt.Y("true:N", sort=order, title="true class", axis=alt.Axis(labelLimit=200)),
+        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]),
+                        legend=alt.Legend(format="%")),
+        tooltip=["true:N", "predicted:N", alt.Tooltip("share:Q", format=".1%"),
+                 alt.Tooltip("pixels:Q", format=",")])
