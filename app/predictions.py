@@ -177,6 +177,8 @@ def confusion_matrices(dataset, image_key):
         column.markdown("\n".join(f"- {row['text']}"
                                    for row in confusion.largest(counts[part], names))
                         or "No confusions.")
+    st.download_button("Download both matrices (CSV)", confusion.csv_text(counts, names),
+                       file_name="confusion.csv", mime="text/csv", key="confusion_csv")
 
 
 image, mask, image_key, dataset, name = choose_image()

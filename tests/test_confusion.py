@@ -83,3 +83,10 @@ def test_the_csv_holds_both_parts_of_every_class_pair(scenes_and_model, tmp_path
     assert {row["part"] for row in rows} == {"all", "boundary"}
     all_pixels = sum(int(row["pixels"]) for row in rows if row["part"] == "all")
     assert all_pixels == counts["all"].sum()
+
+
+def test_the_csv_text_is_what_write_csv_writes(scenes_and_model, tmp_path):
+    scenes, model = scenes_and_model
+    counts = confusion.on_dataset(model, scenes, indices=[0])
+    path = confusion.write_csv(counts, scenes.class_names, tmp_path / "c.csv")
+    assert path.read_text() == confusion.csv_text(counts, scenes.class_names)

@@ -31,3 +31,5 @@ def test_the_predictions_page_draws_both_confusion_matrices_on_request(tmp_path,
     assert "on 2 images" in texts(app.caption)
     confusions = [m.value for m in app.markdown if " -> " in m.value or "No confusions" in m.value]
     assert len(confusions) == 2 and "% of" in confusions[0]
+    download = app.get("download_button")[-1]
+    assert download.proto.label == "Download both matrices (CSV)"

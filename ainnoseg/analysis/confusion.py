@@ -8,15 +8,17 @@ fixes), and its largest confusions in words.
     confusion.largest(counts["boundary"], dataset.class_names)
     # [{"true": "Pole", "predicted": "Building", "share": 0.41, "pixels": 5123,
     #   "text": "Pole -> Building: 41 % of Pole pixels"}, ...]
-    confusion.write_csv(counts, dataset.class_names, "confusion.csv")
+    confusion.write_csv(counts, dataset.class_names, "confusion.csv")   # or csv_text(...)
 """
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 
 from ..data import DataError
+from ..files import atomic_write
 from ..inference.multiscale import segment_image
 from .images import boundary_band, load_sample, sample_name
 
@@ -109,13 +111,20 @@ def table_rows(counts, class_names, part="all"):
             for t in range(len(class_names)) for p in range(len(class_names))]
 
 
-def write_csv(counts, class_names, path):
+def csv_text(counts, class_names):
     """Both matrices of `on_dataset` as one long-form CSV (see `table_rows`)."""
     rows = [row for part in PARTS for row in table_rows(counts[part], class_names, part)]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
+
+
+def write_csv(counts, class_names, path):
+    """`csv_text` written at `path` (its folder made), atomically; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    text = csv_text(counts, class_names)
+    atomic_write(path, lambda handle: handle.write(text.encode()))
     return path
