@@ -1,4 +1,6 @@
-"""Runs: every run under the runs folder, their curves, and one run in detail."""
+"""Runs: every run under the runs folder, their curves, and one run in detail:
+its commands, config (and how it differs from another run's) and log, and
+deleting it."""
 
 import os
 import shlex
@@ -8,7 +10,7 @@ import streamlit as st
 import yaml
 
 import ainnoseg
-from ainnoseg.runs import list_runs
+from ainnoseg.runs import jobs, list_runs
 from ainnoseg.runs import tables as run_tables
 
 import widgets
@@ -83,3 +85,25 @@ config_col.caption("config")
 config_col.code(yaml.safe_dump(run.config, sort_keys=False), language="yaml")
 log_col.caption("log (last lines of job.log)")
 log_col.code("\n".join(run.log_tail) or "(no job log: not started from the dashboard)")
+
+others = [other for other in names if other != run.name]
+if others:
+    other = runs[names.index(st.selectbox("Compare its config with", others, key="runs_diff"))]
+    differences = run_tables.config_diff(run, other)
+    st.caption(f"A = {run.name}, B = {other.name}: " +
+               ("the keys whose values differ." if differences else "the same config."))
+    if differences:
+        st.dataframe([{key: str(value) for key, value in row.items()} for row in differences],
+                     hide_index=True)
+
+with st.expander(f"Delete {run.name}"):
+    st.caption(f"Deletes {run.path} with its checkpoints and logs; refused while it runs.")
+    sure = st.checkbox(f"Yes, delete {run.name} for good", key=f"delete_sure_{run.path}")
+    if st.button("Delete", key=f"delete_{run.path}", disabled=not sure):
+        try:
+            jobs.delete_run(run.path)
+        except jobs.JobError as error:
+            st.error(error.page)
+        else:
+            st.toast(f"Deleted {run.path}.")
+            st.rerun()

@@ -78,3 +78,24 @@ def test_the_runs_page_draws_val_curves_in_percent_as_its_table(runs_root):
         val["encoding"]["tooltip"]
     assert loss["encoding"]["y"]["axis"]["format"] == "~g"
     assert app.dataframe[0].proto.placeholder == "-"
+
+
+def test_the_runs_page_diffs_two_configs_and_deletes_a_run_once_confirmed(runs_root):
+    for name, lr in (("first", 0.01), ("second", 0.02)):
+        run = runs_root / name
+        run.mkdir()
+        save_config(load_config("configs/synthetic_tiny.yaml", [f"run_dir={run}", f"lr={lr}"]),
+                    run / "config.yaml")
+    app = AppTest.from_file(str(APP), default_timeout=240)
+    app.run()
+    app.selectbox(key="runs_one").select("first").run()
+    app.selectbox(key="runs_diff").select("second").run()
+    differences = app.dataframe[-1].value
+    assert set(differences["key"]) == {"lr", "run_dir"}
+    assert "A = first, B = second: the keys whose values differ." in [c.value for c in app.caption]
+    delete = app.button(key=f"delete_{runs_root / 'first'}")
+    assert delete.disabled  # until confirmed
+    app.checkbox(key=f"delete_sure_{runs_root / 'first'}").check().run()
+    app.button(key=f"delete_{runs_root / 'first'}").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert not (runs_root / "first").exists() and (runs_root / "second").is_dir()

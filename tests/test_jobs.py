@@ -215,3 +215,19 @@ def test_selftrain_commands_are_argument_lists():
                            "rounds=1", "run_dir=runs/st"]
     assert runs.run_command("selftrain", run_dir="runs/st", resume=True)[-2:] == \
         ["--resume", "runs/st"]
+
+
+def test_a_run_is_deleted_only_when_it_is_a_run_and_nothing_works_in_it(tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "mine.txt").write_text("not a run")
+    with pytest.raises(jobs.JobError, match="holds no run"):
+        jobs.delete_run(notes)
+    assert (notes / "mine.txt").is_file()
+    run_dir = tmp_path / "busy"
+    first = _launch(run_dir, TINY + ["iterations=1000"])
+    with pytest.raises(jobs.JobError, match=f"in use by job pid {first['pid']}"):
+        jobs.delete_run(run_dir)
+    jobs.stop(run_dir, timeout=10)
+    jobs.delete_run(run_dir)
+    assert not run_dir.exists()

@@ -3,7 +3,8 @@ from datetime import datetime
 import pytest
 
 from ainnoseg.runs import Run
-from ainnoseg.runs.tables import curve_rows, format_seconds, position, released_table, runs_table
+from ainnoseg.runs.tables import (config_diff, curve_rows, format_seconds, position,
+                                   released_table, runs_table)
 
 
 @pytest.mark.parametrize("seconds, text", [
@@ -50,3 +51,14 @@ def test_released_table_keeps_the_manifest_scores():
                "megabytes": 7.9}
     row = released_table([release])[0]
     assert row["val mIoU %"] == 61.8 and row["MB"] == 7.9 and row["iterations"] == 4600
+
+
+def test_a_config_diff_lists_only_the_keys_that_differ():
+    first = Run(path="runs/a", name="a", kind="train", status="finished",
+                config={"lr": 0.01, "seed": 0, "x": 1})
+    second = Run(path="runs/b", name="b", kind="train", status="finished",
+                 config={"lr": 0.02, "seed": 0, "y": 2})
+    assert config_diff(first, second) == [{"key": "lr", "A": 0.01, "B": 0.02},
+                                          {"key": "x", "A": 1, "B": None},
+                                          {"key": "y", "A": None, "B": 2}]
+    assert config_diff(first, first) == []

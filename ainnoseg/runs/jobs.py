@@ -22,6 +22,7 @@ as jobs come and go; idle threads asleep (OMP_WAIT_POLICY=PASSIVE); nice 10
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,7 +34,7 @@ from .. import threads as thread_policy
 from . import layout, supervisor
 from .commands import run_command
 from .heartbeat import beating, read_heartbeat
-from .read import find_run_dirs
+from .read import find_run_dirs, run_kind
 
 KINDS = ("train", "selftrain")
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
@@ -302,3 +303,20 @@ def _quietly(read, *args):
 
 def _clock(seconds):
     return "?" if seconds is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def delete_run(run_dir):
+    """Delete the run directory `run_dir` with everything in it. Refused (a
+    JobError, nothing deleted) when it holds no run, or while a job or any
+    process works in it."""
+    run_dir = Path(run_dir)
+    if run_kind(run_dir) is None:
+        raise JobError(f"{run_dir} holds no run: nothing was deleted",
+                       page=f"{run_dir} holds no run: nothing was deleted.")
+    busy = active_process(run_dir)
+    if busy:
+        raise JobError(f"{run_dir} is in use by {busy}: stop it first "
+                       f"(ainnoseg.runs.jobs.stop({str(run_dir)!r})), then delete it",
+                       page=f"{run_dir.name} is in use by {busy}: press Stop first, then "
+                            "delete it.")
+    shutil.rmtree(run_dir)

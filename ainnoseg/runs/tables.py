@@ -5,6 +5,7 @@ table to overlay.
     runs = ainnoseg.runs.list_runs("runs")
     pandas.DataFrame(runs_table(runs))
     pandas.DataFrame(curve_rows(runs, "val", "mean_iou"))   # run, step, value, ...
+    config_diff(runs[0], runs[1])   # the config keys that differ
 
 Scores stay fractions; times are datetimes and short texts ("1 h 05 min").
 """
@@ -87,3 +88,12 @@ def curve_rows(runs, table, metric):
                          "part": part, "step": row["step"], "run step": offset + row["step"],
                          "value": row[metric]})
     return rows
+
+
+def config_diff(first, second):
+    """The config keys whose values differ between two runs (`Run`s), as rows
+    {"key", "A", "B"} in the first run's key order; a key one run lacks reads
+    as None there."""
+    keys = list(dict.fromkeys([*first.config, *second.config]))
+    return [{"key": key, "A": first.config.get(key), "B": second.config.get(key)}
+            for key in keys if first.config.get(key) != second.config.get(key)]
