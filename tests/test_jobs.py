@@ -221,7 +221,10 @@ def test_a_run_is_deleted_only_when_it_is_a_run_and_nothing_works_in_it(tmp_path
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "mine.txt").write_text("not a run")
-    with pytest.raises(jobs.JobError, match="holds no run"):
+    with pytest.raises(jobs.JobError, match="holds no ainnoseg run"):
+        jobs.delete_run(notes)
+    (notes / "config.yaml").write_text("name: a config of something else\n")
+    with pytest.raises(jobs.JobError, match="holds no ainnoseg run"):
         jobs.delete_run(notes)
     assert (notes / "mine.txt").is_file()
     run_dir = tmp_path / "busy"

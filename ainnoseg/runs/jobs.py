@@ -31,10 +31,11 @@ import time
 from pathlib import Path
 
 from .. import threads as thread_policy
+from ..registry import list_models
 from . import layout, supervisor
 from .commands import run_command
 from .heartbeat import beating, read_heartbeat
-from .read import find_run_dirs, run_kind
+from .read import find_run_dirs, load_run, run_kind
 
 KINDS = ("train", "selftrain")
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
@@ -307,16 +308,29 @@ def _clock(seconds):
 
 def delete_run(run_dir):
     """Delete the run directory `run_dir` with everything in it. Refused (a
-    JobError, nothing deleted) when it holds no run, or while a job or any
-    process works in it."""
+    JobError, nothing deleted) while a job or any process works in it, and
+    when it holds no ainnoseg run (`_an_ainnoseg_run`)."""
     run_dir = Path(run_dir)
-    if run_kind(run_dir) is None:
-        raise JobError(f"{run_dir} holds no run: nothing was deleted",
-                       page=f"{run_dir} holds no run: nothing was deleted.")
-    busy = active_process(run_dir)
+    busy = run_kind(run_dir) is not None and active_process(run_dir)
     if busy:
         raise JobError(f"{run_dir} is in use by {busy}: stop it first "
                        f"(ainnoseg.runs.jobs.stop({str(run_dir)!r})), then delete it",
                        page=f"{run_dir.name} is in use by {busy}: press Stop first, then "
                             "delete it.")
+    if not _an_ainnoseg_run(run_dir):
+        raise JobError(f"{run_dir} holds no ainnoseg run: nothing was deleted",
+                       page=f"{run_dir} holds no ainnoseg run: nothing was deleted.")
     shutil.rmtree(run_dir)
+
+
+def _an_ainnoseg_run(run_dir):
+    """Whether `run_dir` holds a run's files with a config that names one of
+    the models, or a job record of an ainnoseg command: a folder that merely
+    holds a config.yaml of something else is never taken for a run."""
+    if run_kind(run_dir) is None:
+        return False
+    if load_run(run_dir).model in list_models():
+        return True
+    record = _quietly(supervisor.read_record, run_dir) or {}
+    command = record.get("command") or []
+    return any(command[i:i + 2] == ["-m", "ainnoseg"] for i in range(len(command)))
