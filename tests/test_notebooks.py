@@ -79,7 +79,10 @@ def test_notebook_is_stored_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[path.stem for path in PATHS])
-def test_notebook_runs(path, tmp_path):
+def test_notebook_runs(path, tmp_path, monkeypatch):
+    # Importing streamlit (the dashboard tests do) sets MPLBACKEND=Agg for the
+    # process; the kernel would inherit it and draw no figure at all.
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     notebook = nbformat.read(path, as_version=4)
     cell = parameters_cell(notebook)
     values = ci_parameters(path.stem, tmp_path)
@@ -126,8 +129,7 @@ def check_outputs(name, notebook):
                 f"{where} prints {len(text.splitlines())} lines: {text[:300]}")
             if output.output_type == "stream" and output.name == "stderr":
                 assert "Warning" not in text, f"{where} warns: {text[:500]}"
-        # The plain figure goes in the cell before the widget's: a widget's first
-        # draw may clear its own cell's outputs (clear_output(wait=True)).
+        # The plain figure is drawn by the widget's cell or the one before it.
         if "ipywidgets.interact" in cell.source:
             assert draws_a_figure(cell) or (previous is not None and draws_a_figure(previous)), (
                 f"{where} draws its figure only inside a widget: draw it once as a plain "
