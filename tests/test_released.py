@@ -85,3 +85,11 @@ def test_a_checkpoint_whose_config_is_not_a_dict_is_refused(tmp_path, config):
     with pytest.raises(CheckpointError, match=rf"odd.pt holds its config as a "
                                               rf"{type(config).__name__}, not a dict"):
         ainnoseg.load(path)
+
+
+def test_a_damaged_release_manifest_is_named(tmp_path):
+    (tmp_path / "camvid").mkdir()
+    (tmp_path / "camvid" / "manifest.json").write_text('{"a": ')
+    with pytest.raises(CheckpointError, match="the release manifest .*manifest.json is not "
+                                              "readable JSON"):
+        ainnoseg.list_released(tmp_path)

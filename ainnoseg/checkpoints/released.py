@@ -10,7 +10,6 @@ Releases live in `assets/checkpoints/<dataset>/`: float16 weights beside a
 """
 
 import hashlib
-import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..data import IGNORE_INDEX
+from ..runs.files import read_json
 from . import cards as model_cards
 from .files import CheckpointError, load_model
 
@@ -59,9 +59,9 @@ class ModelMeta:
 def _manifests(root):
     for path in sorted(Path(root).glob("*/manifest.json")):
         try:
-            yield path.parent, json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise CheckpointError(f"the release manifest {path} is not valid JSON: {error}") from error
+            yield path.parent, read_json(path)
+        except ValueError as error:
+            raise CheckpointError(f"the release manifest {error}") from None
 
 
 def _percent(scores, key):
