@@ -90,3 +90,13 @@ def test_the_csv_text_is_what_write_csv_writes(scenes_and_model, tmp_path):
     counts = confusion.on_dataset(model, scenes, indices=[0])
     path = confusion.write_csv(counts, scenes.class_names, tmp_path / "c.csv")
     assert path.read_text() == confusion.csv_text(counts, scenes.class_names)
+
+
+def test_a_split_without_labels_is_refused(scenes_and_model, tmp_path):
+    from data_trees import write_image
+
+    from ainnoseg.data import build_dataset
+
+    write_image(tmp_path / "pool" / "a.png", 64, 96)
+    with pytest.raises(ValueError, match="a confusion matrix needs ground truth"):
+        confusion.on_dataset(scenes_and_model[1], build_dataset(tmp_path / "pool"))

@@ -17,10 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DataError
 from ..files import atomic_write
-from ..inference.multiscale import segment_image
-from .images import boundary_band, load_sample, sample_name
+from .images import boundary_band, labelled_predictions
 
 PARTS = ("all", "boundary")  # every labelled pixel; those in the Boundary IoU band
 
@@ -55,22 +53,16 @@ def on_dataset(model, dataset, indices=None, scales=(1.0,), flip=False, on_image
     Raises `ainnoseg.data.DataError` naming the first image that cannot be
     read or segmented.
     """
-    if not hasattr(dataset, "num_classes"):
-        raise ValueError("a confusion matrix needs ground truth; choose a split with labels")
-    indices = list(range(len(dataset)) if indices is None else indices)
+    predictions = labelled_predictions(model, dataset, indices, scales, flip, on_image,
+                                       "a confusion matrix")
     total = {part: np.zeros((dataset.num_classes,) * 2, np.int64) for part in PARTS}
-    for done, index in enumerate(indices, 1):
-        image, mask = load_sample(dataset, index)
-        try:
-            pred = segment_image(model, image, scales=scales, flip=flip)
-        except DataError as error:  # too small for the network: say which image
-            raise DataError(f"{sample_name(dataset, index)}: {error}") from None
+    images = 0
+    for _, pred, mask in predictions:
+        images += 1
         for part, counts in counts_of(pred, mask, dataset.num_classes,
                                       dataset.ignore_index).items():
             total[part] += counts
-        if on_image is not None:
-            on_image(done, len(indices))
-    return {**total, "images": len(indices)}
+    return {**total, "images": images}
 
 
 def normalised(counts):

@@ -110,21 +110,38 @@ def score_images(model, dataset, indices=None, scales=(1.0,), flip=False, on_ima
     keys of `image_metrics`. Raises `ainnoseg.data.DataError` naming the
     first image that cannot be read or segmented.
     """
-    if not hasattr(dataset, "num_classes"):
-        raise ValueError("the worst-images table needs ground truth; choose a split with labels")
-    indices = list(range(len(dataset)) if indices is None else indices)
     rows = []
+    for index, pred, mask in labelled_predictions(model, dataset, indices, scales, flip,
+                                                  on_image, "the worst-images table"):
+        scores = image_metrics(pred, mask, dataset.num_classes, dataset.ignore_index)
+        rows.append({"index": index, "name": sample_name(dataset, index), **scores})
+    return rows
+
+
+def labelled_predictions(model, dataset, indices=None, scales=(1.0,), flip=False,
+                         on_image=None, purpose="this"):
+    """(index, prediction, labels) of each image `indices` names in a labelled
+    dataset (built without transforms), segmented by `model` with `scales`
+    and `flip`; `on_image(done, total)` is called after each is used.
+    ValueError (saying `purpose` needs ground truth) for a dataset without
+    labels; `ainnoseg.data.DataError` naming the first image that cannot be
+    read or segmented."""
+    if not hasattr(dataset, "num_classes"):
+        raise ValueError(f"{purpose} needs ground truth; choose a split with labels")
+    indices = list(range(len(dataset)) if indices is None else indices)
+    return _predictions(model, dataset, indices, scales, flip, on_image)
+
+
+def _predictions(model, dataset, indices, scales, flip, on_image):
     for done, index in enumerate(indices, 1):
         image, mask = load_sample(dataset, index)
         try:
             pred = segment_image(model, image, scales=scales, flip=flip)
         except DataError as error:  # too small for the network: say which image
             raise DataError(f"{sample_name(dataset, index)}: {error}") from None
-        scores = image_metrics(pred, mask, dataset.num_classes, dataset.ignore_index)
-        rows.append({"index": index, "name": sample_name(dataset, index), **scores})
+        yield index, pred, mask
         if on_image is not None:
             on_image(done, len(indices))
-    return rows
 
 
 def worst_images(scores, by=None, metrics=METRICS):
