@@ -104,6 +104,8 @@ with st.expander(f"Delete {run.name}"):
             jobs.delete_run(run.path)
         except jobs.JobError as error:
             st.error(error.page)
+        except OSError as error:  # e.g. a file in it that this user may not remove
+            st.error(f"Could not delete all of {run.path}: {error}")
         else:
             st.toast(f"Deleted {run.path}.")
             st.rerun()
