@@ -119,24 +119,28 @@ def score_images(model, dataset, indices=None, scales=(1.0,), flip=False, on_ima
 
 
 def labelled_predictions(model, dataset, indices=None, scales=(1.0,), flip=False,
-                         on_image=None, purpose="this"):
+                         on_image=None, purpose="this", probabilities=False):
     """(index, prediction, labels) of each image `indices` names in a labelled
     dataset (built without transforms), segmented by `model` with `scales`
-    and `flip`; `on_image(done, total)` is called after each is used.
+    and `flip`; `on_image(done, total)` is called after each is used. With
+    `probabilities`, the prediction is the (K, H, W) float32 class
+    probabilities instead of the class indices.
     ValueError (saying `purpose` needs ground truth) for a dataset without
     labels; `ainnoseg.data.DataError` naming the first image that cannot be
     read or segmented."""
     if not hasattr(dataset, "num_classes"):
         raise ValueError(f"{purpose} needs ground truth; choose a split with labels")
     indices = list(range(len(dataset)) if indices is None else indices)
-    return _predictions(model, dataset, indices, scales, flip, on_image)
+    return _predictions(model, dataset, indices, scales, flip, on_image, probabilities)
 
 
-def _predictions(model, dataset, indices, scales, flip, on_image):
+def _predictions(model, dataset, indices, scales, flip, on_image, probabilities):
     for done, index in enumerate(indices, 1):
         image, mask = load_sample(dataset, index)
         try:
-            pred = segment_image(model, image, scales=scales, flip=flip)
+            pred = segment_image(model, image, scales=scales, flip=flip,
+                                 probabilities=probabilities)
+            pred = pred[1] if probabilities else pred
         except DataError as error:  # too small for the network: say which image
             raise DataError(f"{sample_name(dataset, index)}: {error}") from None
         yield index, pred, mask

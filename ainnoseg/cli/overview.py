@@ -7,6 +7,7 @@ import torch
 
 from ..losses import build_loss
 from ..registry import build_model, list_models
+from . import data_issues
 
 DEMO_MODELS = ("hrnetv2_w18s", "danet_r18", "ainnoseg_w18s")
 
@@ -81,3 +82,4 @@ def add_parsers(commands):
     check.add_argument("path", help="the dataset folder")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(run=run_data_check)
+    data_issues.add_parser(data_commands)
