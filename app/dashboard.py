@@ -20,6 +20,7 @@ pages = [
     st.Page("rounds.py", title="Rounds", icon=":material/autorenew:"),
     st.Page("mosaic.py", title="Mosaic", icon=":material/dashboard:"),
     st.Page("predictions.py", title="Predictions", icon=":material/image_search:"),
+    st.Page("label_issues.py", title="Label issues", icon=":material/report:"),
 ]
 navigation = st.navigation(pages)
 with st.sidebar:
