@@ -11,7 +11,7 @@ from ainnoseg import DataError, analysis, threads, viz
 from ainnoseg.analysis import compare, confusion
 from ainnoseg.checkpoints import cards as model_cards
 from ainnoseg.files import stamp
-from ainnoseg.inference import inputs
+from ainnoseg.inference import downloads, inputs
 
 import widgets
 
@@ -135,6 +135,9 @@ def worst_images(dataset, image_key):
                      selection_mode=["single-row", "single-cell"], hide_index=True,
                      column_order=[column for column in rows[0] if column != "index"],
                      column_config=widgets.percent_columns(rows))
+        st.download_button("Per-image scores (CSV)", downloads.metrics_csv(rows),
+                           icon=":material/download:", mime="text/csv", key="worst_csv",
+                           file_name="per_image_scores.csv")
 
 
 @st.cache_resource
@@ -181,6 +184,19 @@ def confusion_matrices(dataset, image_key):
                        file_name="confusion.csv", mime="text/csv", key="confusion_csv")
 
 
+def offer_downloads(image_name, label, labels, picture, where):
+    """The label map (class indices) and the overlay of one checkpoint, as PNG files."""
+    stem = downloads.file_stem(f"{image_name}_{label}")
+    left, right = where.columns(2)
+    left.download_button("Label map (PNG)", downloads.label_png(labels),
+                         icon=":material/download:", file_name=f"{stem}_labels.png",
+                         mime="image/png", key=f"png_{label}",
+                         help="one grey level per class index, 255 ignored")
+    right.download_button("Overlay (PNG)", downloads.picture_png(picture),
+                          icon=":material/download:", file_name=f"{stem}_overlay.png",
+                          mime="image/png", key=f"overlay_{label}")
+
+
 image, mask, image_key, dataset, name = choose_image()
 first_model = next(iter(models.values()))
 try:
@@ -199,13 +215,16 @@ if mask is not None:
                  width="stretch")
     widgets.show_error_key(top[2])
 widgets.show_legend(first_model.meta.class_names, first_model.meta.palette, top[3])
+
+score_rows = []
 for label, model in models.items():
     path = dict(chosen)[label]
     with st.spinner(f"Segmenting with {label} ..."):
         labels = segment(str(path), stamp(path), image_key, scales, flip, model, image)
     row = st.columns([2, 2, 3])
-    row[0].image(viz.overlay(image, labels.numpy(), model.meta.palette), caption=f"{label}",
-                 width="stretch")
+    picture = viz.overlay(image, labels.numpy(), model.meta.palette)
+    row[0].image(picture, caption=f"{label}", width="stretch")
+    offer_downloads(name, label, labels.numpy(), picture, row[0])
     if mask is not None:
         row[1].image(viz.error_map(labels.numpy(), mask), width="stretch",
                      caption=f"{label}: errors near boundaries apart from interior ones")
@@ -213,6 +232,11 @@ for label, model in models.items():
         rows = [{"on this image": analysis.TABLE_NAMES[key], label: value}
                 for key, value in scores.items()]
         row[2].dataframe(rows, column_config=widgets.percent_columns(rows), hide_index=True)
+        score_rows.append({"image": name, "checkpoint": label, **scores})
+if score_rows:
+    st.download_button("Scores on this image (CSV)", downloads.metrics_csv(score_rows),
+                       icon=":material/download:", mime="text/csv", key="scores_csv",
+                       file_name=f"{downloads.file_stem(name)}_scores.csv")
 
 if dataset is not None and mask is not None:
     worst_images(dataset, image_key)

@@ -191,24 +191,19 @@ def _choose_mode(image, options, training_crop):
 
 def _predict_one(model, path, outputs, options):
     """Write the label map (class index per pixel) and the overlay of one image."""
-    import numpy as np
-    from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
-
     from ..data import read_image
+    from ..inference.downloads import label_png, picture_png
     from ..inference.multiscale import segment_image
     from ..viz import overlay
 
     image = read_image(path)
     try:
-        labels = segment_image(model, image, **options).numpy().astype(np.uint8)
+        labels = segment_image(model, image, **options).numpy()
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
     outputs[0].parent.mkdir(parents=True, exist_ok=True)
-    mark = PngInfo()
-    mark.add_text(*PREDICT_MARK)
-    Image.fromarray(labels).save(outputs[0], pnginfo=mark)
-    Image.fromarray(overlay(image, labels, model.meta.palette)).save(outputs[1], pnginfo=mark)
+    outputs[0].write_bytes(label_png(labels, PREDICT_MARK))
+    outputs[1].write_bytes(picture_png(overlay(image, labels, model.meta.palette), PREDICT_MARK))
 
 
 def run_predict(args):
