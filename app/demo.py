@@ -114,6 +114,10 @@ def _results():
             page["disagreement_text"] = gr.Markdown()
         page["ranking"] = gr.Dataframe(label="The models on this image, best first",
                                        visible=False, interactive=False)
+        page["downloads"] = gr.File(
+            label="Downloads: each model's label map (class indices, 255 ignored) and "
+                  "overlay, and with a ground truth the scores (CSV)",
+            file_count="multiple", interactive=False, visible=False)
     return page
 
 

@@ -6,7 +6,12 @@ tuple in its outputs' order. Every mistake a user can make is a
 (compare, compare_report, inputs, sets, examples, cards).
 """
 
+import atexit
+import shutil
+import tempfile
+import uuid
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import gradio as gr
@@ -16,15 +21,16 @@ from ainnoseg.analysis import compare, compare_report
 from ainnoseg.checkpoints import cards as model_cards
 from ainnoseg.checkpoints.sets import FAMILIES, ModelStore, default_set, missing_note
 from ainnoseg.data import examples
-from ainnoseg.inference import inputs
+from ainnoseg.inference import downloads, inputs
 
 EXTRA = "Your checkpoint"
 SLOTS = (*FAMILIES, EXTRA)
 SLOT_PARTS = ("column", "picture", "caption", "errors")
 SEGMENT_OUTPUTS = ("notes", "legend", "truth", "disagreement", "disagreement_text", "ranking",
-                   "scale_model", "state",
+                   "downloads", "scale_model", "state",
                    *(f"{slot} {part}" for slot in SLOTS for part in SLOT_PARTS), "status")
 SCALE_OUTPUTS = ("scale_slider", "scale_changed", "scale_text")
+KEPT_DOWNLOADS = 16  # the requests whose files stay on disk for Gradio to serve
 
 
 @dataclass
@@ -139,6 +145,35 @@ def _comparison(image, truth, predictions, rows, meta, show_disagreement):
     }
 
 
+@cache
+def downloads_root():
+    """The folder this process writes the page's downloads in, removed at exit."""
+    root = Path(tempfile.mkdtemp(prefix="ainnoseg-demo-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+def _download_files(image_name, image, predictions, rows, palette):
+    """Each model's label map (class indices) and overlay as PNG files, and with a
+    ground truth the scores as CSV, in a new folder of `downloads_root` (the
+    oldest beyond KEPT_DOWNLOADS removed)."""
+    stem = downloads.file_stem(image_name)
+    files = {}
+    for slot, p in _placed(predictions):
+        name = f"{stem}_{downloads.file_stem(slot)}"
+        files[f"{name}_labels.png"] = downloads.label_png(p.labels)
+        files[f"{name}_overlay.png"] = downloads.picture_png(viz.overlay(image, p.labels,
+                                                                         palette))
+    if rows:
+        files[f"{stem}_scores.csv"] = downloads.metrics_csv(
+            [{"image": image_name, **row} for row in rows])
+    root = downloads_root()
+    folders = sorted(root.iterdir(), key=lambda folder: folder.stat().st_mtime)
+    for old in folders[:max(0, len(folders) - KEPT_DOWNLOADS + 1)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return [str(path) for path in downloads.write_files(root / uuid.uuid4().hex, files)]
+
+
 def other_images_notes(settings, name, models):
     """What the models were trained on and what to expect, for each training
     dataset the image `name` is no example of (an upload, or a CamVid frame
@@ -173,7 +208,9 @@ def segment(settings, image, mask, set_name, extra, multiscale, opacity, boundar
     rows = (compare.score_predictions(predictions, truth, meta.num_classes)
             if truth is not None else [])
     state = {"image": checked.pixels, "palette": meta.palette, "predictions": predictions}
+    files = _download_files(checked.name, checked.pixels, predictions, rows, meta.palette)
     return {"state": state, **redraw(state, opacity, boundaries_only, show_disagreement),
+            "downloads": gr.File(files, visible=True),
             **_columns(predictions, rows, truth),
             **_comparison(checked.pixels, truth, predictions, rows, meta, show_disagreement),
             "notes": _notes(settings, checked, set_name, models)}
@@ -265,5 +302,5 @@ def scales_label(scales):
 
 def launch_options(settings):
     """Folders outside the working directory the page may serve files from."""
-    folders = (examples.EXAMPLES_DIR, settings.camvid)
+    folders = (examples.EXAMPLES_DIR, settings.camvid, downloads_root())
     return {"allowed_paths": [str(path) for path in folders if path]}

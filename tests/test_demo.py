@@ -9,6 +9,7 @@ tests need neither the synthetic zoo nor CamVid; images are 64 x 80 scenes.
 """
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from demo_helpers import (load_demo, load_handlers, read_picture, running_demo, 
 
 from ainnoseg.analysis import compare  # noqa: E402
 from ainnoseg.checkpoints.sets import ModelStore  # noqa: E402
+from ainnoseg.data import read_mask  # noqa: E402
 from ainnoseg.inference import segment_image  # noqa: E402
 
 Client, handle_file = client_module.Client, client_module.handle_file
@@ -289,3 +291,30 @@ def test_two_requests_at_once_each_get_their_own_result(client, files):
     assert read_picture(first["DANet picture"]).shape == SIZE + (3,)
     assert read_picture(second["DANet picture"]).shape == (72, 96, 3)
     assert "scene.png" in first["notes"] and "other.png" in second["notes"]
+
+
+def test_segmenting_offers_each_models_label_map_overlay_and_the_scores(client, files):
+    out = _named(_segment(client, files["image"], files["mask"]))
+    assert _visible(out["downloads"])
+    paths = [Path(item["path"] if isinstance(item, dict) else item)
+             for item in _value(out["downloads"])]
+    names = sorted(path.name for path in paths)
+    assert names == sorted([f"scene_{m}_{part}.png" for m in ("HRNet", "DANet", "AinnoSeg")
+                            for part in ("labels", "overlay")] + ["scene_scores.csv"])
+    by_name = {path.name: path for path in paths}
+    labels = read_mask(by_name["scene_HRNet_labels.png"]).numpy()
+    assert labels.shape == SIZE and labels.max() < 11
+    assert read_picture(by_name["scene_AinnoSeg_overlay.png"]).shape == SIZE + (3,)
+    scores = by_name["scene_scores.csv"].read_text().splitlines()
+    assert scores[0].startswith("image,name,model,seconds,") and "mean_iou" in scores[0]
+    assert len(scores) == 4  # a header and a row per model
+    without_mask = _named(_segment(client, files["image"]))
+    assert not any(str(_value(item)).endswith(".csv") for item in _value(
+        without_mask["downloads"]))
+
+
+def test_the_downloads_folder_keeps_only_the_latest_requests(files, handlers, settings):
+    for _ in range(handlers.KEPT_DOWNLOADS + 2):
+        handlers.segment(settings, str(files["image"]), None, "synthetic", None, False, 0.5,
+                         False, True)
+    assert len(list(handlers.downloads_root().iterdir())) == handlers.KEPT_DOWNLOADS
