@@ -119,13 +119,13 @@ def predictions_over_training(run):
         st.error(f"The predictions of {run.name} cannot be read: {error}")
         return
     st.caption(f"Step {step} of {', '.join(map(str, steps))}: {len(rows)} images of the "
-               f"{record['split']} split, chosen once for the run; left the image, then its "
-               "ground truth, then the prediction at that step (one scale).")
-    for start in range(0, len(rows), 2):  # two images a row: a small grid
-        columns = st.columns(6)
-        for row, place in zip(rows[start:start + 2], (columns[:3], columns[3:])):
-            show_snapshot(row, step, place)
-    widgets.show_legend(record["class_names"], record["palette"], st.columns(3)[0])
+               f"{record['split']} split, chosen once for the run. Each row: the image, its "
+               "ground truth, and the prediction at that step (one scale).")
+    for number, row in enumerate(rows):
+        columns = st.columns(4)
+        show_snapshot(row, step, columns[:3])
+        if number == 0:
+            widgets.show_legend(record["class_names"], record["palette"], columns[3])
 
 
 def show_snapshot(row, step, columns):
