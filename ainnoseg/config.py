@@ -91,6 +91,9 @@ class Config:
     eval_flip: bool = False
     mode: str = "whole"
     val_limit: int = 0  # evaluate the first N validation samples only; 0: all
+    # Val images whose predictions each evaluation saves in the run directory
+    # (snapshots/), to watch the model learn; chosen once per run; 0: none.
+    snapshot_images: int = 4
     # bookkeeping
     run_dir: str = "runs/run"
     seed: int = 0
@@ -128,6 +131,9 @@ class Config:
         for key in ("iterations", "eval_every", "log_every", "checkpoint_every", "accumulate"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)} must be at least 1")
+        if self.snapshot_images < 0:
+            raise ConfigError(f"snapshot_images={self.snapshot_images} must be 0 (save no "
+                              "predictions over training) or a count of val images, e.g. 4")
         if self.val_limit < 0:
             raise ConfigError(f"val_limit={self.val_limit} must be 0 (every validation sample) "
                               "or a positive count")

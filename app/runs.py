@@ -1,6 +1,6 @@
 """Runs: every run under the runs folder, their curves, and one run in detail:
-its commands, config (and how it differs from another run's) and log, and
-deleting it."""
+its commands, config (and how it differs from another run's), log, its
+predictions over training time, and deleting it."""
 
 import os
 import shlex
@@ -10,10 +10,13 @@ import streamlit as st
 import yaml
 
 import ainnoseg
-from ainnoseg.runs import jobs, list_runs
+from ainnoseg.runs import jobs, list_runs, snapshots
 from ainnoseg.runs import tables as run_tables
 
 import widgets
+
+NO_SNAPSHOTS = ("No predictions over training saved: the run was trained before they were "
+                "kept, or with snapshot_images=0, or has not evaluated yet.")
 
 st.title("Runs")
 root = widgets.runs_root()
@@ -85,6 +88,58 @@ config_col.caption("config")
 config_col.code(yaml.safe_dump(run.config, sort_keys=False), language="yaml")
 log_col.caption("log (last lines of job.log)")
 log_col.code("\n".join(run.log_tail) or "(no job log: not started from the dashboard)")
+
+
+
+@st.fragment(run_every=3 if run.status == "running" else None)
+def predictions_over_training(run):
+    """Sliders over the evaluations (and a self-training run's rounds) that
+    saved predictions, and the chosen val images' pictures at the one picked."""
+    folder = run.path
+    if run.kind == "selftrain":
+        found = snapshots.snapshot_runs(run.path)
+        if not found:
+            st.caption(NO_SNAPSHOTS)
+            return
+        rounds = list(found)
+        index = rounds[0] if len(rounds) == 1 else st.select_slider(
+            "Round (0: the teacher)", rounds, value=rounds[-1], key=f"snapshot_round_{run.path}")
+        phase = st.radio("Training run of the round", list(found[index]), horizontal=True,
+                         key=f"snapshot_phase_{run.path}_{index}")
+        folder = found[index][phase]
+    steps = snapshots.saved_steps(folder)
+    if not steps:
+        st.caption(NO_SNAPSHOTS)
+        return
+    step = steps[0] if len(steps) == 1 else st.select_slider(
+        "Step", steps, value=steps[-1], key=f"snapshot_step_{folder}")
+    try:
+        record, rows = snapshots.read_record(folder), snapshots.snapshot(folder, step)
+    except ValueError as error:
+        st.error(f"The predictions of {run.name} cannot be read: {error}")
+        return
+    st.caption(f"Step {step} of {', '.join(map(str, steps))}: {len(rows)} images of the "
+               f"{record['split']} split, chosen once for the run. Each row: the image, its "
+               "ground truth, and the prediction at that step (one scale).")
+    for number, row in enumerate(rows):
+        columns = st.columns(4)
+        show_snapshot(row, step, columns[:3])
+        if number == 0:
+            widgets.show_legend(record["class_names"], record["palette"], columns[3])
+
+
+def show_snapshot(row, step, columns):
+    if row["problem"]:
+        columns[0].warning(row["problem"])
+    pictures = (("image", row["name"]), ("truth", f"{row['name']}: ground truth"),
+                ("prediction", f"{row['name']}: step {step}"))
+    for column, (key, caption) in zip(columns, pictures):
+        if row[key] is not None:
+            column.image(row[key], caption=caption, width="stretch")
+
+
+st.subheader("Predictions over training")
+predictions_over_training(run)
 
 others = [other for other in names if other != run.name]
 if others:

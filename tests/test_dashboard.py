@@ -138,6 +138,10 @@ def test_a_tiny_selftraining_run_launched_from_the_page_runs_to_the_end(runs_roo
     rerun(app)
     table = app.dataframe[0].value
     assert table.loc[0, "run"] == "tiny" and table.loc[0, "status"] == "finished"
+    # each round's training runs saved their predictions over training
+    assert app.select_slider(key=f"snapshot_round_{run_dir}").options == ["0", "1"]
+    captions = [caption for image in app.get("image") for caption in image.captions]
+    assert "val 00000: step 2" in captions, captions  # round 1's student, 2 iterations
     app.switch_page("rounds.py")
     rerun(app)
     assert app.dataframe[0].value["round"].tolist() == [0, 1]

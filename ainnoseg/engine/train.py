@@ -36,6 +36,7 @@ from .checkpointing import (load_initial_weights, require_finite, restart_advice
                             training_checkpoint)
 from .evaluate import evaluate
 from .sampler import SeededDataset, StepBatchSampler
+from .snapshots import prepare_snapshots, save_snapshot
 
 
 def learning_rate(config, step):
@@ -185,6 +186,7 @@ class _Session:
     train_set: object
     val_set: object
     world_size: int
+    snapshots: dict | None = None  # the val images whose predictions evaluations save
 
 
 @dataclass
@@ -212,6 +214,8 @@ def _train(config, run_dir, resume, datasets, on_step):
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / layout.CONFIG)
         log = RunLog(run_dir, position.step)
+        session.snapshots = prepare_snapshots(run_dir, session.val_set, config.snapshot_images,
+                                              position.step, config.val_split)
     loader = iter(_make_loader(session.train_set, config, world_size, rank, position.step))
     heartbeat = Heartbeat(run_dir, enabled=main)
     _loop(session, position, loader, log, heartbeat, on_step)
@@ -297,8 +301,9 @@ def _loop(session, position, loader, log, heartbeat, on_step):
 
 
 def _evaluate_and_save(session, position, log):
-    """After a step: evaluate when due (logging the scores), and save best.pt
-    and last.pt when due, with finite weights only."""
+    """After a step: evaluate when due (logging the scores and saving the
+    predictions of the chosen val images), and save best.pt and last.pt when
+    due, with finite weights only."""
     config, step, main = session.config, position.step, distributed.is_main_process()
     evaluated = step % config.eval_every == 0 or step == config.iterations
     if evaluated:
@@ -306,6 +311,9 @@ def _evaluate_and_save(session, position, log):
                                     config.eval_scales, config.eval_flip, config.mode,
                                     crop_size=config.crop_size,
                                     distributed=session.world_size > 1, amp=config.amp)
+        if main and session.snapshots:
+            save_snapshot(session.model_without_ddp, session.val_set, session.snapshots,
+                          session.run_dir, step, config)
         session.model.train()
     saving = evaluated or step % config.checkpoint_every == 0
     if main and evaluated:

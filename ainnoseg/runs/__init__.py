@@ -9,6 +9,7 @@
     eta         how long a run still needs
     tables      runs as rows for a page or a notebook
     rounds      a self-training run's rounds and pseudo-labels
+    snapshots   predictions of a few val images at each evaluation: a model learning
     supervisor  the small process that keeps a job's record
     jobs        launch, stop and wait for background training jobs
     launching   what a launch form needs before a job starts (presets, checks)
@@ -19,7 +20,8 @@ from .commands import run_command
 from .read import (LOG_TAIL_LINES, STATUSES, STOP_SIGNALS, Run, find_run_dirs, judge_status,
                    list_runs, load_run, run_kind)
 
-# The modules jobs, launching, rounds and tables are public too: `from ainnoseg.runs import jobs`.
+# The modules jobs, launching, rounds, snapshots and tables are public too:
+# `from ainnoseg.runs import jobs`.
 __all__ = ["LOG_TAIL_LINES", "STATUSES", "STOP_SIGNALS", "Run", "find_run_dirs", "jobs",
            "judge_status", "launching", "list_runs", "load_run", "rounds", "run_command",
-           "run_kind", "tables"]
+           "run_kind", "snapshots", "tables"]

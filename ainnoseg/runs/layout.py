@@ -2,7 +2,11 @@
 in run directories. Nothing else in the library spells a run file's name.
 
 A training run directory holds CONFIG, METRICS_LOG, LAST, BEST,
-CLASS_WEIGHTS, HEARTBEAT and TensorBoard's events.out.tfevents.*; a job adds
+CLASS_WEIGHTS, HEARTBEAT, TensorBoard's events.out.tfevents.* and SNAPSHOTS/,
+its predictions over training time (runs/snapshots.py): SNAPSHOT_RECORD (the
+val images it follows, chosen once), SNAPSHOT_IMAGES/ and SNAPSHOT_TRUTH/
+(each image and its ground truth, <index>.png) and one folder per evaluation,
+`snapshot_dir(run_dir, step)` (the predictions then, <index>.png); a job adds
 supervisor.RECORD, supervisor.LOG and supervisor.LOCK. A self-training run
 directory holds SELFTRAIN_CONFIG, PROGRESS, SUMMARY, HEARTBEAT and one folder
 per round, `round_dir(run_dir, r)`: round 0 is the teacher's training run;
@@ -52,6 +56,10 @@ BEST = "best.pt"  # the checkpoint of the best val mIoU
 CLASS_WEIGHTS = "class_weights.json"  # the loss's class weights, counted once
 HEARTBEAT = "heartbeat.json"  # a live run's pulse (runs/heartbeat.py)
 EVENTS = "events.out.tfevents.*"  # TensorBoard's, one per start
+SNAPSHOTS = "snapshots"  # predictions of a few val images at each evaluation
+SNAPSHOT_RECORD = "images.json"  # in SNAPSHOTS/: which val images, their classes and palette
+SNAPSHOT_IMAGES, SNAPSHOT_TRUTH = "images", "truth"  # in SNAPSHOTS/: <index>.png each
+SNAPSHOT_STEP_PREFIX = "step_"  # SNAPSHOTS/step_000460/<index>.png: the predictions at step 460
 # A self-training run's files, and those of each of its rounds.
 SELFTRAIN_CONFIG = "selftrain.yaml"
 PROGRESS = "progress.jsonl"  # a record per step of every phase
@@ -102,6 +110,21 @@ def round_dirs(run_dir):
     found = {}
     for folder in Path(run_dir).glob(f"{ROUND_PREFIX}*"):
         number = folder.name[len(ROUND_PREFIX):]
+        if folder.is_dir() and number.isdigit():
+            found[int(number)] = folder
+    return dict(sorted(found.items()))
+
+
+def snapshot_dir(run_dir, step):
+    """The folder of the predictions a training run saved at evaluation `step`."""
+    return Path(run_dir) / SNAPSHOTS / f"{SNAPSHOT_STEP_PREFIX}{step:06d}"
+
+
+def snapshot_dirs(run_dir):
+    """{step: folder} of the evaluations of a training run that saved predictions."""
+    found = {}
+    for folder in (Path(run_dir) / SNAPSHOTS).glob(f"{SNAPSHOT_STEP_PREFIX}*"):
+        number = folder.name[len(SNAPSHOT_STEP_PREFIX):]
         if folder.is_dir() and number.isdigit():
             found[int(number)] = folder
     return dict(sorted(found.items()))
