@@ -3,7 +3,8 @@ import pytest
 import torch
 from torchvision import tv_tensors
 
-from ainnoseg.analysis.previews import mosaic_preview, to_uint8, training_batch, training_view
+from ainnoseg.analysis.previews import mosaic_preview, training_batch, training_view
+from ainnoseg.data.transforms import to_uint8
 from ainnoseg.data import DataError, mosaic_sample
 from ainnoseg.data.transforms import eval_transforms
 

@@ -14,18 +14,9 @@ import torch
 
 from ..data import IGNORE_INDEX, MosaicCollate, build_dataset, train_transforms
 from ..data.mosaic import mosaic_parts
-from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..data.transforms import to_uint8
 
 QUADRANTS = ("top-left", "top-right", "bottom-left", "bottom-right")
-
-
-def to_uint8(image):
-    """A normalised float image (3, H, W), as the training transforms make it,
-    back to a uint8 (H, W, 3) array."""
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    pixels = (image.as_subclass(torch.Tensor).float() * std + mean) * 255
-    return pixels.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 def _mask(mask):

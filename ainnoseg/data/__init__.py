@@ -11,7 +11,7 @@ from .mosaic import MosaicCollate, mosaic_sample
 from .palettes import CAMVID_PALETTE, default_palette
 from .pool import Pool, open_pool
 from .synthetic import SyntheticScenes
-from .transforms import eval_transforms, train_transforms
+from .transforms import eval_transforms, to_uint8, train_transforms
 
 LAYOUTS = """\
   ADE20K   images/{training,validation}/*.jpg + annotations/{training,validation}/*.png
@@ -95,5 +95,6 @@ __all__ = [
     "ADE20K", "CamVid", "DataError", "FolderDataset", "IGNORE_INDEX", "ImageFolder",
     "LabeledImages", "MissingFolder", "MosaicCollate", "Pool", "SyntheticScenes",
     "build_dataset", "check", "detect_layout", "eval_transforms", "examples", "mosaic_sample",
-    "object_sizes", "open_pool", "palette_of", "read_image", "read_mask", "train_transforms",
+    "object_sizes", "open_pool", "palette_of", "read_image", "read_mask", "to_uint8",
+    "train_transforms",
 ]

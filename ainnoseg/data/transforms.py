@@ -145,3 +145,12 @@ def eval_transforms(scale=None):
     """Evaluation: PIL images to RGB tensors, optionally fit into `scale`, then normalise."""
     steps = [FitScale(scale)] if scale is not None else []
     return v2.Compose([PILToRGBImage(), *steps, *_to_model_input()])
+
+
+def to_uint8(image):
+    """A normalised float image (3, H, W), as the training transforms make it,
+    back to a uint8 (H, W, 3) array."""
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    pixels = (image.as_subclass(torch.Tensor).float() * std + mean) * 255
+    return pixels.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()

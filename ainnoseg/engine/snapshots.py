@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..analysis.images import sample_name
-from ..analysis.previews import to_uint8
+from ..data import to_uint8
 from ..inference.multiscale import segment
 from ..runs.snapshots import read_record, record_images, restart, save_predictions
 
