@@ -6,14 +6,15 @@
     confusion       confusion matrices of a split, all pixels and boundary pixels
     dataset_scores  models compared over a dataset, the releases to compare
     inside          what a segmentor computes inside (branches, attention, OCR regions)
+    pixel           what it computes for one pixel (top classes per output, OCR weights)
     previews        what training sees: Mosaic samples and training batches
 """
 
-from . import compare, compare_report, confusion, dataset_scores, inside, previews
+from . import compare, compare_report, confusion, dataset_scores, inside, pixel, previews
 from .images import (METRICS, TABLE_NAMES, confidence_map, confidence_picture, find_checkpoints,
                      image_metrics, load_sample, sample_name, score_images, worst_images)
 
 __all__ = ["METRICS", "TABLE_NAMES", "compare", "compare_report", "confidence_map",
            "confidence_picture", "confusion", "dataset_scores", "find_checkpoints",
-           "image_metrics", "inside", "load_sample", "previews", "sample_name", "score_images",
-           "worst_images"]
+           "image_metrics", "inside", "load_sample", "pixel", "previews", "sample_name",
+           "score_images", "worst_images"]
