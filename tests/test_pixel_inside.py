@@ -55,7 +55,7 @@ def test_top_classes_are_each_outputs_softmax_at_the_pixel(trained):
     for point in [(100, 100), (0, 0), (255, 319), (30, 250)]:
         rows = pixel.top_classes(inside, point, names, k=3)
         assert [row["output"] for row in rows[::3]] == [
-            "final output", pixel.OUTPUT_NAMES["ocr"], pixel.OUTPUT_NAMES["da"]]
+            "final", "OCR regions (aux)", "DA head"]
         assert rows[0]["class"] == names[inside.labels[point]]
         for start, key in zip(range(0, 9, 3), ("out", "ocr", "da")):
             expected = torch.softmax(outputs[key][:, point[0], point[1]], 0).sort(descending=True)

@@ -24,11 +24,11 @@ __all__ = ["OUTPUT_NAMES", "PARTS", "check_point", "missing_message", "missing_p
 
 # What each output key of the models means (segmentor.py: fixed keys per model).
 OUTPUT_NAMES = {
-    "out": "final output",
-    "da": "dual attention head (DA)",
-    "ocr": "OCR's region logits (auxiliary)",
-    "pam": "position attention branch",
-    "cam": "channel attention branch",
+    "out": "final",
+    "da": "DA head",
+    "ocr": "OCR regions (aux)",
+    "pam": "PAM branch",
+    "cam": "CAM branch",
 }
 
 # The parts this module shows, each with what a model without it cannot show.
