@@ -96,8 +96,8 @@ with about:
         st.stop()
     class_id = int(seen.labels[point])
     st.subheader(f"Pixel (y={point[0]}, x={point[1]}): {names[class_id]}")
-    st.caption("The three most probable classes in each of the model's outputs at this pixel: "
-               "the final one, and the auxiliary heads' that its loss also trains.")
+    st.caption("The three most probable classes at this pixel in each output of the model: "
+               "the final one and any auxiliary head's.")
     st.dataframe(pixel.top_classes(seen, point, names), hide_index=True,
                  column_order=["output", "class", "probability"], column_config={"probability": st.column_config.ProgressColumn(
                      "probability", format="percent", min_value=0.0, max_value=1.0)})

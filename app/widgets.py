@@ -8,6 +8,8 @@ and size), so a checkpoint written again is loaded again; everything else is
 a call into `ainnoseg`.
 """
 
+import base64
+import io
 import os
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import altair as alt
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import Image
 
 import ainnoseg
 from ainnoseg import CheckpointError, DataError, analysis, viz
@@ -177,6 +180,14 @@ def _image_layout(figure, height, width, size=560):
     return figure
 
 
+def _picture(image):
+    """An image trace sent as a PNG (a fraction of its pixels' numbers), no hover."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
+    source = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return go.Image(source=source, hoverinfo="skip")
+
+
 def _mark(figure, point):
     if point is not None:
         figure.add_trace(go.Scatter(x=[point[1]], y=[point[0]], mode="markers", marker=MARKED,
@@ -188,20 +199,23 @@ def prediction_figure(image, labels, palette, class_names, point=None, title=Non
     the class under the pointer; with `st.plotly_chart(on_select=...,
     selection_mode="points")` a click selects a pixel (`clicked_pixel` reads
     it). Plotly cannot select an image's pixels, so invisible points lie over
-    them: one per pixel, or one every few pixels past CLICK_POINTS. `point`
-    (y, x) is marked with a ring."""
+    them, one trace per class (named for the hover): one point per pixel, or
+    one every few pixels past CLICK_POINTS. `point` (y, x) is marked with a ring."""
     labels = np.asarray(labels)
     height, width = labels.shape
     step = max(1, int(np.ceil(np.sqrt(height * width / CLICK_POINTS))))
-    ys, xs = np.mgrid[0:height:step, 0:width:step]
-    names = np.array([*class_names, "no class"], dtype=object)
-    shown = labels[ys, xs].ravel()
-    shown = np.where((shown >= 0) & (shown < len(class_names)), shown, len(class_names))
-    figure = go.Figure(go.Image(z=viz.overlay(image, labels, palette), hoverinfo="skip"))
-    figure.add_trace(go.Scattergl(
-        x=xs.ravel(), y=ys.ravel(), mode="markers", text=names[shown],
-        marker=dict(size=max(6, 2 * step), opacity=0),
-        hovertemplate="%{text}<br>x=%{x}, y=%{y}<extra></extra>"))
+    small = np.min_scalar_type(max(height, width))  # 2 bytes a coordinate, not 8
+    ys, xs = (grid.ravel().astype(small) for grid in np.mgrid[0:height:step, 0:width:step])
+    shown = labels[ys, xs]
+    figure = go.Figure(_picture(viz.overlay(image, labels, palette)))
+    for class_id, name in [*enumerate(class_names), (None, "no class")]:
+        where = (np.isin(shown, range(len(class_names)), invert=True) if class_id is None
+                 else shown == class_id)
+        if where.any():
+            figure.add_trace(go.Scattergl(
+                x=xs[where], y=ys[where], mode="markers", name=name,
+                marker=dict(size=max(6, 2 * step), opacity=0),
+                hovertemplate="%{fullData.name}<br>x=%{x}, y=%{y}<extra></extra>"))
     _mark(figure, point)
     figure.update_layout(title=title, clickmode="event+select", dragmode=False)
     return _image_layout(figure, height, width)
@@ -220,9 +234,9 @@ def heat_figure(image, values, label, point=None, title=None, colorscale="Infern
     """The image with an (H, W) map of `values` laid over it in colour, the
     colour bar titled `label`; hover shows the value; `point` (y, x) is marked."""
     height, width = np.asarray(values).shape
-    figure = go.Figure(go.Image(z=np.asarray(image), hoverinfo="skip"))
+    figure = go.Figure(_picture(image))
     figure.add_trace(go.Heatmap(
-        z=values, opacity=0.6, colorscale=colorscale, colorbar=dict(title=label),
+        z=np.asarray(values, dtype=np.float32), opacity=0.6, colorscale=colorscale, colorbar=dict(title=label),
         hovertemplate=f"{label}: %{{z:.3g}}<br>x=%{{x}}, y=%{{y}}<extra></extra>"))
     _mark(figure, point)
     figure.update_layout(title=title)

@@ -88,10 +88,20 @@ def test_a_click_on_the_prediction_is_a_pixel():
     labels = np.array([[0, 1, 1], [2, 2, 255]])
     figure = widgets.prediction_figure(np.zeros((2, 3, 3), np.uint8), labels,
                                        [(0, 0, 0), (9, 9, 9), (99, 99, 99)], ["a", "b", "c"])
-    points = figure.data[1]
-    assert list(points.text) == ["a", "b", "b", "c", "c", "no class"]
-    assert (list(points.x), list(points.y)) == ([0, 1, 2, 0, 1, 2], [0, 0, 0, 1, 1, 1])
+    points = {trace.name: list(zip(trace.y, trace.x)) for trace in figure.data[1:]}
+    assert points == {"a": [(0, 0)], "b": [(0, 1), (0, 2)], "c": [(1, 0), (1, 1)],
+                      "no class": [(1, 2)]}
     # what st.plotly_chart returns for a click on the point of pixel (y=1, x=2)
     assert widgets.clicked_pixel({"points": [{"x": 2, "y": 1, "curve_number": 1}]}) == (1, 2)
     assert widgets.clicked_pixel({"points": []}) is None
     assert widgets.clicked_pixel(None) is None
+
+
+def test_a_large_prediction_gets_a_clickable_point_every_few_pixels():
+    labels = np.zeros((400, 600), np.int64)
+    figure = widgets.prediction_figure(np.zeros((400, 600, 3), np.uint8), labels, [(0, 0, 0)],
+                                       ["a"], point=(399, 599))
+    points = figure.data[1]
+    assert len(points.x) <= widgets.CLICK_POINTS and set(np.unique(points.x) % 2) == {0}
+    assert max(points.x) == 598 and max(points.y) == 398
+    assert (figure.data[-1].x, figure.data[-1].y) == ((599,), (399,))  # the ring
