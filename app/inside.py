@@ -20,9 +20,10 @@ st.caption("Click a pixel of the prediction, or type its row and column: the fig
            "under the pointer.")
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def looked_inside(path, modified, image_key, _model, _image):
-    """One forward pass, taken apart; a click reuses it."""
+    """One forward pass, taken apart; a click reuses it. Two kept: each holds
+    every output's full-size logits."""
     with threads.foreground():  # the cores a training job leaves (ainnoseg/threads.py)
         return inside.look_inside(_model, _image)
 
