@@ -34,7 +34,8 @@ def sample(data, split, index, _dataset):
 
 
 def choose_model():
-    """(label, released name or path, model) of the chosen checkpoint; stops the page without one."""
+    """(label, released name or path, model) of the chosen checkpoint; stops the
+    page without one."""
     names = list(widgets.checkpoint_choices())
     default = names.index(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT in names else 0
     chosen = widgets.checkpoint_picker("Checkpoint", "inside_model", index=default)
@@ -99,9 +100,11 @@ with about:
     st.subheader(f"Pixel (y={point[0]}, x={point[1]}): {names[class_id]}")
     st.caption("The three most probable classes at this pixel in each output of the model: "
                "the final one and any auxiliary head's.")
+    probability = st.column_config.ProgressColumn("probability", format="percent",
+                                                  min_value=0.0, max_value=1.0)
     st.dataframe(pixel.top_classes(seen, point, names), hide_index=True,
-                 column_order=["output", "class", "probability"], column_config={"probability": st.column_config.ProgressColumn(
-                     "probability", format="percent", min_value=0.0, max_value=1.0)})
+                 column_order=["output", "class", "probability"],
+                 column_config={"probability": probability})
     widgets.show_legend(names, palette)
 with picture:
     st.plotly_chart(widgets.prediction_figure(seen.image, seen.labels, palette, names, point,
@@ -119,8 +122,8 @@ if seen.position_input is not None or seen.channel_attention is not None:
         looks.plotly_chart(widgets.heat_figure(
             seen.image, inside.upsample(row / row.mean(), size), "× a flat row", point,
             title="Where position attention looks from the pixel"), key="inside_pam")
-        looks.caption(f"One row of the position attention map: the pixel's weights over the image's "
-                      f"{row.numel()} feature cells, "
+        looks.caption(f"One row of the position attention map: the pixel's weights over the "
+                      f"image's {row.numel()} feature cells, "
                       f"divided by a flat row's weight. {share['mass']:.0%} of it lands on "
                       f"pixels predicted {names[class_id]}, which hold {share['area']:.0%} "
                       "of the image.")

@@ -236,7 +236,8 @@ def heat_figure(image, values, label, point=None, title=None, colorscale="Infern
     height, width = np.asarray(values).shape
     figure = go.Figure(_picture(image))
     figure.add_trace(go.Heatmap(
-        z=np.asarray(values, dtype=np.float32), opacity=0.6, colorscale=colorscale, colorbar=dict(title=label),
+        z=np.asarray(values, dtype=np.float32), opacity=0.6, colorscale=colorscale,
+        colorbar=dict(title=label),
         hovertemplate=f"{label}: %{{z:.3g}}<br>x=%{{x}}, y=%{{y}}<extra></extra>"))
     _mark(figure, point)
     figure.update_layout(title=title)

@@ -29,7 +29,8 @@ def at_pixel(area, y, x):
     browser moves the mouse in whole screen pixels, about 1.5 image pixels
     here, so the pixel under it may be a neighbour."""
     box = area.bounding_box()
-    return box["x"] + box["width"] * (x + 0.5) / WIDTH, box["y"] + box["height"] * (y + 0.5) / HEIGHT
+    return (box["x"] + box["width"] * (x + 0.5) / WIDTH,
+            box["y"] + box["height"] * (y + 0.5) / HEIGHT)
 
 
 def test_hover_names_the_class_and_a_click_picks_the_pixel(dashboard, page):
