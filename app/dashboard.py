@@ -1,7 +1,8 @@
 """The ainnoseg dashboard: `streamlit run app/dashboard.py` (or `make dashboard`).
 
 Runs, launching jobs, self-training rounds and their pseudo-labels, Mosaic
-samples and predictions; every page only calls the `ainnoseg` library.
+samples, predictions and what a model computes at a clicked pixel; every page
+only calls the `ainnoseg` library.
 """
 
 import os
@@ -20,6 +21,7 @@ pages = [
     st.Page("rounds.py", title="Rounds", icon=":material/autorenew:"),
     st.Page("mosaic.py", title="Mosaic", icon=":material/dashboard:"),
     st.Page("predictions.py", title="Predictions", icon=":material/image_search:"),
+    st.Page("inside.py", title="Inside", icon=":material/center_focus_strong:"),
     st.Page("label_issues.py", title="Label issues", icon=":material/report:"),
 ]
 navigation = st.navigation(pages)

@@ -1,16 +1,23 @@
 """Widgets the dashboard's pages share: the runs folder, a checkpoint picker,
-a dataset picker, cached models and datasets, a legend, percent columns.
+a dataset picker, cached models and datasets, a legend, percent columns, and
+Plotly figures of a prediction (hover names the class, a click picks a pixel)
+and of maps laid over an image.
 
 Caches are keyed by file path and `ainnoseg.files.stamp` (modification time
 and size), so a checkpoint written again is loaded again; everything else is
 a call into `ainnoseg`.
 """
 
+import base64
+import io
 import os
 from pathlib import Path
 
 import altair as alt
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
+from PIL import Image
 
 import ainnoseg
 from ainnoseg import CheckpointError, DataError, analysis, viz
@@ -154,3 +161,106 @@ def confusion_chart(rows, title):
                         legend=alt.Legend(format="%")),
         tooltip=["true:N", "predicted:N", alt.Tooltip("share:Q", format=".1%"),
                  alt.Tooltip("pixels:Q", format=",")])
+
+
+# A prediction figure has one clickable point per pixel up to this many pixels
+# (a 300 x 300 image), and one every few pixels on larger images.
+CLICK_POINTS = 90_000
+MARKED = dict(symbol="circle-open", size=16, color="white", line=dict(width=3))
+
+
+def _image_layout(figure, height, width, size=560):
+    """Axes of image pixels (y down), no margins, the figure as tall as the image
+    is for `size` pixels of width."""
+    figure.update_layout(margin=dict(l=0, r=0, t=30, b=0), height=round(size * height / width),
+                         showlegend=False)
+    figure.update_xaxes(showgrid=False, zeroline=False, range=[-0.5, width - 0.5])
+    figure.update_yaxes(showgrid=False, zeroline=False, range=[height - 0.5, -0.5],
+                        scaleanchor="x")
+    return figure
+
+
+def _picture(image):
+    """An image trace sent as a PNG (a fraction of its pixels' numbers), no hover."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
+    source = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return go.Image(source=source, hoverinfo="skip")
+
+
+def _mark(figure, point):
+    if point is not None:
+        figure.add_trace(go.Scatter(x=[point[1]], y=[point[0]], mode="markers", marker=MARKED,
+                                    hoverinfo="skip"))
+
+
+def prediction_figure(image, labels, palette, class_names, point=None, title=None):
+    """A Plotly figure of `labels` (H, W) painted over `image` whose hover names
+    the class under the pointer; with `st.plotly_chart(on_select=...,
+    selection_mode="points")` a click selects a pixel (`clicked_pixel` reads
+    it). Plotly cannot select an image's pixels, so invisible points lie over
+    them, one trace per class (named for the hover): one point per pixel, or
+    one every few pixels past CLICK_POINTS. `point` (y, x) is marked with a ring."""
+    labels = np.asarray(labels)
+    height, width = labels.shape
+    step = max(1, int(np.ceil(np.sqrt(height * width / CLICK_POINTS))))
+    small = np.min_scalar_type(max(height, width))  # 2 bytes a coordinate, not 8
+    ys, xs = (grid.ravel().astype(small) for grid in np.mgrid[0:height:step, 0:width:step])
+    shown = labels[ys, xs]
+    figure = go.Figure(_picture(viz.overlay(image, labels, palette)))
+    for class_id, name in [*enumerate(class_names), (None, "no class")]:
+        where = (np.isin(shown, range(len(class_names)), invert=True) if class_id is None
+                 else shown == class_id)
+        if where.any():
+            figure.add_trace(go.Scattergl(
+                x=xs[where], y=ys[where], mode="markers", name=name,
+                marker=dict(size=max(6, 2 * step), opacity=0),
+                hovertemplate="%{fullData.name}<br>x=%{x}, y=%{y}<extra></extra>"))
+    _mark(figure, point)
+    figure.update_layout(title=title, clickmode="event+select", dragmode=False)
+    return _image_layout(figure, height, width)
+
+
+def clicked_pixel(selection):
+    """(y, x) of the pixel a click on a `prediction_figure` selected, None without one."""
+    points = (selection or {}).get("points") or []
+    located = [p for p in points if p.get("x") is not None and p.get("y") is not None]
+    if not located:
+        return None
+    return int(round(located[0]["y"])), int(round(located[0]["x"]))
+
+
+def heat_figure(image, values, label, point=None, title=None, colorscale="Inferno"):
+    """The image with an (H, W) map of `values` laid over it in colour, the
+    colour bar titled `label`; hover shows the value; `point` (y, x) is marked."""
+    height, width = np.asarray(values).shape
+    figure = go.Figure(_picture(image))
+    figure.add_trace(go.Heatmap(
+        z=np.asarray(values, dtype=np.float32), opacity=0.6, colorscale=colorscale,
+        colorbar=dict(title=label),
+        hovertemplate=f"{label}: %{{z:.3g}}<br>x=%{{x}}, y=%{{y}}<extra></extra>"))
+    _mark(figure, point)
+    figure.update_layout(title=title)
+    return _image_layout(figure, height, width)
+
+
+def matrix_figure(matrix, title, axis="channel"):
+    """A square matrix (rows summing to 1) as a heatmap: row i is what `axis` i
+    draws from each `axis` j."""
+    figure = go.Figure(go.Heatmap(
+        z=np.asarray(matrix), colorscale="Blues", colorbar=dict(title="weight"),
+        hovertemplate=f"{axis} %{{y}} takes %{{z:.3g}} from {axis} %{{x}}<extra></extra>"))
+    figure.update_layout(title=title, margin=dict(l=0, r=0, t=30, b=0), height=460)
+    figure.update_xaxes(title=f"{axis} drawn from")
+    figure.update_yaxes(title=axis, autorange="reversed", scaleanchor="x")
+    return figure
+
+
+def class_bar_figure(class_names, values, palette, title, label):
+    """One bar per class in its palette colour, the value axis titled `label`."""
+    colors = [f"rgb{tuple(int(c) for c in palette[i])}" for i in range(len(class_names))]
+    figure = go.Figure(go.Bar(x=list(class_names), y=np.asarray(values), marker_color=colors,
+                              hovertemplate=f"%{{x}}: %{{y:.1%}} {label}<extra></extra>"))
+    figure.update_layout(title=title, margin=dict(l=0, r=0, t=30, b=0), height=360)
+    figure.update_yaxes(title=label, tickformat=".0%")
+    return figure

@@ -10,6 +10,8 @@ and OCR's soft object regions.
     attention_by_class(model, dataset, range(10))  # the same per class, over ten images
     inside.channel_attention           # (C, C) rows of DANet's channel attention
     inside.regions                     # (K, h, w) OCR soft object regions
+    inside.region_relation             # (K, h, w) each pixel's weights over those regions
+    inside.logits                      # {"out": (K, H, W), "ocr": ..., "da": ...} every output
 
 Position attention is computed for one query row only: DANet's N x N map
 (N = h * w) is never built. Feature maps are cropped to the image's own area
@@ -28,7 +30,7 @@ from ..data import eval_transforms
 from ..data.io import as_image
 from ..models.attention import ChannelAttention, PositionAttention
 from ..models.backbones import HRNetV2
-from ..models.heads import OCRHead
+from ..models.heads import ObjectAttention, OCRHead
 
 
 @dataclass(repr=False)
@@ -41,6 +43,12 @@ class Inside:
     channel_attention: (C, C) softmax rows of the channel attention, or None.
     regions: (K, h, w) OCR soft object regions (each class's spatial softmax,
         the weights OCR averages pixels with), or None.
+    region_relation: (K, h, w) OCR's pixel-to-region attention over the
+        padded input's feature map (as position_input): at each pixel, the
+        softmax weights with which it gathers the K object regions'
+        representations (summing to 1 over K), or None.
+    logits: {output name: (K, H, W) logits} for every output of the model
+        ("out" and its auxiliary heads', e.g. "ocr" and "da"), at the image's size.
     padded_size: the (height, width) the network saw after zero-padding.
     """
 
@@ -51,6 +59,8 @@ class Inside:
     position_input: torch.Tensor | None = None
     channel_attention: torch.Tensor | None = None
     regions: torch.Tensor | None = None
+    region_relation: torch.Tensor | None = None
+    logits: dict = field(default_factory=dict)
     position_module: PositionAttention | None = field(default=None, repr=False)
 
     def __repr__(self):
@@ -62,12 +72,14 @@ class Inside:
                  f"{self.padded_size[1]}), labels {shape(self.labels)}"]
         if self.branches is not None:
             lines.append("branches " + ", ".join(shape(b) for b in self.branches))
-        for name in ("position_input", "channel_attention", "regions"):
+        parts = ("position_input", "channel_attention", "regions", "region_relation")
+        for name in parts:
             value = getattr(self, name)
             if value is not None:
                 lines.append(f"{name} {shape(value)}")
-        absent = [name for name in ("branches", "position_input", "channel_attention", "regions")
-                  if getattr(self, name) is None]
+        if self.logits:
+            lines.append("logits " + ", ".join(self.logits))
+        absent = [name for name in ("branches", *parts) if getattr(self, name) is None]
         if absent:
             lines.append("none: " + ", ".join(absent))
         return "Inside(\n  " + ",\n  ".join(lines) + ")"
@@ -106,6 +118,45 @@ def attention_sharpness(attention):
             "uniform_entropy": float(np.log(attention.shape[-1]))}
 
 
+# What look_inside keeps of each part: (module type, its submodule to hook, what to keep).
+_PARTS = {"branches": (HRNetV2, "body", "output"),
+          "position": (PositionAttention, None, "input"),
+          "channel": (ChannelAttention, None, "input"),
+          "regions": (OCRHead, "soft_regions", "output"),
+          "relation": (ObjectAttention, None, "inputs")}
+
+
+def _hook_parts(model, captured):
+    """Forward hooks that keep, in `captured`, what each part of `model` in
+    `_PARTS` computes the first time it runs; returns the hooks."""
+    def keep(name, what):
+        def hook(module, inputs, output):
+            kept = {"output": output, "input": inputs[0], "inputs": inputs}[what]
+            captured.setdefault(name, kept)
+        return hook
+
+    hooks = []
+    for name, (kind, child, what) in _PARTS.items():
+        module = _first(model, kind)
+        if module is not None:
+            target = getattr(module, child) if child else module
+            hooks.append(target.register_forward_hook(keep(name, what)))
+    return hooks
+
+
+def region_relation(module, pixels, objects):
+    """(K, h, w): OCR's pixel-to-region attention of an `ObjectAttention`
+    `module` on its inputs, `pixels` (1, C, h, w) and `objects` (1, C, K, 1):
+    at each pixel the softmax over the K regions of query . key / sqrt(channels),
+    the weights scaled_dot_product_attention applies, from the module's own
+    query and key convolutions."""
+    with torch.inference_mode():
+        query = module.to_query(pixels)[0].flatten(1).float()  # (Ck, N)
+        key = module.to_key(objects)[0].flatten(1).float()     # (Ck, K)
+        scores = key.T @ query * query.shape[0] ** -0.5        # (K, N)
+        return torch.softmax(scores, dim=0).view(-1, *pixels.shape[-2:]).cpu()
+
+
 def look_inside(model, image):
     """Run `model` (eval mode) once on `image` and keep what its parts compute.
 
@@ -119,34 +170,22 @@ def look_inside(model, image):
         raise RuntimeError("call model.eval() first: training mode changes batch-norm statistics")
     pixels = as_image(image)  # a (3, H, W) uint8 tv_tensors.Image, converted as files are
     image = pixels.as_subclass(torch.Tensor).permute(1, 2, 0).numpy()
-    captured, hooks = {}, []
-
-    def keep(name, use_input=False):
-        def hook(module, inputs, output):
-            captured.setdefault(name, inputs[0] if use_input else output)
-        return hook
-
-    parts = {"branches": (HRNetV2, False), "position": (PositionAttention, True),
-             "channel": (ChannelAttention, True), "regions": (OCRHead, False)}
-    for name, (kind, use_input) in parts.items():
-        module = _first(model, kind)
-        if module is not None:
-            target = module.body if kind is HRNetV2 else (
-                module.soft_regions if kind is OCRHead else module)
-            hooks.append(target.register_forward_hook(keep(name, use_input)))
+    captured = {}
+    hooks = _hook_parts(model, captured)
     device = next(model.parameters()).device
     tensor = eval_transforms()(pixels).as_subclass(torch.Tensor)
     try:
         with torch.inference_mode():
-            labels = model(tensor[None].to(device))["out"].argmax(1)[0]
+            outputs = model(tensor[None].to(device))
     finally:
         for hook in hooks:
             hook.remove()
     stride = getattr(model, "stride", 1)
     size = image.shape[:2]
     padded = (-(-size[0] // stride) * stride, -(-size[1] // stride) * stride)
-    inside = Inside(image=image, labels=labels.cpu().numpy(), padded_size=padded,
-                    position_module=_first(model, PositionAttention))
+    inside = Inside(image=image, labels=outputs["out"].argmax(1)[0].cpu().numpy(),
+                    padded_size=padded, position_module=_first(model, PositionAttention),
+                    logits={name: value[0].float().cpu() for name, value in outputs.items()})
     if "branches" in captured:
         inside.branches = [_crop(b[0].float().cpu(), size, padded) for b in captured["branches"]]
     if "position" in captured:
@@ -158,6 +197,9 @@ def look_inside(model, image):
         logits = captured["regions"][0].float().cpu()
         weights = torch.softmax(logits.flatten(1), dim=-1).view_as(logits)
         inside.regions = _crop(weights, size, padded)
+    if "relation" in captured:
+        inside.region_relation = region_relation(_first(model, ObjectAttention),
+                                                 *captured["relation"])
     return inside
 
 
