@@ -223,7 +223,10 @@ for label, model in models.items():
         labels = segment(str(path), stamp(path), image_key, scales, flip, model, image)
     row = st.columns([2, 2, 3])
     picture = viz.overlay(image, labels.numpy(), model.meta.palette)
-    row[0].image(picture, caption=f"{label}", width="stretch")
+    # Hover names the class under the pointer.
+    row[0].plotly_chart(widgets.prediction_figure(image, labels.numpy(), model.meta.palette,
+                                                  model.meta.class_names, title=label),
+                        key=f"figure_{label}", config={"displayModeBar": False})
     offer_downloads(name, label, labels.numpy(), picture, row[0])
     if mask is not None:
         row[1].image(viz.error_map(labels.numpy(), mask), width="stretch",

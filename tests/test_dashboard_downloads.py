@@ -1,10 +1,14 @@
 """The Predictions page offers each checkpoint's label map and overlay as PNG
-files, the image's scores and the worst-images table as CSV."""
+files, the image's scores and the worst-images table as CSV; hovering a
+prediction names the class under the pointer."""
 
 import io
+import json
 
 import pytest
 from PIL import Image
+
+from ainnoseg.data import SyntheticScenes
 
 pytest.importorskip("streamlit",
                     reason="the dashboard tests need streamlit: pip install -e .[test]")
@@ -37,3 +41,13 @@ def test_an_upload_without_labels_offers_pictures_but_no_scores(runs_root):
     rerun(app)
     offered = [button.proto.label for button in app.get("download_button")]
     assert offered == ["Label map (PNG)", "Overlay (PNG)"]
+
+
+def test_hovering_a_prediction_names_the_class_under_the_pointer(runs_root):
+    app = open_app("predictions.py")
+    figure = json.loads(app.get("plotly_chart")[0].proto.spec)
+    hovered = {trace["name"] for trace in figure["data"] if trace.get("hovertemplate")}
+    classes = {"sky", "building", "road", "car"}  # in every synthetic scene's prediction
+    assert hovered & classes and hovered <= set(SyntheticScenes.class_names) | {"no class"}
+    assert all("%{fullData.name}" in trace["hovertemplate"]
+               for trace in figure["data"] if trace.get("hovertemplate"))
