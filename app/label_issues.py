@@ -73,6 +73,7 @@ if signature not in found and st.button(f"Judge the first {limit} images with {l
         st.stop()
     finally:
         bar.empty()
+    st.rerun()  # without the button, which would only judge them again
 if signature not in found:
     st.stop()
 issues = found[signature]

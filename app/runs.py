@@ -90,7 +90,6 @@ log_col.caption("log (last lines of job.log)")
 log_col.code("\n".join(run.log_tail) or "(no job log: not started from the dashboard)")
 
 
-
 @st.fragment(run_every=3 if run.status == "running" else None)
 def predictions_over_training(run):
     """Sliders over the evaluations (and a self-training run's rounds) that

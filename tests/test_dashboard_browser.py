@@ -3,7 +3,8 @@ e2e_playwright/conftest.py tests apps: a module-scoped fixture starts the real
 server on a free localhost port, waits for /_stcore/health and always stops
 it. The test opens every page, launches a tiny training run from the Launch
 page, waits for it to finish, checks that the Runs page says so, compares two
-checkpoints and scores the worst images on the Predictions page, fails on any
+checkpoints and scores the worst images on the Predictions page, judges the
+labels of three images on the Label issues page, fails on any
 Streamlit exception box and saves a screenshot of each page.
 
 Screenshots go to $AINNOSEG_SCREENSHOTS (default: the test's temporary
@@ -42,7 +43,7 @@ BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgr
 RUN_TIMEOUT_S = 180  # the tiny run on a busy 2-core machine
 # page path, screenshot name, viewport height (the pages scroll inside their frame)
 PAGES = [("", "runs", 1300), ("rounds", "rounds", 2300), ("mosaic", "mosaic", 1400),
-         ("predictions", "predictions", 1900)]
+         ("predictions", "predictions", 1900), ("label_issues", "label_issues", 1700)]
 
 
 def _free_port():
@@ -141,6 +142,19 @@ def compare_and_score(page):
     sync_api.expect(page.get_by_text("worst mIoU first")).to_be_visible()
 
 
+def judge_labels(page):
+    """The label quality of the first 3 images, worst first, and the worst one shown."""
+    slider = page.get_by_test_id("stSlider").filter(has_text="Images to judge")
+    slider.get_by_role("slider").press("Home")
+    slider.get_by_role("slider").press("ArrowRight")
+    slider.get_by_role("slider").press("ArrowRight")
+    wait_for_app_run(page)
+    page.get_by_role("button", name="Judge the first 3 images").click()
+    wait_for_app_run(page)
+    sync_api.expect(page.get_by_text("Images, worst labels first")).to_be_visible()
+    sync_api.expect(page.get_by_text("suspected pixels (magenta)")).to_be_visible()
+
+
 def test_every_page_and_a_run_launched_from_the_browser(dashboard, page):
     url, runs = dashboard
     shots = Path(os.environ.get("AINNOSEG_SCREENSHOTS") or runs.parent / "screenshots")
@@ -170,5 +184,7 @@ def test_every_page_and_a_run_launched_from_the_browser(dashboard, page):
                 has_text="finished").first).to_be_visible()
         if path == "predictions":
             compare_and_score(page)
+        if path == "label_issues":
+            judge_labels(page)
         assert_no_exception(page, shot)
         page.screenshot(path=str(shots / f"{shot}.png"))

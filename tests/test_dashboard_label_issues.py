@@ -40,3 +40,13 @@ def test_a_split_of_another_dataset_is_a_message_not_a_traceback(runs_root):
     app.text_input(key="issues_data_folder").input("/no/such/folder")
     rerun(app)
     assert app.error and "/no/such/folder" in texts(app.error)
+
+
+def test_once_judged_the_button_goes(runs_root):
+    app = open_app("label_issues.py")
+    app.slider(key="issues_limit").set_value(2)
+    rerun(app)
+    app.button(key="issues_go").click()
+    rerun(app)
+    assert not [button for button in app.button if button.key == "issues_go"]
+    assert len(app.dataframe[0].value) == 2

@@ -98,10 +98,12 @@ class LabelIssues:
     rows: one per image, worst label quality first: {"index", "name",
         "score" (the soft minimum, 0 worst, 1 best), "suspected" (the share
         of its labelled pixels suspected), "swap" (its most common swap in
-        words, or "")}.
+        words, "Sidewalk labelled Road: 5.1% of Road pixels", or "")}.
     swaps: the most common (label, confident class) pairs over all suspected
         pixels: {"label", "looks like", "pixels", "share" (of the pixels
-        with that label), "images", "text"}, most pixels first.
+        with that label), "images", "words" ("Sidewalk labelled Road: 5.1% of
+        Road pixels"), "text" (the words, then "in 12 images")}, most pixels
+        first.
     suspected: {index: `suspected_pixels`}.
     thresholds: (K,) the per-class thresholds.
     band: {"suspected", "suspected_in_band", "labelled", "labelled_in_band"}
@@ -200,7 +202,7 @@ def _issues(dataset, kept, thresholds):
         top = _swaps(image_pairs, image_labelled, image_pairs > 0, names, top=1)
         rows.append({"index": index, "name": sample_name(dataset, index), "score": score,
                      "suspected": float(flagged.sum() / max(labelled.sum(), 1)),
-                     "swap": top[0]["text"] if top else ""})
+                     "swap": top[0]["words"] if top else ""})
     rows.sort(key=lambda row: (np.isnan(row["score"]), row["score"], row["index"]))
     return LabelIssues(class_names=list(names), rows=rows,
                        swaps=_swaps(pairs, labelled_per_class, pair_images, names),
@@ -224,10 +226,14 @@ def _swaps(pairs, labelled_per_class, pair_images, names, top=10):
         images = int(pair_images[label, looks_like])
         swaps.append({"label": names[label], "looks like": names[looks_like], "pixels": pixels,
                       "share": share, "images": images,
-                      "text": f"{names[looks_like]} labelled {names[label]}: {share:.1%} of "
-                              f"{names[label]} pixels, in {images} image"
-                              f"{'' if images == 1 else 's'}"})
+                      "words": _swap_words(names[label], names[looks_like], share),
+                      "text": f"{_swap_words(names[label], names[looks_like], share)}, in "
+                              f"{images} image{'' if images == 1 else 's'}"})
     return swaps
+
+
+def _swap_words(label, looks_like, share):
+    return f"{looks_like} labelled {label}: {share:.1%} of {label} pixels"
 
 
 def suspected_picture(image, suspected):
