@@ -70,6 +70,12 @@ def test_every_page_opens_on_a_fresh_clone(runs_root):
     app.switch_page("predictions.py")
     rerun(app)
     assert not app.error and app.dataframe  # the image's scores
+    app.switch_page("inside.py")
+    rerun(app)
+    assert not app.error and app.get("plotly_chart")
+    app.switch_page("label_issues.py")
+    rerun(app)
+    assert not app.error and app.button(key="issues_go")
 
 
 def test_predictions_compare_two_checkpoints_and_score_the_worst_images(runs_root):
@@ -102,7 +108,8 @@ def test_a_bad_folder_or_upload_gets_a_message_not_a_traceback(runs_root, tmp_pa
     Image.new("RGB", (96, 64), (90, 90, 90)).save(buffer, "PNG")
     app.file_uploader(key="pred_upload").clear().upload("grey.png", buffer.getvalue())
     rerun(app)
-    assert not app.error and len(app.get("image")) == 3  # the image, the legend, the prediction
+    assert not app.error and len(app.get("image")) == 2  # the image and the legend
+    assert len(app.get("plotly_chart")) == 1  # the prediction, naming the class under a hover
 
     launch = open_app("launch.py")
     launch.selectbox(key="launch_data_selftrain_synthetic_quick").select("another folder...")
