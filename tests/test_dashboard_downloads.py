@@ -26,8 +26,10 @@ def test_the_predictions_page_offers_labels_overlays_and_scores(runs_root):
     assert offered.count("Label map (PNG)") == 2 and offered.count("Overlay (PNG)") == 2
     app.slider(key="worst_limit").set_value(2)
     rerun(app)
-    app.button(key="worst_go").click()
-    rerun(app)
+    # The scores are kept for the server's life: an earlier test may have scored these.
+    if any(button.key == "worst_go" for button in app.button):
+        app.button(key="worst_go").click()
+        rerun(app)
     assert "Per-image scores (CSV)" in [b.proto.label for b in app.get("download_button")]
 
 
