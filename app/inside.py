@@ -47,15 +47,7 @@ def choose_model():
 
 def choose_image():
     """(image, cache key) of an image of a dataset split; stops the page without one."""
-    data_column, split_column, index_column = st.columns([3, 1, 1])
-    with data_column:
-        data = widgets.dataset_picker("inside_data")
-    split = split_column.selectbox("Split", SPLITS, key="inside_split")
-    dataset = widgets.open_dataset(data, split)
-    if dataset is None:
-        st.stop()
-    index = index_column.number_input(f"Image (0-{len(dataset) - 1})", 0, len(dataset) - 1,
-                                      key="inside_index")
+    data, split, dataset, index = widgets.sample_picker("inside", SPLITS)
     try:
         image, _ = sample(data, split, index, dataset)
     except DataError as error:  # a damaged or huge image

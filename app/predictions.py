@@ -75,15 +75,7 @@ def choose_image():
     source = st.radio("Image", ["from a dataset", "upload"], horizontal=True, key="pred_source")
     if source == "upload":
         return uploaded_image()
-    left, middle, right = st.columns([3, 1, 1])
-    with left:
-        data = widgets.dataset_picker("pred_data")
-    split = middle.selectbox("Split", SPLITS, key="pred_split")
-    dataset = widgets.open_dataset(data, split)
-    if dataset is None:
-        st.stop()
-    index = right.number_input(f"Image (0-{len(dataset) - 1})", 0, len(dataset) - 1,
-                               key="pred_index")
+    data, split, dataset, index = widgets.sample_picker("pred", SPLITS)
     try:
         image, mask = sample(data, split, index, dataset)
     except DataError as error:  # a damaged or huge image, a mask that does not fit it

@@ -130,6 +130,22 @@ def open_dataset(name_or_path, split):
         return None
 
 
+def sample_picker(key, splits):
+    """(dataset name or folder, split, dataset, index): a dataset, a split and an
+    image index chosen in one row (keys `<key>_data`, `_split`, `_index`);
+    stops the page without a dataset."""
+    left, middle, right = st.columns([3, 1, 1])
+    with left:
+        data = dataset_picker(f"{key}_data")
+    split = middle.selectbox("Split", splits, key=f"{key}_split")
+    dataset = open_dataset(data, split)
+    if dataset is None:
+        st.stop()
+    index = right.number_input(f"Image (0-{len(dataset) - 1})", 0, len(dataset) - 1,
+                               key=f"{key}_index")
+    return data, split, dataset, index
+
+
 def clicked_row(selection):
     """The row a click in a table selected: a selected row, or the row of a
     selected cell (a click anywhere in the row); None without one."""

@@ -127,16 +127,21 @@ def choose(page, label, option):
     wait_for_app_run(page)
 
 
+def slide_to_three(page, label):
+    """The slider `label` at 3: its first value (1), then two steps right."""
+    slider = page.get_by_test_id("stSlider").filter(has_text=label).get_by_role("slider")
+    slider.press("Home")
+    slider.press("ArrowRight")
+    slider.press("ArrowRight")
+    wait_for_app_run(page)
+
+
 def compare_and_score(page):
     """A second checkpoint beside the first, then the worst-images table."""
     page.get_by_test_id("stSelectbox").filter(has_text="Compare with").locator("input").click()
     page.get_by_role("option").nth(2).click()  # after "(none)" and the first checkpoint
     wait_for_app_run(page)
-    slider = page.get_by_test_id("stSlider").filter(has_text="Images to score")
-    slider.get_by_role("slider").press("Home")  # 1 image, then 2 more: CPU time is scarce
-    slider.get_by_role("slider").press("ArrowRight")
-    slider.get_by_role("slider").press("ArrowRight")
-    wait_for_app_run(page)
+    slide_to_three(page, "Images to score")  # CPU time is scarce
     page.get_by_role("button", name="Score the first 3 images").click()
     wait_for_app_run(page)
     sync_api.expect(page.get_by_text("worst mIoU first")).to_be_visible()
@@ -144,11 +149,7 @@ def compare_and_score(page):
 
 def judge_labels(page):
     """The label quality of the first 3 images, worst first, and the worst one shown."""
-    slider = page.get_by_test_id("stSlider").filter(has_text="Images to judge")
-    slider.get_by_role("slider").press("Home")
-    slider.get_by_role("slider").press("ArrowRight")
-    slider.get_by_role("slider").press("ArrowRight")
-    wait_for_app_run(page)
+    slide_to_three(page, "Images to judge")
     page.get_by_role("button", name="Judge the first 3 images").click()
     wait_for_app_run(page)
     sync_api.expect(page.get_by_text("Images, worst labels first")).to_be_visible()

@@ -5,10 +5,7 @@ import pytest
 
 from ainnoseg.runs.files import read_jsonl
 from ainnoseg.runs.log import RunLog
-
-
-class Killed(BaseException):
-    """Stands in for a kill."""
+from killed import Killed
 
 
 def _records(steps):

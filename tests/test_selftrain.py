@@ -29,6 +29,7 @@ from ainnoseg.engine.selftrain_summary import round_wall_time_hours
 from ainnoseg.inference.fast import optimize_for_inference
 from ainnoseg.runs.files import read_jsonl
 from ainnoseg.runs.layout import RunDirError
+from killed import Killed
 
 TINY = {
     "data": "synthetic", "crop_size": [64, 96], "scale": [96, 128], "ratio_range": [0.75, 1.25],
@@ -40,17 +41,7 @@ TINY = {
 PHASES = ["teacher", "eval", "pseudo-label", "student", "fine-tune", "eval"]
 
 
-class Killed(BaseException):
-    """Stands in for a kill: no `except Exception` can swallow it."""
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # With a busy core, two intra-op threads wait on each other for seconds per step.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _config(run_dir, **values):

@@ -15,6 +15,7 @@ from ainnoseg.engine.snapshots import choose_images
 from ainnoseg.engine.train import resume, train
 from ainnoseg.runs import snapshots
 from ainnoseg.runs.files import read_jsonl
+from killed import Killed
 
 TINY = {
     "data": "synthetic", "crop_size": [64, 80], "scale": [64, 80], "ratio_range": [1.0, 1.0],
@@ -24,16 +25,7 @@ TINY = {
 PALETTE = [(0, 0, 0), (255, 0, 0), (0, 255, 0)]
 
 
-class Killed(BaseException):
-    """Stands in for a kill: no `except Exception` can swallow it."""
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _config(run_dir, **values):
