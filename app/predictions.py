@@ -118,6 +118,7 @@ def worst_images(dataset, image_key):
                 refuse(error, f"Cannot score the {limit} images: ")
         tables[signature] = analysis.worst_images(scores, metrics=("mean_iou", "boundary_iou"))
         bar.empty()
+        st.rerun()  # without the button, which would only score them again
     if signature in tables:
         st.session_state["worst_rows"] = rows = tables[signature]
         named = ", ".join(f"{tag} = {label}" for label, tag in tags.items())
@@ -159,6 +160,7 @@ def confusion_matrices(dataset, image_key):
             bar.empty()
             refuse(error, f"Cannot count the {limit} images: ")
         bar.empty()
+        st.rerun()  # without the button, which would only count them again
     if signature not in counted:
         return
     counts, names = counted[signature], model.meta.class_names

@@ -24,6 +24,7 @@ def test_the_predictions_page_draws_both_confusion_matrices_on_request(tmp_path,
     app.button(key="confusion_go").click()
     rerun(app)
     assert not app.exception, [e.value for e in app.exception]
+    assert not [button for button in app.button if button.key == "confusion_go"]  # counted
     charts = [json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart")]
     titles = [chart.get("title") for chart in charts]
     assert titles[-2:] == ["All pixels", "Boundary pixels"]
