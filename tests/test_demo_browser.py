@@ -1,6 +1,7 @@
 """The demo in a real browser: Debian's headless Chromium, driven by
-Playwright, loads the page, runs an example with the released models, and
-photographs the comparison; an error toast fails the test.
+Playwright, loads the page, runs an example with the released models, finds
+the files it offers, and photographs the comparison; an error toast fails the
+test.
 
 The run uses the bundled synthetic examples. With
 AINNOSEG_DEMO_SCREENSHOT=assets/screenshots/demo.png it also offers the
@@ -48,6 +49,9 @@ def test_an_example_runs_in_the_browser_and_the_comparison_is_photographed(tmp_p
             assert page.locator(ERROR_TOAST).count() == 0, page.locator(ERROR_TOAST).inner_text()
             shown = page.locator("#comparison img")
             assert shown.count() >= 5  # predictions, error maps, keys, disagreement
+            # each model's label map and overlay, and the scores, offered as files
+            sync_api.expect(page.locator("#comparison").get_by_text("_scores")).to_be_visible()
+            assert page.locator("#comparison").get_by_text("_labels").count() >= 3
             screenshot = tmp_path / "demo.png"
             page.locator("#comparison").screenshot(path=screenshot)
         finally:
