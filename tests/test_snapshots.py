@@ -139,13 +139,15 @@ class _Masks(torch.utils.data.Dataset):
         return torch.zeros(3, 4, 4), mask
 
 
-def test_images_with_the_most_classes_are_chosen_among_evenly_spaced_ones():
+def test_images_with_the_most_classes_are_chosen_spread_over_the_split():
     val_set = _Masks([[0], [0, 1, 2], [1], [0, 1], [2], [0, 1, 2, 3], [1], [0]])
     assert choose_images(val_set, 2) == [1, 5]
     assert choose_images(val_set, 0) == [] and choose_images(_Masks([]), 3) == []
     assert choose_images(val_set, 20) == list(range(8))
     # of 40 alike, four evenly spaced candidates (0, 13, 26, 39): the first
     assert choose_images(_Masks([[0]] * 40), 1) == [0]
+    # two of 40 alike: one from each half of the candidates, not the first two
+    assert choose_images(_Masks([[0]] * 40), 2) == [0, 22]
 
 
 # Reading

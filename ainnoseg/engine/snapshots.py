@@ -3,9 +3,9 @@ a few val images it chose once, and keeps the label maps in its run directory
 (the files and their reader: `ainnoseg.runs.snapshots`), so that a user
 watches a model learn thin classes while it trains.
 
-The images are chosen once per run, deterministically: of up to CANDIDATES
-evenly spaced val samples per image wanted, those whose ground truth holds the
-most classes (a pole or a sign is in some scenes only). They are recorded, and
+The images are chosen once per run, deterministically and spread over the
+split: of every CANDIDATES evenly spaced val samples, the one whose ground
+truth holds the most classes (a pole or a sign is in some scenes only). They are recorded, and
 a resumed run reads them back instead of choosing again. A prediction takes
 evaluation's own path at a single scale (`inference.multiscale.segment`) and
 draws no random numbers, so a run trains the same with snapshots or without.
@@ -23,15 +23,21 @@ CANDIDATES = 4  # val samples looked at per image chosen
 
 
 def choose_images(val_set, count):
-    """Indices of `count` samples of a labelled val set (with eval transforms):
-    of up to CANDIDATES x `count` evenly spaced ones, those whose ground truth
-    holds the most classes (the lower index first among equals), in index order."""
+    """Indices of `count` samples of a labelled val set (with eval transforms),
+    spread over it: up to CANDIDATES x `count` evenly spaced candidates in
+    `count` consecutive groups, and of each group the sample whose ground
+    truth holds the most classes (the lower index among equals)."""
     if count <= 0 or len(val_set) == 0:
         return []
     spaced = np.linspace(0, len(val_set) - 1, min(len(val_set), CANDIDATES * count))
     candidates = sorted(set(spaced.round().astype(int).tolist()))
-    classes = {index: _class_count(val_set, index) for index in candidates}
-    return sorted(sorted(candidates, key=lambda index: (-classes[index], index))[:count])
+    if len(candidates) <= count:
+        return candidates
+    chosen = []
+    for group in np.array_split(np.array(candidates), count):
+        classes = {int(index): _class_count(val_set, int(index)) for index in group}
+        chosen.append(min(classes, key=lambda index: (-classes[index], index)))
+    return chosen
 
 
 def _class_count(val_set, index):
