@@ -36,11 +36,10 @@ def _refuse_foreign_folder(out):
         raise ValueError(f"--out {out} is a file; choose a folder")
     if not any(out.iterdir()):
         return
-    try:
-        mine = json.loads((out / SUMMARY).read_text()).get("written_by") == WRITTEN_BY
-    except (OSError, ValueError, AttributeError):
-        mine = False
-    if not mine:
+    from ..runs.files import read_json
+
+    summary = read_json(out / SUMMARY, errors=[])  # a damaged one is no summary of ours
+    if not (isinstance(summary, dict) and summary.get("written_by") == WRITTEN_BY):
         raise ValueError(f"--out {out} holds files that ainnoseg data issues did not write; "
                          "nothing was written: choose a new folder")
 
@@ -76,7 +75,7 @@ def _picture(model, dataset, index, suspected, options):
                            viz.overlay(image, prediction, dataset.palette)], axis=1)
 
 
-def _summary(args, dataset, issues):
+def _summary(args, issues):
     suspected_share, labelled_share = issues.band_share()
     return {"written_by": WRITTEN_BY, "command": shlex.join(["ainnoseg", *sys.argv[1:]]),
             "checkpoint": args.checkpoint, "dataset": str(args.dataset), "split": args.split,
@@ -113,7 +112,7 @@ def run_data_issues(args):
         picture = _picture(model, dataset, row["index"], issues.suspected[row["index"]], options)
         name = row["name"].replace(" ", "_")
         _write_png(out / "worst" / f"{row['rank']:03d}_{name}.png", picture)
-    summary = _summary(args, dataset, issues)
+    summary = _summary(args, issues)
     _write_text(out / SUMMARY, json.dumps(json_ready(summary), indent=2).encode())
     _report(issues, summary, out)
     return 0
