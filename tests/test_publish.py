@@ -130,3 +130,17 @@ def test_recorded_commands_quote_paths_and_name_them_from_the_project_root(
     assert done.value.code in (0, None)
     scores = json.loads((tmp_path / "m.json").read_text())
     assert scores["mean_iou"] == pytest.approx(entry["val"]["single_scale"]["mean_iou"], abs=1e-9)
+
+
+def test_a_republished_entry_keeps_what_its_card_says_it_works_on(published, tmp_path):
+    release = tmp_path / "release"
+    card = ["--works-on", "striped test frames of 64 x 96 pixels",
+            "--limits", "expect nothing useful elsewhere"]
+    for extra in (card, []):
+        with pytest.raises(SystemExit) as done:
+            main(["publish", str(published / "run"), "--out", str(release), "--name", "tiny",
+                  "--ms-scales", "1.0", *extra])
+        assert done.value.code == 0
+        entry = json.loads((release / "manifest.json").read_text())["tiny"]
+        assert entry["works_on"] == "striped test frames of 64 x 96 pixels"
+        assert entry["limits"] == "expect nothing useful elsewhere"

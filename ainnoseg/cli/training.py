@@ -73,7 +73,8 @@ def run_publish(args):
     entry = publish(args.run_dir, args.out, args.name or Path(args.run_dir).name,
                     data=args.data, split=args.split, amp=args.amp,
                     ms_scales=tuple(args.ms_scales), command=args.command,
-                    trained_on=args.trained_on, note=args.note, round_index=args.round)
+                    trained_on=args.trained_on, note=args.note, round_index=args.round,
+                    works_on=args.works_on, limits=args.limits)
     for kind, scores in entry["val"].items():
         print(f"{kind}: mIoU {100 * scores['mean_iou']:.2f}, pixel accuracy "
               f"{100 * scores['pixel_accuracy']:.2f}, Boundary IoU "
@@ -111,6 +112,12 @@ def _add_publish_parser(commands):
     parser.add_argument("--trained-on", metavar="TEXT",
                         help="the hardware that trained the run, when it was not this machine")
     parser.add_argument("--note", metavar="TEXT", help="anything else a reader must know")
+    parser.add_argument("--works-on", metavar="TEXT",
+                        help="the images the model is made for, in words, for its model card "
+                             "(default: the replaced entry's)")
+    parser.add_argument("--limits", metavar="TEXT",
+                        help='what to expect on other images, starting "expect ...", for its '
+                             "model card (default: the replaced entry's)")
     parser.set_defaults(run=run_publish)
 
 

@@ -5,7 +5,8 @@ how they were made and what they score, measured on the published file.
                             "command", "iterations", "best_step",
                             "wall_time_hours", "hardware", "scored_on", "val": {
                                 "single_scale": {...metrics, "command"},
-                                "multi_scale_flip": {...metrics, "command"}}}}
+                                "multi_scale_flip": {...metrics, "command"}},
+                            "works_on", "limits", "note"}}
 
 Publishing is all or nothing: the weights are written and scored as a hidden
 temporary file, and only when every score is in do the weights and the
@@ -117,7 +118,7 @@ def _scored(model, dataset, amp, scales, flip, command):
 
 def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
             ms_scales=PAPER_SCALES, command=None, trained_on=None, note=None,
-            round_index=None):
+            round_index=None, works_on=None, limits=None):
     """Write out_dir/<name>.pt (float16 weights of run_dir/best.pt) and its
     entry in out_dir/manifest.json, evaluated single-scale and multi-scale +
     flip from the written file; if anything fails, neither is changed.
@@ -136,6 +137,9 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
         trained_on: the hardware that trained the run, in words (default:
             this machine, which is always recorded as where the scores ran).
         note: anything else a reader must know about the run.
+        works_on, limits: the images the model is made for and what to expect
+            on others, in words, for its model card (`checkpoints.cards`);
+            default: those of the entry this one replaces, if any.
     Returns the manifest entry.
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
@@ -158,9 +162,11 @@ def publish(run_dir, out_dir, name, data=None, split=None, amp="bf16",
             model, _ = load_model(staged, num_classes=dataset.num_classes)
             entry = _entry(weights, staged, state, record, model, dataset, dataset_path, split,
                            amp, ms_scales)
-            if note:
-                entry["note"] = note
             manifest = _read_manifest(manifest_path)
+            earlier = manifest.get(name, {})
+            words = {"works_on": works_on or earlier.get("works_on"),
+                     "limits": limits or earlier.get("limits"), "note": note}
+            entry.update({key: text for key, text in words.items() if text})
             manifest[name] = json_ready(entry)
             _move_into_place(staged, weights, manifest, manifest_path)
         finally:
