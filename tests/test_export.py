@@ -21,7 +21,9 @@ def _model(name):
     return calibrate_batch_norms(model, torch.randn(2, 3, *SIZE))
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+# The plain FCN's export (free in batch and size, the slowest to write) is
+# checked through the command line below.
+@pytest.mark.parametrize("name", [name for name in FAMILIES if name != "hrnetv2_w18s"])
 def test_onnxruntime_matches_pytorch(name, tmp_path):
     model = _model(name)
     path = export_onnx(model, tmp_path / f"{name}.onnx", SIZE)
@@ -38,18 +40,6 @@ def test_torchscript_matches_pytorch(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(torch.jit.load(str(path))(images), model(images)["out"],
                                    rtol=1e-4, atol=1e-4)
-
-
-def test_cli_exports_a_checkpoint(tmp_path, capsys):
-    model = ainnoseg.build_model("hrnetv2_w18s", num_classes=3)
-    save_checkpoint({"model": model.state_dict(), "config": {"model": "hrnetv2_w18s"},
-                     "class_names": ["a", "b", "c"], "palette": [], "metrics": {}, "step": 0},
-                    tmp_path / "ckpt.pt")
-    with pytest.raises(SystemExit) as done:
-        main(["export", str(tmp_path / "ckpt.pt"), "--onnx", str(tmp_path / "m.onnx"),
-              "--size", "64", "96"])
-    assert done.value.code == 0 and (tmp_path / "m.onnx").is_file()
-    assert "onnxruntime logits differ" in capsys.readouterr().out
 
 
 def _checkpoint(path, config):
@@ -70,6 +60,7 @@ def test_onnx_takes_any_batch_and_size_and_the_weights_file_is_named(tmp_path, c
     assert done.value.code == 0
     assert "any batch and image size (traced at 64x96, the training frames' size" in out
     assert f"{tmp_path / 'm.onnx.data'}, which must stay beside it" in out
+    assert "onnxruntime logits differ" in out
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"),
                                            providers=["CPUExecutionProvider"])
     images = torch.randn(3, 3, 96, 128)  # another batch and size than traced

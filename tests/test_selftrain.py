@@ -29,6 +29,7 @@ from ainnoseg.engine.selftrain_summary import round_wall_time_hours
 from ainnoseg.inference.fast import optimize_for_inference
 from ainnoseg.runs.files import read_jsonl
 from ainnoseg.runs.layout import RunDirError
+from data_trees import camvid_tree
 from killed import Killed
 
 TINY = {
@@ -279,9 +280,10 @@ def test_a_finished_run_is_not_started_over(two_rounds):
 
 def test_a_published_round_is_its_fine_tuned_student_with_the_rounds_record(two_rounds, tmp_path):
     run_dir, _, _ = two_rounds
+    frames = camvid_tree(tmp_path / "camvid", height=64, width=96)  # CamVid's 11 classes, 2 frames
     with pytest.raises(SystemExit) as done:
         main(["publish", str(run_dir), "--round", "2", "--out", str(tmp_path), "--name", "r2",
-              "--ms-scales", "1.0"])
+              "--ms-scales", "1.0", "--data", str(frames)])
     assert done.value.code == 0
     entry = json.loads((tmp_path / "manifest.json").read_text())["r2"]
     record = entry["selftrain"]

@@ -17,7 +17,7 @@ from ainnoseg.config import load_config
 from ainnoseg.engine.train import learning_rate, train
 from ainnoseg.runs.files import read_jsonl
 from ainnoseg.runs.layout import RunDirError
-from data_trees import stripes, write_image, write_mask
+from data_trees import camvid_tree, stripes, write_image, write_mask
 
 TINY = {
     "data": "synthetic", "crop_size": [64, 96], "scale": [96, 128], "ratio_range": [0.75, 1.25],
@@ -64,8 +64,9 @@ def test_train_then_eval_then_predict_on_synthetic_scenes(tmp_path, capsys):
     assert state["step"] == 4 and state["config"]["model"] == "ainnoseg_w18s"
     assert len(state["class_names"]) == 11 and "mean_iou" in state["metrics"]
 
+    frames = camvid_tree(tmp_path / "camvid", height=64, width=96)  # 11 classes, as the scenes
     with pytest.raises(SystemExit) as done:
-        main(["eval", str(run_dir / "last.pt"), "synthetic", "--json", str(tmp_path / "m.json")])
+        main(["eval", str(run_dir / "last.pt"), str(frames), "--json", str(tmp_path / "m.json")])
     assert done.value.code in (0, None)
     assert (tmp_path / "m.json").is_file()
     image = tmp_path / "street.png"
