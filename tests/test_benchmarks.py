@@ -28,7 +28,8 @@ RUNS = {
                    "--warmup", "1", "--steps", "2"],
     "contention": ["--overrides", "crop_size=[64,80]", "scale=[64,80]", "batch_size=2",
                    "workers=0", "model=hrnetv2_w18s", "--warmup", "1", "--steps", "1",
-                   "--repeats", "1", "--upload-size", "64", "80"],
+                   "--repeats", "1", "--upload-size", "64", "80",
+                   "--models", "synthetic/hrnetv2_w18s"],
 }
 
 EXPECTED = {
