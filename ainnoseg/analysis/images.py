@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..data import IGNORE_INDEX, DataError
+from ..data import IGNORE_INDEX, DataError, sample_name
 from ..inference.multiscale import segment_image
 from ..viz import label_boundaries
 
@@ -75,15 +75,6 @@ def image_metrics(pred, target, num_classes, ignore_index=IGNORE_INDEX):
         "boundary_errors": int((wrong & near).sum()) / labelled,
         "interior_errors": int((wrong & ~near).sum()) / labelled,
     }
-
-
-def sample_name(dataset, index):
-    """The file stem of sample `index`, or "<split> 00017" for the synthetic scenes."""
-    if hasattr(dataset, "pairs"):
-        return Path(dataset.pairs[index][0]).stem
-    if hasattr(dataset, "paths"):
-        return Path(dataset.paths[index]).stem
-    return f"{getattr(dataset, 'split', 'sample')} {index:05d}"
 
 
 def load_sample(dataset, index):

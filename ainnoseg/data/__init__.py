@@ -5,7 +5,7 @@ from pathlib import Path
 
 from .ade20k_classes import ADE20K_CLASSES
 from .datasets import (CAMVID_CLASSES, ADE20K, CamVid, FolderDataset, ImageFolder, LabeledImages,
-                       MissingFolder)
+                       MissingFolder, sample_name, sample_path)
 from .io import IGNORE_INDEX, DataError, read_image, read_mask
 from .mosaic import MosaicCollate, mosaic_sample
 from .palettes import CAMVID_PALETTE, default_palette
@@ -95,6 +95,6 @@ __all__ = [
     "ADE20K", "CamVid", "DataError", "FolderDataset", "IGNORE_INDEX", "ImageFolder",
     "LabeledImages", "MissingFolder", "MosaicCollate", "Pool", "SyntheticScenes",
     "build_dataset", "check", "detect_layout", "eval_transforms", "examples", "mosaic_sample",
-    "object_sizes", "open_pool", "palette_of", "read_image", "read_mask", "to_uint8",
-    "train_transforms",
+    "object_sizes", "open_pool", "palette_of", "read_image", "read_mask", "sample_name",
+    "sample_path", "to_uint8", "train_transforms",
 ]

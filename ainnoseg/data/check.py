@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..models.backbones import HRNetV2
 from . import build_dataset, detect_layout
-from .datasets import FolderDataset, LabeledImages, MissingFolder
+from .datasets import FolderDataset, LabeledImages, MissingFolder, sample_path
 from .io import DataError
 
 SPLITS = ("train", "val", "test")
@@ -49,15 +49,15 @@ def check_split(dataset):
             else:
                 image, mask = dataset[index], None
         except DataError as error:
-            problems.append((_sample_name(dataset, index), str(error)))
-            size = _header_size(_sample_name(dataset, index))
+            problems.append((str(sample_path(dataset, index)), str(error)))
+            size = _header_size(str(sample_path(dataset, index)))
             if size is not None:  # the image is fine, its mask is not
                 sizes[f"{size[1]}x{size[0]}"] += 1
             continue
         sizes[f"{image.shape[-1]}x{image.shape[-2]}"] += 1
-        small = too_small(_sample_name(dataset, index), *image.shape[-2:])
+        small = too_small(str(sample_path(dataset, index)), *image.shape[-2:])
         if small:
-            problems.append((_sample_name(dataset, index), small))
+            problems.append((str(sample_path(dataset, index)), small))
         if mask is not None:
             labels = mask.flatten().long()
             valid = labels != dataset.ignore_index
@@ -71,12 +71,6 @@ def check_split(dataset):
         "ignored_pixels": ignored,
         "problems": problems,
     }
-
-
-def _sample_name(dataset, index):
-    if hasattr(dataset, "pairs"):
-        return str(dataset.pairs[index][0])
-    return str(dataset.paths[index])
 
 
 def _header_size(path):

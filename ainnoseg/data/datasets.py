@@ -14,6 +14,20 @@ CAMVID_CLASSES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSy
                   "Fence", "Car", "Pedestrian", "Bicyclist"]
 
 
+def sample_path(dataset, index):
+    """The image file of sample `index` of a dataset on disk."""
+    if hasattr(dataset, "pairs"):
+        return Path(dataset.pairs[index][0])
+    return Path(dataset.paths[index])
+
+
+def sample_name(dataset, index):
+    """The file stem of sample `index`, or "<split> 00017" for the synthetic scenes."""
+    if hasattr(dataset, "pairs") or hasattr(dataset, "paths"):
+        return sample_path(dataset, index).stem
+    return f"{getattr(dataset, 'split', 'sample')} {index:05d}"
+
+
 def _lookup_table(mapping):
     """256-entry table for uint8 labels; entries not in `mapping` map to -1 (invalid)."""
     table = torch.full((256,), -1, dtype=torch.int16)

@@ -14,8 +14,7 @@ draws no random numbers, so a run trains the same with snapshots or without.
 import numpy as np
 import torch
 
-from ..analysis.images import sample_name
-from ..data import to_uint8
+from ..data import sample_name, to_uint8
 from ..inference.multiscale import segment
 from ..runs.snapshots import read_record, record_images, restart, save_predictions
 
