@@ -204,7 +204,7 @@ def test_a_run_from_before_heartbeats_is_running_while_its_event_files_writer_li
 
 
 def test_corrupt_files_are_named_and_the_other_runs_still_listed(tmp_path):
-    good = _fake_train_run(tmp_path / "good")
+    _fake_train_run(tmp_path / "good")
     bad = _fake_train_run(tmp_path / "bad")
     with (bad / "metrics.jsonl").open("a") as handle:
         handle.write("not json\n" + json.dumps({"step": 30, "loss": 0.1}) + "\n{\"step\": 4")
