@@ -43,21 +43,22 @@ def check_split(dataset):
     for path in getattr(dataset, "images_without_masks", []):
         problems.append((str(path), "image without a mask"))
     for index in range(len(dataset)):
+        path = str(sample_path(dataset, index))
         try:
             if isinstance(dataset, LabeledImages):
                 image, mask = dataset.load(index)
             else:
                 image, mask = dataset[index], None
         except DataError as error:
-            problems.append((str(sample_path(dataset, index)), str(error)))
-            size = _header_size(str(sample_path(dataset, index)))
+            problems.append((path, str(error)))
+            size = _header_size(path)
             if size is not None:  # the image is fine, its mask is not
                 sizes[f"{size[1]}x{size[0]}"] += 1
             continue
         sizes[f"{image.shape[-1]}x{image.shape[-2]}"] += 1
-        small = too_small(str(sample_path(dataset, index)), *image.shape[-2:])
+        small = too_small(path, *image.shape[-2:])
         if small:
-            problems.append((str(sample_path(dataset, index)), small))
+            problems.append((path, small))
         if mask is not None:
             labels = mask.flatten().long()
             valid = labels != dataset.ignore_index
