@@ -93,7 +93,8 @@ with about:
     st.caption("The three most probable classes at this pixel in each output of the model: "
                "the final one and any auxiliary head's.")
     probability = st.column_config.ProgressColumn("probability", format="percent",
-                                                  min_value=0.0, max_value=1.0)
+                                                  min_value=0.0, max_value=1.0,
+                                                  step=widgets.PERCENT_STEP)
     st.dataframe(pixel.top_classes(seen, point, names), hide_index=True,
                  column_order=["output", "class", "probability"],
                  column_config={"probability": probability})

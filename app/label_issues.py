@@ -99,7 +99,8 @@ st.dataframe(issues.rows, key="issues_table", on_select=open_row,
              column_config={"score": st.column_config.NumberColumn(
                                 "label quality", format="%.3f",
                                 help="soft minimum of the pixels' self-confidence: 0 worst"),
-                            "suspected": st.column_config.NumberColumn(format="percent")})
+                            "suspected": st.column_config.NumberColumn(
+                                format="percent", step=widgets.PERCENT_STEP)})
 rank = st.number_input(f"Show image ranked (1-{len(issues.rows)})", 1, len(issues.rows),
                        key="issues_rank", help="or click a row of the table")
 row = issues.rows[rank - 1]

@@ -36,10 +36,16 @@ def runs_root():
     return Path(st.session_state.get("runs_root") or os.environ.get("AINNOSEG_RUNS", "runs"))
 
 
+# Streamlit shows a "percent" column with the decimals of its step less two:
+# a step of 0.001 gives every cell one decimal (44.2 %, 7.0 %), not 44.22 and 7.4.
+PERCENT_STEP = 0.001
+
+
 def percent_columns(rows, exclude=("index", "round", "step", "samples")):
-    """column_config showing the numeric columns of `rows` (fractions) as %."""
+    """column_config showing the numeric columns of `rows` (fractions) as %,
+    one decimal each."""
     keys = {key for row in rows for key, value in row.items() if isinstance(value, float)}
-    return {key: st.column_config.NumberColumn(key, format="percent")
+    return {key: st.column_config.NumberColumn(key, format="percent", step=PERCENT_STEP)
             for key in keys if key not in exclude}
 
 
