@@ -3,6 +3,7 @@ recorded, and a plan run for real as background jobs."""
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -109,7 +110,11 @@ def test_a_plan_runs_as_background_jobs_and_a_second_run_has_nothing_to_do(tmp_p
     ablation.run_plan(plan, parallel=2, poll_s=0.5, out=second)
     assert second.getvalue() == "the runs of screen have ended\n"  # nothing was left to start
     assert main(["ablation", "status", str(plan_file), "--root", root]) == 0
-    assert capsys.readouterr().out.count("done ") == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for line, seed in zip(lines, (0, 1)):  # state, step of total, best val mIoU, hours, folder
+        assert re.fullmatch(r"done +4/4 +val mIoU +\d+\.\d % +\d+\.\d h +\S+", line), line
+        assert line.endswith(f"hrnetv2-baseline-seed{seed}")
 
 
 @pytest.mark.parametrize("path", sorted(PLANS.glob("*.yaml")), ids=lambda path: path.name)

@@ -17,7 +17,7 @@ def run_run(args):
 def run_status(args):
     plan = ablation.load_plan(args.plan, args.root)
     for run in ablation.planned_runs(plan):
-        print(f"{ablation.run_state(run):8} {run.run_dir}")
+        print(ablation.status_line(run), flush=True)
     return 0
 
 
@@ -44,7 +44,8 @@ def add_parsers(commands):
                     "std over the seeds.")
     actions = parser.add_subparsers(dest="action", required=True)
     for name, run, help_text in (("run", run_run, "train the plan's unfinished runs"),
-                                 ("status", run_status, "each run's state: done, started, new"),
+                                 ("status", run_status, "each run's state (done, running, failed, "
+                                  "started, new), step, best val mIoU, hours and ETA"),
                                  ("collect", run_collect, "the table of the finished runs")):
         action = actions.add_parser(name, help=help_text)
         action.add_argument("plan", help="the plan's YAML file")

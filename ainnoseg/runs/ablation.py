@@ -30,6 +30,7 @@ import yaml
 
 from ..config import ConfigError, load_config
 from . import jobs, layout, supervisor
+from .read import load_run
 from .files import read_jsonl
 
 # The table's columns: (heading, metric key in metrics.jsonl), then the
@@ -149,6 +150,28 @@ def run_state(run):
     if record and record.get("exit_code") not in (None, 0) and not record.get("stop_requested"):
         return "failed"
     return "started" if (run.run_dir / layout.LAST).is_file() else "new"
+
+
+def status_line(run):
+    """One line of `ainnoseg ablation status`: the run's state, then, once its
+    directory holds a run, its step of its iterations, its best val mIoU so
+    far, the hours it has trained (summed over its starts) and, while it
+    runs, about how many it still needs; the run directory last."""
+    state = run_state(run)
+    parts = [f"{state:8}"]
+    if state != "new":
+        facts = load_run(run.run_dir)
+        step = run.iterations if state == "done" else facts.checkpoint_step or 0
+        if state == "running" and facts.step is not None:
+            step = facts.step
+        parts.append(f"{step:>6}/{run.iterations:<6}")
+        best = (facts.best or {}).get("val")
+        parts.append(f"val mIoU {100 * best['mean_iou']:4.1f} %" if best else "val mIoU    - ")
+        if facts.duration_s:
+            parts.append(f"{facts.duration_s / 3600:4.1f} h")
+        if state == "running" and facts.eta_s:
+            parts.append(f"about {facts.eta_s / 3600:.1f} h left")
+    return "  ".join(parts + [str(run.run_dir)])
 
 
 def _run_metrics(record, class_names, run_dir):
