@@ -30,8 +30,8 @@ import yaml
 
 from ..config import ConfigError, load_config
 from . import jobs, layout, supervisor
-from .read import load_run
 from .files import read_jsonl
+from .read import load_run
 
 # The table's columns: (heading, metric key in metrics.jsonl), then the
 # plan's classes (default CamVid's thin and small ones).
@@ -161,9 +161,12 @@ def status_line(run):
     parts = [f"{state:8}"]
     if state != "new":
         facts = load_run(run.run_dir)
-        step = run.iterations if state == "done" else facts.checkpoint_step or 0
-        if state == "running" and facts.step is not None:
-            step = facts.step
+        if state == "done":
+            step = run.iterations
+        elif state == "running":
+            step = facts.step or 0  # its latest logged step
+        else:  # where a resume starts
+            step = facts.checkpoint_step or 0
         parts.append(f"{step:>6}/{run.iterations:<6}")
         best = (facts.best or {}).get("val")
         parts.append(f"val mIoU {100 * best['mean_iou']:4.1f} %" if best else "val mIoU    - ")
