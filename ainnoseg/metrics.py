@@ -75,20 +75,63 @@ def score(cm):
     return (pixel_accuracy(cm) + mean_iou(cm)) / 2
 
 
-def _one_hot(labels, num_classes, valid):
-    """(K, H, W) bool masks of each class, with invalid pixels in none."""
+def _sliding_max(x, size, dim):
+    """The maximum of each window of `size` along `dim` (which shrinks by
+    size - 1), by doubling the window: about log2(size) elementwise maxima."""
+    span = 1
+    while span < size:
+        step = min(span, size - span)
+        length = x.shape[dim] - step
+        x = torch.maximum(x.narrow(dim, 0, length), x.narrow(dim, step, length))
+        span += step
+    return x
+
+
+def _labels_or_none(labels, valid, num_classes):
+    """`labels` with -1 (no class) where not `valid` or outside 0..num_classes-1."""
+    labels = labels.long()
+    inside = valid & (labels >= 0) & (labels < num_classes)
+    return torch.where(inside, labels, torch.full_like(labels, -1))
+
+
+def _inner_band(labels, width):
+    """(H, W) bool: the pixels of every class's inner boundary band, for a
+    label map with -1 where no class is. A pixel of class k lies inside its
+    class's mask eroded by a (2 width + 1) square, the Boundary IoU reference's
+    cv2.erode on a zero-padded mask, only when every pixel of that square is
+    k; so one window maximum and minimum of the label map, with the outside
+    as no class, give every class's band at once."""
+    padded = F.pad(labels, (width,) * 4, value=-1)
+    size = 2 * width + 1
+    highest = _sliding_max(_sliding_max(padded, size, -1), size, -2)
+    lowest = -_sliding_max(_sliding_max(-padded, size, -1), size, -2)
+    return (labels >= 0) & (highest != lowest)
+
+
+def _per_class(labels, band, num_classes):
+    """(num_classes, H, W) bool: the band's pixels of each class."""
     classes = torch.arange(num_classes, device=labels.device).view(-1, 1, 1)
-    return (labels.unsqueeze(0) == classes) & valid
+    return (labels == classes) & band
 
 
-def _erode(masks, radius):
-    """Square erosion by `radius`; outside the image counts as background,
-    as in the Boundary IoU reference code (cv2.erode on a zero-padded mask).
-    The square is a row then a column: 2(2r + 1) comparisons a pixel, not (2r + 1)^2."""
-    outside = F.pad((~masks).float().unsqueeze(1), (radius,) * 4, value=1.0)
-    size = 2 * radius + 1
-    rows = F.max_pool2d(outside, (1, size), stride=1)
-    return F.max_pool2d(rows, (size, 1), stride=1).squeeze(1) == 0
+def _dilate_disk(masks, radius):
+    """(K, H, W) bool masks dilated by a disk of `radius`: the union, over
+    its rows dy, of the masks' maxima over each row's width shifted by dy."""
+    height, width = masks.shape[-2:]
+    padded = F.pad(masks, (radius,) * 4)
+    row_maxima = {}
+    dilated = torch.zeros_like(masks)
+    for dy in range(-radius, radius + 1):
+        half = math.isqrt(radius * radius - dy * dy)
+        if half not in row_maxima:  # width shrinks by 2 half
+            row_maxima[half] = _sliding_max(padded, 2 * half + 1, -1)
+        dilated |= row_maxima[half][..., radius + dy:radius + dy + height,
+                                    radius - half:radius - half + width]
+    return dilated
+
+
+def _class_counts(labels, where, num_classes):
+    return torch.bincount(labels[where], minlength=num_classes)
 
 
 def boundary_width(height, width):
@@ -117,29 +160,19 @@ def boundary_iou_counts(pred, target, num_classes, ignore_index=IGNORE_INDEX, wi
     if width is None:
         width = boundary_width(*target.shape)
     valid = target != ignore_index
-    truth = _one_hot(target, num_classes, valid)
-    predicted = _one_hot(pred, num_classes, valid)
-    truth_band = truth & ~_erode(truth, width)
-    predicted_band = predicted & ~_erode(predicted, width)
-    intersection = (truth_band & predicted_band).flatten(1).sum(1)
-    union = (truth_band | predicted_band).flatten(1).sum(1)
+    truth = _labels_or_none(target, valid, num_classes)
+    predicted = _labels_or_none(pred, valid, num_classes)
+    truth_band, predicted_band = _inner_band(truth, width), _inner_band(predicted, width)
+    both = truth_band & predicted_band & (truth == predicted)
+    intersection = _class_counts(truth, both, num_classes)
+    union = (_class_counts(truth, truth_band, num_classes)
+             + _class_counts(predicted, predicted_band, num_classes) - intersection)
     return torch.stack([intersection, union], dim=1)
 
 
 def boundary_iou(counts):
     """Per-class Boundary IoU from summed counts; NaN where both bands are empty."""
     return _ratio(counts[:, 0], counts[:, 1])
-
-
-def _disk(radius, device):
-    offsets = torch.arange(-radius, radius + 1, device=device, dtype=torch.float32)
-    return (offsets.view(-1, 1) ** 2 + offsets.view(1, -1) ** 2 <= radius ** 2).float()
-
-
-def _dilate_disk(masks, radius):
-    kernel = _disk(radius, masks.device)[None, None]
-    hits = F.conv2d(masks.float().unsqueeze(1), kernel, padding=radius)
-    return hits.squeeze(1) > 0
 
 
 def boundary_fscore_counts(pred, target, num_classes, ignore_index=IGNORE_INDEX, tolerance=None):
@@ -155,14 +188,19 @@ def boundary_fscore_counts(pred, target, num_classes, ignore_index=IGNORE_INDEX,
     if tolerance is None:
         tolerance = max(1, math.ceil(0.008 * math.hypot(*target.shape)))
     valid = target != ignore_index
-    truth = _one_hot(target, num_classes, valid)
-    predicted = _one_hot(pred, num_classes, valid)
-    truth_edge = truth & ~_erode(truth, 1)
-    predicted_edge = predicted & ~_erode(predicted, 1)
-    matched_predicted = predicted_edge & _dilate_disk(truth_edge, tolerance)
-    matched_truth = truth_edge & _dilate_disk(predicted_edge, tolerance)
-    counts = [matched_predicted, predicted_edge, matched_truth, truth_edge]
-    return torch.stack([c.flatten(1).sum(1) for c in counts], dim=1)
+    truth = _labels_or_none(target, valid, num_classes)
+    predicted = _labels_or_none(pred, valid, num_classes)
+    truth_edge, predicted_edge = _inner_band(truth, 1), _inner_band(predicted, 1)
+    near_truth = _dilate_disk(_per_class(truth, truth_edge, num_classes), tolerance)
+    near_predicted = _dilate_disk(_per_class(predicted, predicted_edge, num_classes), tolerance)
+    # an edge pixel of class k matches where class k's other edge is near it
+    matched_predicted = predicted_edge & near_truth.gather(0, predicted.clamp(min=0)[None])[0]
+    matched_truth = truth_edge & near_predicted.gather(0, truth.clamp(min=0)[None])[0]
+    counts = [_class_counts(predicted, matched_predicted, num_classes),
+              _class_counts(predicted, predicted_edge, num_classes),
+              _class_counts(truth, matched_truth, num_classes),
+              _class_counts(truth, truth_edge, num_classes)]
+    return torch.stack(counts, dim=1)
 
 
 def boundary_fscore(counts):

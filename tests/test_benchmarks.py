@@ -10,6 +10,8 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 RUNS = {
     "attention": ["--sizes", "8", "--repeats", "1", "--precisions", "fp32"],
+    "boundary_metrics": ["--size", "64", "80", "--images", "2", "--classes", "5",
+                         "--repeats", "1"],
     "inference": ["--models", "hrnetv2_w18s", "--size", "64", "64", "--repeats", "1",
                   "--num-classes", "3", "--ablation"],
     "multiscale": ["--model", "ainnoseg_w18s", "--size", "64", "64", "--scales", "0.5", "1.0",
@@ -34,6 +36,7 @@ RUNS = {
 
 EXPECTED = {
     "attention": "inference",
+    "boundary_metrics": "per-class / ours",
     "inference": "bf16+cl-input",
     "multiscale": "ours / naive",
     "train_step": "one training step",

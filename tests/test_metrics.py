@@ -69,9 +69,13 @@ def _scipy_band(mask, width):
     return mask & ~eroded[width:-width, width:-width]
 
 
-def test_boundary_iou_matches_an_independent_implementation():
+# The default band and tolerance of a 40x50 image are 1 px; 3 px checks the
+# square erosion and the disk beyond their smallest size.
+@pytest.mark.parametrize("width", [None, 3])
+def test_boundary_iou_matches_an_independent_implementation(width):
     pairs = [_random_maps(seed) for seed in range(3)]
-    width = max(1, round(0.02 * math.hypot(40, 50)))
+    default = width is None
+    width = max(1, round(0.02 * math.hypot(40, 50))) if default else width
     inter, union = np.zeros(K), np.zeros(K)
     for pred, target in pairs:
         valid = target.numpy() != IGNORE
@@ -80,14 +84,17 @@ def test_boundary_iou_matches_an_independent_implementation():
             p = _scipy_band((pred.numpy() == c) & valid, width)
             inter[c] += (g & p).sum()
             union[c] += (g | p).sum()
-    counts = sum(metrics.boundary_iou_counts(p, t, K, IGNORE) for p, t in pairs)
+    counts = sum(metrics.boundary_iou_counts(p, t, K, IGNORE, width=None if default else width)
+                 for p, t in pairs)
     expected = [inter[c] / union[c] if union[c] else math.nan for c in range(K)]
     np.testing.assert_allclose(metrics.boundary_iou(counts).numpy(), expected)
 
 
-def test_boundary_fscore_matches_an_independent_implementation():
+@pytest.mark.parametrize("tolerance", [None, 3])
+def test_boundary_fscore_matches_an_independent_implementation(tolerance):
     pairs = [_random_maps(seed) for seed in range(2)]
-    tolerance = max(1, math.ceil(0.008 * math.hypot(40, 50)))
+    default = tolerance is None
+    tolerance = max(1, math.ceil(0.008 * math.hypot(40, 50))) if default else tolerance
     yy, xx = np.mgrid[-tolerance:tolerance + 1, -tolerance:tolerance + 1]
     disk = xx ** 2 + yy ** 2 <= tolerance ** 2
     sums = np.zeros((K, 4))
@@ -99,7 +106,8 @@ def test_boundary_fscore_matches_an_independent_implementation():
             sums[c] += [(p & ndimage.binary_dilation(g, disk)).sum(), p.sum(),
                         (g & ndimage.binary_dilation(p, disk)).sum(), g.sum()]
     np.testing.assert_array_equal(
-        sum(metrics.boundary_fscore_counts(p, t, K, IGNORE) for p, t in pairs).numpy(), sums)
+        sum(metrics.boundary_fscore_counts(p, t, K, IGNORE, tolerance=None if default else tolerance)
+            for p, t in pairs).numpy(), sums)
     fscore = metrics.boundary_fscore(torch.from_numpy(sums).long()).numpy()
     for c in range(K):
         if sums[c, 1] + sums[c, 3] == 0:
