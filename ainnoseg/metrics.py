@@ -118,7 +118,7 @@ def _dilate_disk(masks, radius):
     """(K, H, W) bool masks dilated by a disk of `radius`: the union, over
     its rows dy, of the masks' maxima over each row's width shifted by dy."""
     height, width = masks.shape[-2:]
-    padded = F.pad(masks, (radius,) * 4)
+    padded = F.pad(masks.to(torch.uint8), (radius,) * 4)  # uint8: maxima and padding on any device
     row_maxima = {}
     dilated = torch.zeros_like(masks)
     for dy in range(-radius, radius + 1):
@@ -126,7 +126,7 @@ def _dilate_disk(masks, radius):
         if half not in row_maxima:  # width shrinks by 2 half
             row_maxima[half] = _sliding_max(padded, 2 * half + 1, -1)
         dilated |= row_maxima[half][..., radius + dy:radius + dy + height,
-                                    radius - half:radius - half + width]
+                                    radius - half:radius - half + width].bool()
     return dilated
 
 
