@@ -1,6 +1,10 @@
 """The command line: every mistake a user can make ends in one line, `error: ...`,
 and exit status 2; predictions never write over an input or over each other."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -187,3 +191,14 @@ def test_one_folder_of_images_is_written_straight_under_out(tmp_path, checkpoint
     assert _run(["predict", str(checkpoint), str(tmp_path / "frames"),
                  "--out", str(tmp_path / "frames" / "predictions")]) == 0
     assert "segmented 1 image(s)" in capsys.readouterr().out
+
+
+def test_output_into_a_reader_that_stops_early_ends_quietly():
+    """`ainnoseg models | head -1`, with the reader gone before the first write."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    process = subprocess.Popen([sys.executable, "-m", "ainnoseg", "models"], stdout=write_end,
+                               stderr=subprocess.PIPE, text=True)
+    os.close(write_end)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0 and err == "", err

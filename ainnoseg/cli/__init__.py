@@ -7,10 +7,12 @@ process writes or that holds other files) ends the command with one line,
 subclasses (ConfigError, DataError, CheckpointError, RunDirError, RunBusy),
 OSError (a full disk too), FloatingPointError (training that diverged), or
 ImportError for an optional package that is not installed. A progress bar
-ends its line first, so the error line stands on its own.
+ends its line first, so the error line stands on its own. Output piped into
+a reader that stops early (`| head`) ends the command quietly.
 """
 
 import argparse
+import os
 import sys
 
 from .. import threads
@@ -47,6 +49,10 @@ def main(argv=None):
     threads.apply_for_command(args.command)  # the thread policy: ainnoseg/threads.py
     try:
         status = args.run(args)
+        sys.stdout.flush()  # a closed reader shows here, not in the exit's flush
+    except BrokenPipeError:  # the reader stopped early (`ainnoseg models | head -3`): no error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the exit's flush
+        status = 0
     except USER_ERRORS as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         status = 2
