@@ -91,7 +91,7 @@ def _labels_or_none(labels, valid, num_classes):
     """`labels` with -1 (no class) where not `valid` or outside 0..num_classes-1."""
     labels = labels.long()
     inside = valid & (labels >= 0) & (labels < num_classes)
-    return torch.where(inside, labels, torch.full_like(labels, -1))
+    return torch.where(inside, labels, -1)
 
 
 def _inner_band(labels, width):
