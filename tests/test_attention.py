@@ -104,3 +104,48 @@ def test_fused_path_refuses_inputs_its_backends_cannot_take():
     query, key, value = _inputs(1, 64, 4, 8)
     with pytest.raises(RuntimeError):  # no memory-efficient kernel on the CPU
         attention.fused_position_attention(query, key, value)
+
+
+def test_cpu_flash_path_computes_danets_formula_with_gradients():
+    """Query and key narrower than the value, the value's width not a multiple
+    of the padding's: the padded columns change nothing, in or out."""
+    query, key, value = _inputs(2, 130, 4, 23)
+    flash = attention.flash_position_attention(query, key, value)
+    naive = naive_position_attention(query, key, value)
+    torch.testing.assert_close(flash, naive, rtol=1e-5, atol=1e-5)
+    grad_out = torch.randn_like(naive)
+    grads = torch.autograd.grad(flash, (query, key, value), grad_out)
+    expected = torch.autograd.grad(naive, (query, key, value), grad_out)
+    for ours, theirs in zip(grads, expected):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_on_the_cpu_takes_the_flash_kernel_and_fp32_the_chunks(monkeypatch):
+    calls = []
+    flash = attention.flash_position_attention
+    monkeypatch.setattr(attention, "flash_position_attention",
+                        lambda *inputs: calls.append(inputs[0].dtype) or flash(*inputs))
+    query, key, value = _inputs(1, 300, 8, 67)
+    truth = naive_position_attention(*(t.detach().double() for t in (query, key, value)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = position_attention(query, key, value)
+    low.float().sum().backward()
+    assert calls == [torch.bfloat16] and low.dtype == torch.bfloat16
+    assert all(t.grad is not None and t.grad.dtype == torch.float32 for t in (query, key, value))
+    torch.testing.assert_close(low.double(), truth, rtol=0.02, atol=0.02)
+    position_attention(query, key, value)
+    assert calls == [torch.bfloat16]  # fp32 took the chunked path
+
+
+def test_training_with_a_wide_value_keeps_the_chunks_and_inference_takes_the_kernel(monkeypatch):
+    calls = []
+    flash = attention.flash_position_attention
+    monkeypatch.setattr(attention, "flash_position_attention",
+                        lambda *inputs: calls.append(inputs[2].shape[-1]) or flash(*inputs))
+    wide = attention._FLASH_TRAINING_MAX_CHANNELS + 1
+    query, key, value = _inputs(1, 40, 8, wide, dtype=torch.bfloat16)
+    position_attention(query, key, value).sum().backward()
+    assert calls == [] and value.grad is not None
+    with torch.no_grad():
+        position_attention(query, key, value)
+    assert calls == [wide]

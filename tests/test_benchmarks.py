@@ -10,6 +10,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 RUNS = {
     "attention": ["--sizes", "8", "--repeats", "1", "--precisions", "fp32"],
+    "pam_kernels": ["--scale", "0.01", "--repeats", "1"],
     "boundary_metrics": ["--size", "64", "80", "--images", "2", "--classes", "5",
                          "--repeats", "1"],
     "inference": ["--models", "hrnetv2_w18s", "--size", "64", "64", "--repeats", "1",
@@ -36,6 +37,7 @@ RUNS = {
 
 EXPECTED = {
     "attention": "inference",
+    "pam_kernels": "chunked / flash",
     "boundary_metrics": "per-class / ours",
     "inference": "bf16+cl-input",
     "multiscale": "ours / naive",

@@ -14,6 +14,16 @@ C/(C/8)=8. On CUDA, SDPA's memory-efficient kernel takes a value wider than
 query and key (widths multiples of 8), keeps no N x N map either and runs each
 pass as one kernel instead of a Python loop of chunks, so CUDA tensors go
 there first; where it refuses the inputs, they take the chunked path.
+
+On the CPU, half-precision inputs (bf16 autocast) go to SDPA's flash kernel
+with query, key and value zero-padded to one width, the value's rounded up to
+16. The query-key products grow about 8x, yet where the value is narrow the
+one fused, AMX-tiled kernel takes about half the time of the chunks' separate
+products, copies and softmax, and its fp32 accumulation is about 10x closer
+to the exact result (`benchmarks/pam_kernels.py`). Training with a wide value
+keeps the chunked path: there the padded products cost more than the fusion
+saves (DANet-R50's 512 channels, a third slower). fp32 and float64 keep the
+chunked path, which the flash kernel does not beat.
 """
 
 import torch
@@ -134,6 +144,28 @@ def fused_position_attention(query, key, value, backends=(SDPBackend.EFFICIENT_A
     return out.squeeze(1)
 
 
+# The padded width's multiple: an AMX tile row holds 16 bf16 values.
+_FLASH_WIDTH_MULTIPLE = 16
+# The widest value that trains through the flash kernel: measured faster at
+# 67 channels (AinnoSeg-W18-Small), about even at 128 (DANet-R18) and 180
+# (AinnoSeg-W48), where its closer result decides, and slower at 512 (DANet-R50).
+_FLASH_TRAINING_MAX_CHANNELS = 256
+
+
+def flash_position_attention(query, key, value):
+    """softmax(q k^T) v through SDPA's flash kernel (scale 1, as DANet), which
+    takes one width for query, key and value: all three are zero-padded to the
+    value's width rounded up to `_FLASH_WIDTH_MULTIPLE`. Zero columns add
+    nothing to q k^T, and the output's padded columns are dropped. Raises
+    RuntimeError where the kernel does not take these inputs."""
+    channels = value.shape[-1]
+    width = -(-channels // _FLASH_WIDTH_MULTIPLE) * _FLASH_WIDTH_MULTIPLE
+    padded = [F.pad(t, (0, width - t.shape[-1])).unsqueeze(1) for t in (query, key, value)]
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        out = F.scaled_dot_product_attention(*padded, scale=1.0)
+    return out.squeeze(1)[..., :channels]
+
+
 def position_attention(query, key, value):
     """Exactly `naive_position_attention`, without the N x N map.
 
@@ -147,13 +179,20 @@ def position_attention(query, key, value):
     if torch.is_autocast_enabled(query.device.type):
         dtype = torch.get_autocast_dtype(query.device.type)
     query, key, value = (_operand(t.to(dtype)) for t in (query, key, value))
+    training = torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value))
     with torch.autocast(query.device.type, enabled=False):
         if query.is_cuda:
             try:
                 return fused_position_attention(query, key, value)
             except RuntimeError:  # no fused kernel for these shapes or this card
                 pass
-        if torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value)):
+        elif query.element_size() < 4 and not (
+                training and value.shape[-1] > _FLASH_TRAINING_MAX_CHANNELS):
+            try:
+                return flash_position_attention(query, key, value)
+            except RuntimeError:  # a build without the CPU flash kernel
+                pass
+        if training:
             return _ChunkedAttention.apply(query, key, value)
         return _forward_chunks(query, key, value, keep_logsumexp=False)[0]
 
