@@ -17,13 +17,14 @@ there first; where it refuses the inputs, they take the chunked path.
 
 On the CPU, half-precision inputs (bf16 autocast) go to SDPA's flash kernel
 with query, key and value zero-padded to one width, the value's rounded up to
-16. The query-key products grow about 8x, yet where the value is narrow the
-one fused, AMX-tiled kernel takes about half the time of the chunks' separate
-products, copies and softmax, and its fp32 accumulation is about 10x closer
-to the exact result (`benchmarks/pam_kernels.py`). Training with a wide value
-keeps the chunked path: there the padded products cost more than the fusion
-saves (DANet-R50's 512 channels, a third slower). fp32 and float64 keep the
-chunked path, which the flash kernel does not beat.
+16. The query-key products grow tenfold (8 to 80 columns for a 67-wide
+value), yet where the value is narrow the one fused, AMX-tiled kernel beats
+the chunks' separate products, copies and softmax passes: under half their
+time in inference, about 0.8 of it in training; and its fp32 accumulation is
+about 10x closer to the exact result (`benchmarks/pam_kernels.py`).
+Training with a wide value keeps the chunked path: there the padded products
+cost more than the fusion saves (DANet-R50's 512 channels, a third slower).
+fp32 and float64 keep the chunked path, which the flash kernel does not beat.
 """
 
 import torch
