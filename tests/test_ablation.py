@@ -5,6 +5,7 @@ import io
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -110,8 +111,8 @@ def test_a_plan_runs_as_background_jobs_and_a_second_run_has_nothing_to_do(tmp_p
     ablation.run_plan(plan, parallel=2, poll_s=0.5, out=second)
     assert second.getvalue() == "the runs of screen have ended\n"  # nothing was left to start
     assert main(["ablation", "status", str(plan_file), "--root", root]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2
+    *lines, summary = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and summary == "2 runs: all done"
     for line, seed in zip(lines, (0, 1)):  # state, step of total, best val mIoU, hours, folder
         assert re.fullmatch(r"done +4/4 +val mIoU +\d+\.\d % +\d+\.\d h +\S+", line), line
         assert line.endswith(f"hrnetv2-baseline-seed{seed}")
@@ -121,3 +122,29 @@ def test_a_plan_runs_as_background_jobs_and_a_second_run_has_nothing_to_do(tmp_p
 def test_every_shipped_plan_loads(path):
     plan = ablation.load_plan(path)
     assert len(ablation.planned_runs(plan)) == len(plan.settings) * len(plan.seeds) >= 2
+
+
+def test_the_plan_summary_costs_each_unfinished_run_at_the_closest_measured_rate():
+    def item(setting, seed, state, step, duration_s=None, eta_s=None):
+        run = ablation.PlannedRun(setting, seed, Path(f"{setting.name}-{seed}"), (), 100)
+        facts = None if state == "new" else SimpleNamespace(duration_s=duration_s, eta_s=eta_s)
+        return ablation.Progress(run, state, facts, step)
+
+    base = ablation.Setting("base", "a.yaml", ())
+    variant = ablation.Setting("variant", "a.yaml", ("x=1",))
+    other = ablation.Setting("other", "b.yaml", ())
+    untimed = ablation.Setting("untimed", "c.yaml", ())
+    progresses = [
+        item(base, 0, "done", 100, duration_s=1000),           # 10 s a step
+        item(base, 1, "started", 40, duration_s=1200),         # 30 s a step: 60 x 30 left
+        item(variant, 0, "new", 0),                            # its config's mean, 20: 100 x 20
+        item(other, 0, "running", 50, duration_s=250, eta_s=500),  # its own estimate
+        item(other, 1, "new", 0),                              # its setting's 5 s a step: 100 x 5
+        item(untimed, 0, "new", 0),
+    ]
+    assert ablation.time_left(progresses) == (1800 + 2000 + 500 + 500, 1)
+    assert ablation.plan_summary(progresses) == (
+        "6 runs: 1 done, 1 running, 1 started, 3 new; about 1.3 h of training left, "
+        "besides 1 run of configs not yet timed")
+    assert ablation.plan_summary(progresses[-1:]) == "1 run: 1 new; 1 run of configs not yet timed"
+    assert ablation.plan_summary(progresses[:1]) == "1 run: all done"

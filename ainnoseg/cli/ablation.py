@@ -16,8 +16,11 @@ def run_run(args):
 
 def run_status(args):
     plan = ablation.load_plan(args.plan, args.root)
+    progresses = []
     for run in ablation.planned_runs(plan):
-        print(ablation.status_line(run), flush=True)
+        progresses.append(ablation.progress(run))
+        print(ablation.status_line(progresses[-1]), flush=True)
+    print(ablation.plan_summary(progresses))
     return 0
 
 

@@ -152,22 +152,41 @@ def run_state(run):
     return "started" if (run.run_dir / layout.LAST).is_file() else "new"
 
 
-def status_line(run):
+@dataclass(frozen=True)
+class Progress:
+    """Where a planned run stands: its state (see `run_state`), what its run
+    directory holds (None for a new run) and the step it reached: its last
+    for a finished run, its latest logged one while it runs, else where a
+    resume starts."""
+    run: PlannedRun
+    state: str
+    facts: object
+    step: int
+
+
+def progress(run):
+    state = run_state(run)
+    if state == "new":
+        return Progress(run, state, None, 0)
+    facts = load_run(run.run_dir)
+    if state == "done":
+        step = run.iterations
+    elif state == "running":
+        step = facts.step or 0
+    else:
+        step = facts.checkpoint_step or 0
+    return Progress(run, state, facts, step)
+
+
+def status_line(run_progress):
     """One line of `ainnoseg ablation status`: the run's state, then, once its
     directory holds a run, its step of its iterations, its best val mIoU so
     far, the hours it has trained (summed over its starts) and, while it
     runs, about how many it still needs; the run directory last."""
-    state = run_state(run)
+    run, state, facts = run_progress.run, run_progress.state, run_progress.facts
     parts = [f"{state:8}"]
-    if state != "new":
-        facts = load_run(run.run_dir)
-        if state == "done":
-            step = run.iterations
-        elif state == "running":
-            step = facts.step or 0  # its latest logged step
-        else:  # where a resume starts
-            step = facts.checkpoint_step or 0
-        parts.append(f"{step:>6}/{run.iterations:<6}")
+    if facts is not None:
+        parts.append(f"{run_progress.step:>6}/{run.iterations:<6}")
         best = (facts.best or {}).get("val")
         parts.append(f"val mIoU {100 * best['mean_iou']:4.1f} %" if best else "val mIoU    - ")
         if facts.duration_s:
@@ -175,6 +194,70 @@ def status_line(run):
         if state == "running" and facts.eta_s:
             parts.append(f"about {facts.eta_s / 3600:.1f} h left")
     return "  ".join(parts + [str(run.run_dir)])
+
+
+def _seconds_per_step(run_progress):
+    """The hours a run has trained (over its starts) per step reached, in
+    seconds, or None where it has not trained."""
+    facts = run_progress.facts
+    if facts is None or not facts.duration_s or not run_progress.step:
+        return None
+    return facts.duration_s / run_progress.step
+
+
+def _mean(values):
+    values = [value for value in values if value is not None]
+    return statistics.fmean(values) if values else None
+
+
+def time_left(progresses):
+    """(seconds the unfinished runs still need, how many have no rate to cost
+    them by). A running run counts its own estimate; any other is costed at
+    its own rate so far (hours trained per step), else at the mean rate of
+    its setting's runs, else of the runs of its config (a setting with other
+    overrides)."""
+    rates = {id(item): _seconds_per_step(item) for item in progresses}
+    seconds, unmeasured = 0.0, 0
+    for item in progresses:
+        if item.state == "done":
+            continue
+        if item.state == "running" and item.facts.eta_s:
+            seconds += item.facts.eta_s
+            continue
+        rate = rates[id(item)]
+        for same in (lambda other: other.run.setting == item.run.setting,
+                     lambda other: other.run.setting.config == item.run.setting.config):
+            if rate is None:
+                rate = _mean(rates[id(other)] for other in progresses if same(other))
+        if rate is None:
+            unmeasured += 1
+        else:
+            seconds += rate * (item.run.iterations - item.step)
+    return seconds, unmeasured
+
+
+def plan_summary(progresses):
+    """The last line of `ainnoseg ablation status`: how many runs are in each
+    state and about how many hours the unfinished ones still need (`time_left`)."""
+    counts = {}
+    for item in progresses:
+        counts[item.state] = counts.get(item.state, 0) + 1
+    states = ", ".join(f"{counts[state]} {state}" for state in
+                       ("done", "running", "started", "failed", "new") if state in counts)
+    runs = _runs(len(progresses))
+    unfinished = len(progresses) - counts.get("done", 0)
+    if not unfinished:
+        return f"{runs}: all done"
+    seconds, unmeasured = time_left(progresses)
+    untimed = f"{_runs(unmeasured)} of configs not yet timed"
+    if unmeasured == unfinished:
+        return f"{runs}: {states}; {untimed}"
+    left = f"about {seconds / 3600:.1f} h of training left"
+    return f"{runs}: {states}; {left}" + (f", besides {untimed}" if unmeasured else "")
+
+
+def _runs(count):
+    return f"{count} run" if count == 1 else f"{count} runs"
 
 
 def _run_metrics(record, class_names, run_dir):
