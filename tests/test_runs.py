@@ -188,6 +188,22 @@ def test_eta_of_a_training_run_comes_from_its_heartbeat(tmp_path):
     assert (run.status, run.step, run.eta_s) == ("running", 20, pytest.approx(240.0))
 
 
+def test_a_stop_is_left_out_of_the_heartbeats_rate_and_an_evaluation_is_not(tmp_path, monkeypatch):
+    from ainnoseg.runs import heartbeat
+    # (wall, CPU) at each beat: steps of 2 s on two cores, a 300-s stop
+    # (SIGSTOP: no CPU), then a 100-s evaluation (CPU on both cores).
+    clocks = iter([(1000.0, 0.0), (1002.0, 4.0), (1302.0, 4.1), (1304.0, 8.1), (1404.0, 208.1)])
+    monkeypatch.setattr(heartbeat, "clocks", lambda: next(clocks))
+    run_dir = _fake_train_run(tmp_path / "run")
+    beats = heartbeat.Heartbeat(run_dir, every=0.0)
+    for step in (20, 21, 22, 23, 24):
+        beats.beat(step, 100)
+    record = heartbeat.read_heartbeat(run_dir)
+    assert record["active_s"] == pytest.approx(2.0 + 2.0 + 100.0)
+    assert record["time"] - record["since"]["time"] == pytest.approx(404.0)
+    assert runs.load_run(run_dir).eta_s == pytest.approx((100 - 24) * 104.0 / 4)
+
+
 def test_a_run_from_before_heartbeats_is_running_while_its_event_files_writer_lives(tmp_path):
     run_dir = _fake_train_run(tmp_path / "run")
     events = run_dir / f"events.out.tfevents.{int(NOW)}.{socket.gethostname()}.{os.getpid()}.0"

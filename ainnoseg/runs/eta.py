@@ -1,8 +1,8 @@
 """How long a run still needs, for the whole run, at the rates it has measured.
 
 A training run's rate is its heartbeat's (seconds per step since its process
-started, evaluations included), else its logged images/s. A self-training
-run's phases are laid out from its config (per round: pseudo-labelling the
+started, evaluations included, stops not), else its logged images/s. A
+self-training run's phases are laid out from its config (per round: pseudo-labelling the
 pool, the student's and the fine-tune's iterations, an evaluation) and each
 remaining one is costed at the rate that phase kind ran at so far, from
 progress.jsonl; training phases without a measurement of their own take the
@@ -95,12 +95,13 @@ def _costed(remaining, rates):
 
 def train_seconds_per_step(heartbeat, loss_rows, batch_size):
     """A training run's seconds a step: its heartbeat's since its process
-    started (evaluations included), else the logged images/s (steps only)."""
+    started (evaluations included, the spans it was stopped left out where
+    the heartbeat has `active_s`), else the logged images/s (steps only)."""
     if heartbeat:
         since = heartbeat.get("since") or {}
         done = heartbeat.get("step", 0) - since.get("step", 0)
         if done > 0:
-            return (heartbeat["time"] - since["time"]) / done
+            return heartbeat.get("active_s", heartbeat["time"] - since["time"]) / done
     speeds = [row["images_per_s"] for row in loss_rows if row.get("images_per_s")]
     if speeds and batch_size:
         return batch_size / statistics.median(speeds)

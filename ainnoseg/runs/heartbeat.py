@@ -4,12 +4,16 @@ measure its speed without guessing.
 
     {"time": 1765432100.5, "pid": 4242, "host": "vm", "step": 120, "total": 300,
      "since": {"time": 1765431980.1, "step": 40},   # this process's first beat
+     "active_s": 118.2,   # seconds it worked since then
      "final": false, "round": 1, "phase": "student"}   # round/phase: self-training
 
-`since` makes the rate of this process measurable: (time - since.time) /
-(step - since.step) seconds a step, evaluations included. `final` is true on
-the beat written when the work is done. `read_heartbeat` and `beating` read it
-back (for `ainnoseg.runs` and `ainnoseg.runs.jobs`).
+`since` and `active_s` make the rate of this process measurable: active_s /
+(step - since.step) seconds a step, evaluations included. `active_s` is the
+time since the first beat less the spans the process was stopped (SIGSTOP, a
+suspended laptop): a gap between two beats longer than STOPPED_GAP_S in which
+it used almost no CPU time. `final` is true on the beat written when the work
+is done. `read_heartbeat` and `beating` read it back (for `ainnoseg.runs` and
+`ainnoseg.runs.jobs`).
 """
 
 import json
@@ -27,6 +31,23 @@ EVERY_S = 2.0  # at most one write this often, besides the first and the final o
 # A heartbeat from another machine (a shared disk) whose process cannot be
 # looked up counts as alive this long: evaluations write no beats for minutes.
 STALE_S = 900.0
+# A gap between two beats this long, in which the process used under
+# STOPPED_CPU_SHARE of one core, was a stop, not work (an evaluation uses
+# the cores between two beats).
+STOPPED_GAP_S = 60.0
+STOPPED_CPU_SHARE = 0.05
+
+
+def clocks():
+    """(wall-clock time, this process's CPU seconds over all its threads)."""
+    return time.time(), time.process_time()
+
+
+def worked_seconds(wall_s, cpu_s):
+    """The seconds of a gap between two beats that count as work: all of
+    them, unless the gap is a stop (see STOPPED_GAP_S)."""
+    stopped = wall_s >= STOPPED_GAP_S and cpu_s < STOPPED_CPU_SHARE * wall_s
+    return 0.0 if stopped else wall_s
 
 
 class Heartbeat:
@@ -42,18 +63,22 @@ class Heartbeat:
         self.path = Path(run_dir) / layout.HEARTBEAT
         self.enabled, self.every = enabled, every
         self.since, self.record, self.written = None, None, 0.0
+        self.active_s, self.clocks = 0.0, None  # clocks: (wall, CPU) at the last beat
 
     def beat(self, step, total, final=False, **fields):
         """Record `step` of `total` (plus e.g. round=, phase=); written if the
         last write is `every` seconds old, or this is the first or final beat."""
         if not self.enabled:
             return
-        now = time.time()
+        now, cpu = clocks()
         if self.since is None:
             self.since = {"time": round(now, 3), "step": step}
+        else:
+            self.active_s += worked_seconds(now - self.clocks[0], cpu - self.clocks[1])
+        self.clocks = (now, cpu)
         self.record = {"time": round(now, 3), "pid": os.getpid(), "host": socket.gethostname(),
-                       "step": step, "total": total, "since": self.since, "final": final,
-                       **fields}
+                       "step": step, "total": total, "since": self.since,
+                       "active_s": round(self.active_s, 3), "final": final, **fields}
         if final or self.written == 0.0 or now - self.written >= self.every:
             text = json.dumps(self.record)
             atomic_write(self.path, lambda handle: handle.write(text.encode()))
@@ -63,7 +88,8 @@ class Heartbeat:
         """The final beat: the last recorded position, marked final, written now."""
         if self.enabled and self.record is not None:
             keep = {k: v for k, v in self.record.items()
-                    if k not in ("time", "pid", "host", "step", "total", "since", "final")}
+                    if k not in ("time", "pid", "host", "step", "total", "since", "active_s",
+                                 "final")}
             self.beat(self.record["step"], self.record["total"], final=True, **keep)
 
 
