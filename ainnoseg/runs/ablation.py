@@ -165,6 +165,7 @@ class Progress:
 
 
 def progress(run):
+    """The Progress of a planned run, read from its run directory."""
     state = run_state(run)
     if state == "new":
         return Progress(run, state, None, 0)
