@@ -204,6 +204,21 @@ def test_a_stop_is_left_out_of_the_heartbeats_rate_and_an_evaluation_is_not(tmp_
     assert runs.load_run(run_dir).eta_s == pytest.approx((100 - 24) * 104.0 / 4)
 
 
+def test_a_runs_hours_leave_out_the_stops_its_last_process_counted(tmp_path):
+    run_dir = _fake_train_run(tmp_path / "run")
+    for start, pid, written in ((1000.0, 11, 1500.0), (5000.0, 22, 5900.0)):
+        events = run_dir / f"events.out.tfevents.{start:.0f}.vm.{pid}.0"
+        events.touch()
+        os.utime(events, (written, written))
+    beat = {"time": 5900.0, "pid": 22, "host": "another-machine", "step": 20, "total": 100,
+            "since": {"time": 5010.0, "step": 10}, "final": True}
+    (run_dir / "heartbeat.json").write_text(json.dumps(beat))
+    assert runs.load_run(run_dir).duration_s == pytest.approx(500.0 + 900.0)  # wall spans
+    beat["active_s"] = 290.0  # the process was stopped for 600 of its 890 s
+    (run_dir / "heartbeat.json").write_text(json.dumps(beat))
+    assert runs.load_run(run_dir).duration_s == pytest.approx(500.0 + 10.0 + 290.0)
+
+
 def test_a_run_from_before_heartbeats_is_running_while_its_event_files_writer_lives(tmp_path):
     run_dir = _fake_train_run(tmp_path / "run")
     events = run_dir / f"events.out.tfevents.{int(NOW)}.{socket.gethostname()}.{os.getpid()}.0"

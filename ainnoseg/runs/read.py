@@ -276,10 +276,17 @@ def _read_train(run, path, errors):
 
 def _train_times(run, path):
     """Start, last activity and running time, from the event files (one per
-    start, named by its start time and pid), the heartbeat and the job."""
+    start, named by its start time and pid), the heartbeat and the job. The
+    heartbeat's process counts the time it worked itself (`active_s`: the
+    spans it was stopped left out); an earlier start counts from its start
+    to its last write."""
     job, beat = run.job or {}, run.heartbeat or {}
     sessions, seconds = event_sessions(path), 0.0
     for start, pid, _, written in sessions:
+        if pid == beat.get("pid") and beat.get("active_s") is not None:
+            worked_until = beat["since"]["time"] + beat["active_s"]
+            seconds += max(0.0, worked_until - start) + max(0.0, written - beat["time"])
+            continue
         end = max(written, beat.get("time", 0) if pid == beat.get("pid") else 0)
         seconds += max(0.0, end - start)
     starts = [s for s, *_ in sessions] + [t for t in (job.get("started"),
