@@ -2,11 +2,12 @@
 
 A training run's rate is its heartbeat's (seconds per step since its process
 started, evaluations included, stops not), else its logged images/s. A
-self-training run's phases are laid out from its config (per round: pseudo-labelling the
-pool, the student's and the fine-tune's iterations, an evaluation) and each
-remaining one is costed at the rate that phase kind ran at so far, from
-progress.jsonl; training phases without a measurement of their own take the
-rate of the other training phases (same model, crop and batch).
+self-training run's phases are laid out from its config (per round:
+pseudo-labelling the pool, the student's and the fine-tune's iterations, an
+evaluation) and each remaining one is costed at the rate that phase kind ran
+at so far, from progress.jsonl; training phases without a measurement of
+their own take the rate of the other training phases (same model, crop and
+batch).
 """
 
 import statistics
