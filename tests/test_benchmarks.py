@@ -33,6 +33,8 @@ RUNS = {
                    "workers=0", "model=hrnetv2_w18s", "--warmup", "1", "--steps", "1",
                    "--repeats", "1", "--upload-size", "64", "80",
                    "--models", "synthetic/hrnetv2_w18s"],
+    "plan_throughput": ["--config", "configs/synthetic_tiny.yaml", "--overrides", "workers=0",
+                        "--warmup", "1", "--steps", "1"],
 }
 
 EXPECTED = {
@@ -45,6 +47,7 @@ EXPECTED = {
     "data": "ainnoseg_w18s training",
     "pseudo_label": "7-scale + flip costs",
     "contention": "policy on / off",
+    "plan_throughput": "side by side / alone",
     "train_loop": "loop / bare step",
     "cam_sharpness": "training crop 64x80",
 }

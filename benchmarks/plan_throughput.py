@@ -1,0 +1,77 @@
+"""How many jobs an ablation plan should run at a time (`ainnoseg ablation run
+--parallel N`): the iterations a second of one training job on every core,
+against one single-thread job per core side by side, measured in one run.
+
+Both are launched as the plan launches them (`ainnoseg.runs.jobs.launch`, nice,
+idle threads asleep), with their threads fixed; each is timed from the
+heartbeat.json its training loop writes, over `--steps` iterations after
+`--warmup`, the side-by-side jobs over steps they run at the same time. Run
+it with nothing else working on the machine.
+
+    python benchmarks/plan_throughput.py [--config configs/camvid_hrnetv2_w18s.yaml]
+        [--overrides data=../shared/datasets/camvid workers=1] [--warmup 3] [--steps 8]
+"""
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from contention import measure_jobs
+
+from ainnoseg import threads
+from ainnoseg.engine.publish import processor_name
+from ainnoseg.runs import jobs
+
+
+def alive(run_dir):
+    return jobs.active_process(run_dir) is not None
+
+
+def seconds_per_step(config, overrides, run_dirs, job_threads, args):
+    """{run_dir: seconds an iteration} of jobs started together, each with
+    `job_threads` threads and its own seed."""
+    try:
+        for seed, run_dir in enumerate(run_dirs):
+            jobs.launch("train", config, [*overrides, f"seed={seed}"], run_dir=run_dir,
+                        threads=job_threads)
+        return measure_jobs(run_dirs, args.warmup, args.steps, args.timeout, alive)
+    finally:
+        for run_dir in run_dirs:
+            try:
+                jobs.stop(run_dir)
+            except jobs.JobError:
+                pass  # it had ended already
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="configs/camvid_hrnetv2_w18s.yaml")
+    parser.add_argument("--overrides", nargs="*", metavar="key=value",
+                        default=["data=../shared/datasets/camvid", "workers=1"],
+                        help="config overrides for every job")
+    parser.add_argument("--warmup", type=int, default=3, help="steps before timing (default 3)")
+    parser.add_argument("--steps", type=int, default=8, help="steps timed (default 8)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement")
+    args = parser.parse_args()
+    cores = threads.available_cores()
+    # Long enough never to finish (or evaluate) while measured; stopped afterwards.
+    budget = 20 * (args.warmup + args.steps) + 100
+    overrides = [*args.overrides, f"iterations={budget}", f"eval_every={budget}",
+                 f"checkpoint_every={budget}"]
+    print(f"{args.config} {' '.join(args.overrides)}; {processor_name()}, {cores} cores; "
+          f"load {os.getloadavg()[0]:.2f}", flush=True)
+    with tempfile.TemporaryDirectory() as root:
+        solo = seconds_per_step(args.config, overrides, [Path(root, "alone")], cores, args)
+        alone = next(iter(solo.values()))
+        print(f"one job, {cores} threads: {alone:.3f} s/it", flush=True)
+        side = seconds_per_step(args.config, overrides,
+                                [Path(root, f"side{i}") for i in range(cores)], 1, args)
+        each = ", ".join(f"{seconds:.3f}" for seconds in side.values())
+        print(f"{cores} jobs side by side, 1 thread each: {each} s/it", flush=True)
+    ratio = alone * sum(1 / seconds for seconds in side.values())
+    print(f"iterations a second, side by side / alone: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
