@@ -10,18 +10,20 @@ process decides its threads from facts read at the moment it starts work:
 - the training processes running on the machine now (`ainnoseg train` or
   `selftrain`, however started) and the threads each was given;
 - whether an interactive app (the dashboard, the demo, a notebook) shares
-  the machine.
+  the machine, or a command a user waits for in a terminal (`ainnoseg eval`,
+  `predict`, `publish`, `export`) runs.
 
 The decisions (`keep` is one core in four, at least one, on a machine of two
 or more cores):
 
 - A **training process** (a job launched by `ainnoseg.runs.jobs.launch`, or
   `ainnoseg train` in a terminal) gets the cores left after `keep` are kept
-  for an interactive app (when one runs, or launched the job), divided among
-  it and the other training processes, at least 1. A launched job decides
-  again every `REPLAN_S` seconds while it trains, so a job that started alone
-  gives cores back when a second job or an app starts, and takes them again
-  after; `ainnoseg train` in a terminal decides once, at its start.
+  for an interactive app or a waiting command (when one runs, or an app
+  launched the job), divided among it and the other training processes, at
+  least 1. A launched job decides again every `REPLAN_S` seconds while it
+  trains, so a job that started alone gives cores back when a second job, an
+  app or an `eval` in a terminal starts, and takes them again after;
+  `ainnoseg train` in a terminal decides once, at its start.
 - A launched job also sleeps its idle OpenMP threads (OMP_WAIT_POLICY=PASSIVE)
   instead of spinning, runs at nice 10, so a page the user waits for wins a
   core they both want, and has one inter-op thread (training uses none).
@@ -50,6 +52,8 @@ import torch
 BACKGROUND_NICE = 10
 REPLAN_S = 15.0  # a training process reconsiders its threads this often
 TRAINING_COMMANDS = ("train", "selftrain")
+# Commands that run models while a user waits for them in a terminal.
+WAITED_FOR_COMMANDS = ("eval", "predict", "publish", "export")
 # Arguments that mark an interactive app of this project in a process's command line.
 APP_SCRIPTS = ("app/dashboard.py", "app/demo.py")
 FACTS_TTL_S = 2.0  # an app's requests reread /proc at most this often
@@ -62,12 +66,14 @@ JOB_VARIABLE = "AINNOSEG_JOB"
 @dataclass(frozen=True)
 class Machine:
     """What the policy decides from: the cores this process may run on, and
-    the training processes (`jobs`) and interactive apps of this project
-    (`apps`) running now, this process not counted."""
+    the training processes (`jobs`), interactive apps (`apps`) and commands
+    a user waits for in a terminal (`waiting`) of this project running now,
+    this process not counted."""
 
     cores: int
     jobs: int = 0
     apps: int = 0
+    waiting: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,10 +109,10 @@ def kept_for_apps(cores):
 def for_training(machine, interactive=False):
     """The threads of a training process on `machine`; `interactive`: an app
     or a notebook launched it. Priority and wait policy: `for_job`."""
-    keep = kept_for_apps(machine.cores) if interactive or machine.apps else 0
+    keep = kept_for_apps(machine.cores) if interactive or machine.apps or machine.waiting else 0
     threads = max(1, (machine.cores - keep) // (machine.jobs + 1))
     why = (f"{machine.cores} cores, {machine.jobs} other training process(es), "
-           f"{keep} kept for an interactive app")
+           f"{keep} kept for an interactive app or a command a user waits for")
     return Plan(threads, interop=1, why=why)
 
 
@@ -154,17 +160,22 @@ def _parent(pid):
     return None
 
 
-def is_training_command(argv):
-    """Whether `argv` is a Python process running `ainnoseg train|selftrain`
-    (as `python -m ainnoseg`, the `ainnoseg` script or under torchrun); not
-    the job supervisor that waits for one, nor a wrapper such as `timeout`
-    whose arguments name it."""
+def ainnoseg_command(argv):
+    """The `ainnoseg` subcommand that `argv` runs in a Python process (as
+    `python -m ainnoseg`, the `ainnoseg` script or under torchrun), else None;
+    None too for the job supervisor that waits for one and a wrapper such as
+    `timeout` whose arguments name it."""
     if not argv or not Path(argv[0]).name.startswith("python"):
-        return False
+        return None
     if any(Path(arg).name == "supervisor.py" for arg in argv):
-        return False
-    return any(Path(arg).name == "ainnoseg" and following in TRAINING_COMMANDS
-               for arg, following in zip(argv, argv[1:]))
+        return None
+    return next((following for arg, following in zip(argv, argv[1:])
+                 if Path(arg).name == "ainnoseg"), None)
+
+
+def is_training_command(argv):
+    """Whether `argv` is a Python process running `ainnoseg train|selftrain`."""
+    return ainnoseg_command(argv) in TRAINING_COMMANDS
 
 
 def is_app_command(argv):
@@ -173,7 +184,7 @@ def is_app_command(argv):
 
 
 def read_machine(pids=None):
-    """The facts, read from /proc (on a system without it: no jobs, no apps).
+    """The facts, read from /proc (on a system without it: none running).
     `pids`: the processes to look at (default: all but this one)."""
     cores = available_cores()
     proc = Path("/proc")
@@ -182,16 +193,19 @@ def read_machine(pids=None):
             return Machine(cores)
         pids = [int(e.name) for e in proc.iterdir() if e.name.isdigit()]
         pids = [pid for pid in pids if pid != os.getpid()]
-    training, apps = set(), 0
+    training, waiting, apps = set(), set(), 0
     for pid in pids:
         argv = _command_line(pid)
-        if is_training_command(argv) and not _is_loader_worker(pid):
-            training.add(pid)
+        command = ainnoseg_command(argv)
+        if command in TRAINING_COMMANDS + WAITED_FOR_COMMANDS:
+            if not _is_loader_worker(pid):
+                (training if command in TRAINING_COMMANDS else waiting).add(pid)
         elif is_app_command(argv):
             apps += 1
-    # A DataLoader worker is a copy of its training process; it is not a job.
-    jobs = sum(1 for pid in training if _parent(pid) not in training)
-    return Machine(cores, jobs, apps)
+    # A DataLoader worker is a copy of its process, not a second one: it names
+    # itself pt_data_worker, and before it does its parent is that process.
+    return Machine(cores, jobs=sum(1 for pid in training if _parent(pid) not in training),
+                   apps=apps, waiting=sum(1 for pid in waiting if _parent(pid) not in waiting))
 
 
 def is_interactive():
@@ -244,7 +258,7 @@ def apply_for_command(command):
     command that runs models, typed in a terminal, plans its threads once,
     like a job (training) or as `for_foreground` (the others), unless
     OMP_NUM_THREADS says otherwise. Returns the threads used."""
-    if command not in ("train", "selftrain", "eval", "predict", "publish", "export"):
+    if command not in TRAINING_COMMANDS + WAITED_FOR_COMMANDS:
         return torch.get_num_threads()
     with contextlib.suppress(RuntimeError):  # one inter-op thread: nothing here uses more
         torch.set_num_interop_threads(1)

@@ -35,6 +35,9 @@ RUNS = {
                    "--models", "synthetic/hrnetv2_w18s"],
     "plan_throughput": ["--config", "configs/synthetic_tiny.yaml", "--overrides", "workers=0",
                         "--warmup", "1", "--steps", "1"],
+    "terminal_command": ["--config", "configs/synthetic_tiny.yaml", "--overrides", "workers=0",
+                         "--eval", "synthetic/hrnetv2_w18s", "assets/examples", "--warmup", "1",
+                         "--steps", "1", "--settle", "0", "--repeats", "1"],
 }
 
 EXPECTED = {
@@ -48,6 +51,7 @@ EXPECTED = {
     "pseudo_label": "7-scale + flip costs",
     "contention": "policy on / off",
     "plan_throughput": "side by side / alone",
+    "terminal_command": "eval / alone",
     "train_loop": "loop / bare step",
     "cam_sharpness": "training crop 64x80",
 }

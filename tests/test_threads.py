@@ -32,6 +32,17 @@ def test_a_running_app_found_on_the_machine_keeps_a_core_in_four():
     assert threads.for_job(Machine(cores=1, apps=1), interactive=True).threads == 1
 
 
+def test_a_command_a_user_waits_for_keeps_a_core_from_the_jobs():
+    """`ainnoseg eval` typed beside a two-thread job on two cores would make
+    three threads on two cores, and the job's starved thread stalls its step."""
+    assert threads.for_job(Machine(cores=2, waiting=1)).threads == 1
+    assert threads.for_job(Machine(cores=2, jobs=1, waiting=2)).threads == 1
+    assert threads.for_job(Machine(cores=16, waiting=1)).threads == 12
+    job = threads.for_job(Machine(cores=2, waiting=1))
+    command = threads.for_foreground(Machine(cores=2, jobs=1))
+    assert job.threads + command.threads == 2
+
+
 def test_training_processes_divide_the_cores_among_them():
     assert threads.for_job(Machine(cores=2, jobs=1)).threads == 1
     assert threads.for_training(Machine(cores=2, jobs=1)).threads == 1
@@ -72,6 +83,21 @@ def test_training_processes_are_told_from_their_command_line(argv, training):
     assert threads.is_training_command(argv) is training
 
 
+@pytest.mark.parametrize("argv, command", [
+    (["python", "-m", "ainnoseg", "eval", "camvid/hrnetv2_w18s", "data"], "eval"),
+    (["/x/.venv/bin/python", "/x/.venv/bin/ainnoseg", "publish", "runs/a", "--out", "o"],
+     "publish"),
+    (["python", "-m", "ainnoseg", "train", "c.yaml"], "train"),
+    (["python", "-m", "ainnoseg"], None),
+    (["timeout", "600", ".venv/bin/ainnoseg", "eval", "c.pt", "d"], None),
+    (["python", "-I", "/x/ainnoseg/runs/supervisor.py", "runs/a", "--", "python", "-m",
+      "ainnoseg", "train", "c.yaml"], None),
+    (["python", "-m", "streamlit", "run", "app/dashboard.py"], None),
+])
+def test_the_ainnoseg_command_of_a_process(argv, command):
+    assert threads.ainnoseg_command(argv) == command
+
+
 def test_apps_are_told_from_their_command_line():
     assert threads.is_app_command(["python", "-m", "streamlit", "run", "app/dashboard.py"])
     assert threads.is_app_command(["/usr/bin/python3", "/home/u/ainnoseg/app/demo.py"])
@@ -93,22 +119,27 @@ def _wait_for(condition, timeout=15.0):
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads Linux's /proc")
 def test_read_machine_counts_a_running_job_with_its_threads_but_not_its_workers():
     """A process that runs `-m ainnoseg train` and has forked a copy of itself
-    (as a DataLoader worker is) counts as one job; an app's process counts as
+    (as a DataLoader worker is) counts as one job, one that runs `-m ainnoseg
+    eval` and its copy as one waited-for command; an app's process counts as
     an app; others count as nothing."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     job = subprocess.Popen([sys.executable, "-c", SLEEPER, "-m", "ainnoseg", "train", "fork"],
                            env=env)
+    command = subprocess.Popen([sys.executable, "-c", SLEEPER, "-m", "ainnoseg", "eval",
+                                "fork"], env=env)
     app = subprocess.Popen([sys.executable, "-c", SLEEPER, "app/dashboard.py"])
     other = subprocess.Popen([sys.executable, "-c", SLEEPER])
+    forked = (job, command)
     try:
-        assert _wait_for(lambda: _children(job.pid))
-        pids = [job.pid, *_children(job.pid), app.pid, other.pid]
-        assert len(pids) == 4
-        assert threads.read_machine(pids) == Machine(threads.available_cores(), jobs=1, apps=1)
+        assert _wait_for(lambda: all(_children(p.pid) for p in forked))
+        pids = [pid for p in forked for pid in (p.pid, *_children(p.pid))] + [app.pid, other.pid]
+        assert len(pids) == 6
+        assert threads.read_machine(pids) == Machine(threads.available_cores(), jobs=1, apps=1,
+                                                     waiting=1)
     finally:
-        for pid in _children(job.pid):
+        for pid in [pid for p in forked for pid in _children(p.pid)]:
             os.kill(pid, 9)
-        for process in (job, app, other):
+        for process in (job, command, app, other):
             process.kill()
             process.wait()
 
@@ -176,6 +207,9 @@ def test_a_training_process_gives_cores_back_when_a_second_job_starts(monkeypatc
         facts["machine"] = Machine(cores=2)
         planner.next_check = 0
         assert planner.update() == 2 and torch.get_num_threads() == 2
+        facts["machine"] = Machine(cores=2, waiting=1)  # `ainnoseg eval` in a terminal
+        planner.next_check = 0
+        assert planner.update() == 1 and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
 
