@@ -35,6 +35,8 @@ RUNS = {
                    "--models", "synthetic/hrnetv2_w18s"],
     "plan_throughput": ["--config", "configs/synthetic_tiny.yaml", "--overrides", "workers=0",
                         "--warmup", "1", "--steps", "1"],
+    "wait_policy": ["--config", "configs/synthetic_tiny.yaml", "--overrides", "workers=0",
+                    "--warmup", "1", "--steps", "1", "--rounds", "1"],
     "terminal_command": ["--config", "configs/synthetic_tiny.yaml", "--overrides", "workers=0",
                          "--eval", "synthetic/hrnetv2_w18s", "assets/examples", "--warmup", "1",
                          "--steps", "1", "--settle", "0", "--repeats", "1"],
@@ -52,6 +54,7 @@ EXPECTED = {
     "contention": "policy on / off",
     "plan_throughput": "side by side / alone",
     "terminal_command": "eval / alone",
+    "wait_policy": "PASSIVE / default",
     "train_loop": "loop / bare step",
     "cam_sharpness": "training crop 64x80",
 }
