@@ -22,7 +22,6 @@ warm-up before any measurement starts.
 """
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -40,45 +39,8 @@ from ainnoseg import threads
 from ainnoseg.data.examples import bundled_examples
 from ainnoseg.engine.publish import processor_name
 from ainnoseg.runs import jobs
+from job_timing import measure_jobs
 
-
-
-def _beat(run_dir):
-    try:
-        return json.loads((Path(run_dir) / "heartbeat.json").read_text())
-    except (OSError, ValueError):  # not written yet, or being replaced
-        return None
-
-
-def measure_jobs(run_dirs, warmup, steps, timeout, alive):
-    """Seconds an iteration of each job over `steps` steps that all of them
-    run at the same time, after every job has done `warmup` steps."""
-    samples = {d: [] for d in run_dirs}
-    start, end, window = {}, {}, None
-    deadline = time.monotonic() + timeout
-    while len(end) < len(run_dirs):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"not measured within {timeout} s: raise --timeout")
-        for run_dir in run_dirs:
-            if not alive(run_dir):
-                log = (Path(run_dir) / "job.log")
-                tail = log.read_text()[-2000:] if log.exists() else ""
-                raise SystemExit(f"the job in {run_dir} ended before it was measured:\n{tail}")
-            beat = _beat(run_dir)
-            if beat and (not samples[run_dir] or beat["time"] > samples[run_dir][-1][0]):
-                samples[run_dir].append((beat["time"], beat["step"]))
-        warm = [next((t for t, s in samples[d] if s >= warmup), None) for d in run_dirs]
-        if window is None and None not in warm:
-            window = max(warm)
-        for run_dir in run_dirs:
-            later = [(t, s) for t, s in samples[run_dir] if window is not None and t >= window]
-            if later and run_dir not in start:
-                start[run_dir] = later[0]
-            if run_dir in start and run_dir not in end and \
-                    later[-1][1] >= start[run_dir][1] + steps:
-                end[run_dir] = later[-1]
-        time.sleep(0.1)
-    return {d: (end[d][0] - start[d][0]) / (end[d][1] - start[d][1]) for d in run_dirs}
 
 
 class Jobs:

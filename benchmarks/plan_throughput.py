@@ -17,15 +17,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from contention import measure_jobs
-
 from ainnoseg import threads
 from ainnoseg.engine.publish import processor_name
 from ainnoseg.runs import jobs
-
-
-def alive(run_dir):
-    return jobs.active_process(run_dir) is not None
+from job_timing import add_job_arguments, job_overrides, measure_jobs, stop_all
 
 
 def seconds_per_step(config, overrides, run_dirs, job_threads, args):
@@ -35,30 +30,18 @@ def seconds_per_step(config, overrides, run_dirs, job_threads, args):
         for seed, run_dir in enumerate(run_dirs):
             jobs.launch("train", config, [*overrides, f"seed={seed}"], run_dir=run_dir,
                         threads=job_threads)
-        return measure_jobs(run_dirs, args.warmup, args.steps, args.timeout, alive)
+        return measure_jobs(run_dirs, args.warmup, args.steps, args.timeout)
     finally:
-        for run_dir in run_dirs:
-            try:
-                jobs.stop(run_dir)
-            except jobs.JobError:
-                pass  # it had ended already
+        stop_all(run_dirs)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="configs/camvid_hrnetv2_w18s.yaml")
-    parser.add_argument("--overrides", nargs="*", metavar="key=value",
-                        default=["data=../shared/datasets/camvid", "workers=1"],
-                        help="config overrides for every job")
-    parser.add_argument("--warmup", type=int, default=3, help="steps before timing (default 3)")
-    parser.add_argument("--steps", type=int, default=8, help="steps timed (default 8)")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement")
+    add_job_arguments(parser, "configs/camvid_hrnetv2_w18s.yaml",
+                      ["data=../shared/datasets/camvid", "workers=1"], steps=8)
     args = parser.parse_args()
     cores = threads.available_cores()
-    # Long enough never to finish (or evaluate) while measured; stopped afterwards.
-    budget = 20 * (args.warmup + args.steps) + 100
-    overrides = [*args.overrides, f"iterations={budget}", f"eval_every={budget}",
-                 f"checkpoint_every={budget}"]
+    overrides = job_overrides(args)
     print(f"{args.config} {' '.join(args.overrides)}; {processor_name()}, {cores} cores; "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory() as root:

@@ -24,15 +24,10 @@ import threading
 import time
 from pathlib import Path
 
-from contention import measure_jobs
-
 from ainnoseg import threads
 from ainnoseg.engine.publish import processor_name
 from ainnoseg.runs import jobs
-
-
-def alive(run_dir):
-    return jobs.active_process(run_dir) is not None
+from job_timing import add_job_arguments, job_overrides, measure_jobs, stop_all
 
 
 def evaluation(checkpoint, dataset):
@@ -72,35 +67,28 @@ def job_figures(config, overrides, run_dir, fixed_threads, args):
     None) or with its threads fixed."""
     jobs.launch("train", config, overrides, run_dir=run_dir, threads=fixed_threads)
     try:
-        alone = measure_jobs([run_dir], args.warmup, args.steps, args.timeout, alive)[run_dir]
+        alone = measure_jobs([run_dir], args.warmup, args.steps, args.timeout)[run_dir]
         beside, eval_s = while_evaluating(
             *args.eval, args.settle, lambda: measure_jobs([run_dir], step_now(run_dir), args.steps,
-                                             args.timeout, alive)[run_dir])
+                                                          args.timeout)[run_dir])
     finally:
-        jobs.stop(run_dir)
+        stop_all([run_dir])
     return {"job alone s/it": alone, "job beside evaluations s/it": beside,
             "evaluation beside the job s": eval_s}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="configs/synthetic_quick.yaml")
-    parser.add_argument("--overrides", nargs="*", default=["model=hrnetv2_w18s"],
-                        metavar="key=value", help="config overrides for the job")
+    add_job_arguments(parser, "configs/synthetic_quick.yaml", ["model=hrnetv2_w18s"], steps=8)
     parser.add_argument("--eval", nargs=2, default=["synthetic/hrnetv2_w18s", "synthetic"],
                         metavar=("CHECKPOINT", "DATASET"), help="what `ainnoseg eval` scores")
-    parser.add_argument("--warmup", type=int, default=3, help="steps before timing (default 3)")
-    parser.add_argument("--steps", type=int, default=8, help="steps timed (default 8)")
     parser.add_argument("--settle", type=float, default=threads.REPLAN_S + 5,
                         help="seconds the evaluations run before the job is timed beside them "
                              "(default: long enough for a planned job to decide again)")
     parser.add_argument("--repeats", type=int, default=2, help="evaluations timed alone")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement")
     args = parser.parse_args()
     cores = threads.available_cores()
-    budget = 10000  # never reached: the job is stopped once measured
-    overrides = [*args.overrides, f"iterations={budget}", f"eval_every={budget}",
-                 f"checkpoint_every={budget}"]
+    overrides = job_overrides(args)
     print(f"{args.config} {' '.join(args.overrides)}; ainnoseg eval {' '.join(args.eval)}; "
           f"{processor_name()}, {cores} cores; load {os.getloadavg()[0]:.2f}", flush=True)
     alone = statistics.median(evaluation(*args.eval) for _ in range(args.repeats))

@@ -19,17 +19,12 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from contention import measure_jobs
-
 from ainnoseg import threads
 from ainnoseg.engine.publish import processor_name
 from ainnoseg.runs import jobs
+from job_timing import add_job_arguments, job_overrides, measure_jobs, stop_all
 
 POLICIES = {"default": None, "PASSIVE": "PASSIVE"}
-
-
-def alive(run_dir):
-    return jobs.active_process(run_dir) is not None
 
 
 def seconds_per_step(config, overrides, run_dir, policy, args):
@@ -39,26 +34,19 @@ def seconds_per_step(config, overrides, run_dir, policy, args):
         os.environ["OMP_WAIT_POLICY"] = POLICIES[policy]
     jobs.launch("train", config, overrides, run_dir=run_dir, threads=threads.available_cores())
     try:
-        return measure_jobs([run_dir], args.warmup, args.steps, args.timeout, alive)[run_dir]
+        return measure_jobs([run_dir], args.warmup, args.steps, args.timeout)[run_dir]
     finally:
-        jobs.stop(run_dir)
+        stop_all([run_dir])
         os.environ.pop("OMP_WAIT_POLICY", None)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="configs/camvid_hrnetv2_w18s.yaml")
-    parser.add_argument("--overrides", nargs="*", metavar="key=value",
-                        default=["data=../shared/datasets/camvid", "workers=1"],
-                        help="config overrides for every job")
-    parser.add_argument("--warmup", type=int, default=3, help="steps before timing (default 3)")
-    parser.add_argument("--steps", type=int, default=6, help="steps timed (default 6)")
+    add_job_arguments(parser, "configs/camvid_hrnetv2_w18s.yaml",
+                      ["data=../shared/datasets/camvid", "workers=1"], steps=6)
     parser.add_argument("--rounds", type=int, default=3, help="jobs per policy (default 3)")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement")
     args = parser.parse_args()
-    budget = 20 * (args.warmup + args.steps) + 100  # never reached: each job is stopped
-    overrides = [*args.overrides, f"iterations={budget}", f"eval_every={budget}",
-                 f"checkpoint_every={budget}"]
+    overrides = job_overrides(args)
     print(f"{args.config} {' '.join(args.overrides)}; {threads.available_cores()} threads; "
           f"{processor_name()}; load {os.getloadavg()[0]:.2f}", flush=True)
     seconds = {policy: [] for policy in POLICIES}
