@@ -5,15 +5,18 @@ against one single-thread job per core side by side, measured in one run.
 Both are launched as the plan launches them (`ainnoseg.runs.jobs.launch`, nice,
 idle threads asleep), with their threads fixed; each is timed from the
 heartbeat.json its training loop writes, over `--steps` iterations after
-`--warmup`, the side-by-side jobs over steps they run at the same time. Run
-it with nothing else working on the machine.
+`--warmup`, the side-by-side jobs over steps they run at the same time. The
+two alternate `--rounds` times, so that the drift of a shared machine falls
+on both alike. Run it with nothing else working on the machine.
 
     python benchmarks/plan_throughput.py [--config configs/camvid_hrnetv2_w18s.yaml]
         [--overrides data=../shared/datasets/camvid workers=1] [--warmup 3] [--steps 8]
+        [--rounds 3]
 """
 
 import argparse
 import os
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -39,21 +42,28 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_job_arguments(parser, "configs/camvid_hrnetv2_w18s.yaml",
                       ["data=../shared/datasets/camvid", "workers=1"], steps=8)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measurements of each, alternating (default 3)")
     args = parser.parse_args()
     cores = threads.available_cores()
     overrides = job_overrides(args)
     print(f"{args.config} {' '.join(args.overrides)}; {processor_name()}, {cores} cores; "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
+    ratios = []
     with tempfile.TemporaryDirectory() as root:
-        solo = seconds_per_step(args.config, overrides, [Path(root, "alone")], cores, args)
-        alone = next(iter(solo.values()))
-        print(f"one job, {cores} threads: {alone:.3f} s/it", flush=True)
-        side = seconds_per_step(args.config, overrides,
-                                [Path(root, f"side{i}") for i in range(cores)], 1, args)
-        each = ", ".join(f"{seconds:.3f}" for seconds in side.values())
-        print(f"{cores} jobs side by side, 1 thread each: {each} s/it", flush=True)
-    ratio = alone * sum(1 / seconds for seconds in side.values())
-    print(f"iterations a second, side by side / alone: {ratio:.2f}")
+        for index in range(args.rounds):
+            solo = seconds_per_step(args.config, overrides, [Path(root, f"alone{index}")],
+                                    cores, args)
+            alone = next(iter(solo.values()))
+            side = seconds_per_step(args.config, overrides,
+                                    [Path(root, f"side{index}-{i}") for i in range(cores)], 1,
+                                    args)
+            ratios.append(alone * sum(1 / seconds for seconds in side.values()))
+            each = ", ".join(f"{seconds:.3f}" for seconds in side.values())
+            print(f"round {index + 1}: one job, {cores} threads: {alone:.3f} s/it; {cores} jobs "
+                  f"side by side, 1 thread each: {each} s/it; ratio {ratios[-1]:.2f}", flush=True)
+    print(f"iterations a second, side by side / alone, each round: "
+          f"{', '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ RUNS = {
                    "--repeats", "1", "--upload-size", "64", "80",
                    "--models", "synthetic/hrnetv2_w18s"],
     "plan_throughput": ["--config", "configs/synthetic_tiny.yaml", "--overrides", "workers=0",
-                        "--warmup", "1", "--steps", "1"],
+                        "--warmup", "1", "--steps", "1", "--rounds", "1"],
     "wait_policy": ["--config", "configs/synthetic_tiny.yaml", "--overrides", "workers=0",
                     "--warmup", "1", "--steps", "1", "--rounds", "1"],
     "terminal_command": ["--config", "configs/synthetic_tiny.yaml", "--overrides", "workers=0",
