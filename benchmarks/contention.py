@@ -39,7 +39,7 @@ from ainnoseg import threads
 from ainnoseg.data.examples import bundled_examples
 from ainnoseg.engine.publish import processor_name
 from ainnoseg.runs import jobs
-from job_timing import measure_jobs
+from job_timing import launched_alive, measure_jobs, stop_all
 
 
 
@@ -68,7 +68,7 @@ class Jobs:
 
     def alive(self, run_dir):
         if self.policy:
-            return jobs.active_process(run_dir) is not None
+            return launched_alive(run_dir)
         return self.processes[run_dir].poll() is None
 
     def threads(self, run_dir):
@@ -77,10 +77,7 @@ class Jobs:
     def stop_all(self):
         for run_dir, process in self.processes.items():
             if self.policy:
-                try:
-                    jobs.stop(run_dir)
-                except jobs.JobError:
-                    pass  # it had ended already
+                stop_all([run_dir])
             else:
                 process.terminate()
                 process.wait()
