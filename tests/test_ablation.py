@@ -95,6 +95,39 @@ def test_the_table_holds_each_settings_last_validations_mean_and_spread(tmp_path
         ablation.collect(other)
 
 
+def test_a_record_continued_on_another_machine_keeps_the_runs_that_are_not_here(tmp_path,
+                                                                                capsys):
+    plan_file = _plan_file(tmp_path, SETTINGS)
+    first_machine = ablation.load_plan(plan_file, root=tmp_path / "first")
+    baseline_0, _, weighted_0, _ = ablation.planned_runs(first_machine)
+    _record_validation(baseline_0.run_dir, 4, 0.50, 0.10)
+    _record_validation(weighted_0.run_dir, 2, 0.70, 0.70)  # not finished there
+    earlier = ablation.collect(first_machine)
+
+    second_machine = ablation.load_plan(plan_file, root=tmp_path / "second")
+    _, baseline_1, weighted_0, _ = ablation.planned_runs(second_machine)
+    _record_validation(baseline_1.run_dir, 4, 0.60, 0.30)
+    _record_validation(weighted_0.run_dir, 4, 0.80, 0.40)
+    baseline, weighted = ablation.collect(second_machine, earlier)["settings"]
+    assert [run["run_dir"] for run in baseline["runs"]] == [str(baseline_0.run_dir),
+                                                           str(baseline_1.run_dir)]
+    assert baseline["mean"]["val.mean_iou"] == pytest.approx(0.55)
+    assert [run["metrics"]["val.mean_iou"] for run in weighted["runs"]] == [0.80]
+
+    # A run here wins over its recorded entry, finished or not.
+    _record_validation(second_machine.root / baseline_0.run_dir.name, 2, 0.9, 0.9)
+    baseline, _ = ablation.collect(second_machine, earlier)["settings"]
+    assert [run["seed"] for run in baseline["runs"]] == [1]
+
+    with pytest.raises(ConfigError, match="earlier record is of plan 'other'"):
+        ablation.collect(second_machine, {**earlier, "plan": "other"})
+    out = tmp_path / "record.json"
+    out.write_text("[]")
+    assert main(["ablation", "collect", str(plan_file), "--root", str(tmp_path / "second"),
+                 "--out", str(out)]) != 0
+    assert "is not a record" in capsys.readouterr().err
+
+
 def test_a_plan_runs_as_background_jobs_and_a_second_run_has_nothing_to_do(tmp_path, capsys):
     plan_file = _plan_file(tmp_path, SETTINGS[:1])
     root = str(tmp_path / "runs")

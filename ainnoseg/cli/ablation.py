@@ -4,6 +4,7 @@ runs as background jobs, and the table of what they recorded."""
 import json
 from pathlib import Path
 
+from ..config import ConfigError
 from ..files import atomic_write
 from ..runs import ablation
 
@@ -26,7 +27,12 @@ def run_status(args):
 
 def run_collect(args):
     plan = ablation.load_plan(args.plan, args.root)
-    record = ablation.collect(plan)
+    earlier = read_record(args.out) if args.out and Path(args.out).is_file() else None
+    record = ablation.collect(plan, earlier)
+    for entry in record["settings"]:
+        for run in entry["runs"]:
+            if not Path(run["run_dir"]).is_dir():
+                print(f"kept from {args.out} (its directory is not here): {run['run_dir']}")
     if args.out:
         text = json.dumps(record, indent=2) + "\n"
         atomic_write(Path(args.out), lambda handle: handle.write(text.encode()))
@@ -34,6 +40,18 @@ def run_collect(args):
     print(ablation.markdown_table(record))
     print(ablation.commands_list(record))
     return 0
+
+
+def read_record(path):
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        record, why = None, error
+    else:
+        why = "it has no list of settings"
+    if not isinstance(record, dict) or not isinstance(record.get("settings"), list):
+        raise ConfigError(f"{path} is not a record `ainnoseg ablation collect` wrote: {why}")
+    return record
 
 
 def add_parsers(commands):
@@ -60,4 +78,5 @@ def add_parsers(commands):
                                 help="jobs at once, sharing the cores (default 2)")
         if name == "collect":
             action.add_argument("--out", metavar="FILE.json",
-                                help="also write the record (per-run metrics, means, commands)")
+                                help="also write the record (per-run metrics, means, commands); "
+                                     "runs it holds whose directories are not here are kept")

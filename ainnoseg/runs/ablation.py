@@ -271,18 +271,25 @@ def _run_metrics(record, class_names, run_dir):
     return {**metrics, **{name: class_iou[name] for name in class_names}}
 
 
-def collect(plan):
+def collect(plan, earlier=None):
     """{"plan", "settings": [{"name", "command", "runs": [{"seed", "run_dir",
     "metrics"}], "mean", "std"}]} from the runs' recorded validations;
     runs that have not finished are left out, and a setting with none has
-    no mean."""
+    no mean. A run whose directory is not on this machine keeps its entry
+    in `earlier` (a record collect returned before), so a record collected
+    on one machine and continued on another holds every finished run."""
+    kept = _recorded_runs(plan, earlier)
     by_setting = {}
     for run in planned_runs(plan):
-        record = final_validation(run.run_dir, run.iterations)
         entry = by_setting.setdefault(run.setting.name, {
             "name": run.setting.name, "runs": [],
             "command": train_command(run.setting.config, _overrides(plan, run.setting, "SEED"),
                                      plan.root / _run_name(run.setting, "SEED"))})
+        if not run.run_dir.is_dir():
+            if (run.setting.name, run.seed) in kept:
+                entry["runs"].append(kept[run.setting.name, run.seed])
+            continue
+        record = final_validation(run.run_dir, run.iterations)
         if record is not None:
             entry["runs"].append({"seed": run.seed, "run_dir": str(run.run_dir),
                                   "metrics": _run_metrics(record, plan.classes, run.run_dir)})
@@ -293,6 +300,18 @@ def collect(plan):
             entry["std"] = {key: statistics.pstdev([v[key] for v in values]) for key in values[0]}
     return {"plan": plan.name, "seeds": list(plan.seeds), "classes": list(plan.classes),
             "settings": list(by_setting.values())}
+
+
+def _recorded_runs(plan, record):
+    """{(setting name, seed): run entry} of a record `collect` returned for
+    this plan."""
+    if record is None:
+        return {}
+    if record.get("plan") != plan.name or record.get("classes") != list(plan.classes):
+        raise ConfigError(f"the earlier record is of plan {record.get('plan')!r} with classes "
+                          f"{record.get('classes')}, not of {plan.name!r} with {list(plan.classes)}")
+    return {(entry["name"], run["seed"]): run
+            for entry in record["settings"] for run in entry["runs"]}
 
 
 def _cell(entry, key):
