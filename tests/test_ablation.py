@@ -105,7 +105,7 @@ def test_a_record_continued_on_another_machine_keeps_the_runs_that_are_not_here(
     earlier = ablation.collect(first_machine)
 
     second_machine = ablation.load_plan(plan_file, root=tmp_path / "second")
-    _, baseline_1, weighted_0, _ = ablation.planned_runs(second_machine)
+    _, baseline_1, weighted_0, weighted_1 = ablation.planned_runs(second_machine)
     _record_validation(baseline_1.run_dir, 4, 0.60, 0.30)
     _record_validation(weighted_0.run_dir, 4, 0.80, 0.40)
     baseline, weighted = ablation.collect(second_machine, earlier)["settings"]
@@ -113,6 +113,19 @@ def test_a_record_continued_on_another_machine_keeps_the_runs_that_are_not_here(
                                                            str(baseline_1.run_dir)]
     assert baseline["mean"]["val.mean_iou"] == pytest.approx(0.55)
     assert [run["metrics"]["val.mean_iou"] for run in weighted["runs"]] == [0.80]
+
+    # A third machine trains none of the runs the record holds.
+    _record_validation(weighted_1.run_dir, 4, 0.8, 0.4)
+    every_run = ablation.collect(second_machine, earlier)
+    third_machine = ablation.load_plan(plan_file, root=tmp_path / "third")
+    started = io.StringIO()
+    ablation.run_plan(third_machine, poll_s=0.1, out=started, recorded=every_run)
+    assert started.getvalue() == "the runs of screen have ended\n"
+    record_file = tmp_path / "every_run.json"
+    record_file.write_text(json.dumps(every_run))
+    assert main(["ablation", "run", str(plan_file), "--root", str(tmp_path / "third"),
+                 "--record", str(record_file)]) == 0
+    assert not third_machine.root.exists()
 
     # A run here wins over its recorded entry, finished or not.
     _record_validation(second_machine.root / baseline_0.run_dir.name, 2, 0.9, 0.9)

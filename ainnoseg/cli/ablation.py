@@ -11,7 +11,8 @@ from ..runs import ablation
 
 def run_run(args):
     plan = ablation.load_plan(args.plan, args.root)
-    ablation.run_plan(plan, parallel=args.parallel)
+    recorded = read_record(args.record) if args.record else None
+    ablation.run_plan(plan, parallel=args.parallel, recorded=recorded)
     return 0
 
 
@@ -76,6 +77,9 @@ def add_parsers(commands):
         if name == "run":
             action.add_argument("--parallel", type=int, default=2, metavar="N",
                                 help="jobs at once, sharing the cores (default 2)")
+            action.add_argument("--record", metavar="FILE.json",
+                                help="a record `collect --out` wrote: the runs it holds whose "
+                                     "directories are not here are not trained again")
         if name == "collect":
             action.add_argument("--out", metavar="FILE.json",
                                 help="also write the record (per-run metrics, means, commands); "

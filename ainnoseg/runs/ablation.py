@@ -349,12 +349,15 @@ def job_launch(run, resume):
     return jobs.launch("train", run.setting.config, run.overrides, run_dir=run.run_dir)
 
 
-def run_plan(plan, parallel=2, poll_s=20.0, out=sys.stdout):
+def run_plan(plan, parallel=2, poll_s=20.0, out=sys.stdout, recorded=None):
     """Run every unfinished run of the plan, `parallel` jobs at a time, which
     share the cores by the thread policy (`ainnoseg.threads`); started runs
     resume, finished ones are skipped, so running the plan again continues
-    it. Returns when all are done."""
-    waiting = [run for run in planned_runs(plan) if run_state(run) != "done"]
+    it. So are the runs a `recorded` record (what `collect` returned) holds
+    whose directories are not on this machine. Returns when all are done."""
+    kept = _recorded_runs(plan, recorded)
+    waiting = [run for run in planned_runs(plan) if run_state(run) != "done"
+               and (run.run_dir.is_dir() or (run.setting.name, run.seed) not in kept)]
     running = []
     while waiting or running:
         for run in [run for run in running if not jobs.active_process(run.run_dir)]:
