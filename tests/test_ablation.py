@@ -126,6 +126,18 @@ def test_a_record_continued_on_another_machine_keeps_the_runs_that_are_not_here(
     assert main(["ablation", "run", str(plan_file), "--root", str(tmp_path / "third"),
                  "--record", str(record_file)]) == 0
     assert not third_machine.root.exists()
+    capsys.readouterr()
+    assert main(["ablation", "status", str(plan_file), "--root", str(tmp_path / "third"),
+                 "--record", str(record_file)]) == 0
+    *lines, summary = capsys.readouterr().out.splitlines()
+    assert summary == "4 runs: all done"
+    assert re.fullmatch(r"recorded +4/4 +val mIoU +50\.0 % +in the record, its directory is "
+                        r"not here +\S+baseline-seed0", lines[0]), lines[0]
+    (tmp_path / "third" / "screen" / weighted_1.run_dir.name).mkdir(parents=True)
+    assert main(["ablation", "status", str(plan_file), "--root", str(tmp_path / "third"),
+                 "--record", str(record_file)]) == 0
+    *lines, summary = capsys.readouterr().out.splitlines()
+    assert lines[-1].startswith("new ") and summary.startswith("4 runs: 3 recorded, 1 new;")
 
     # A run here wins over its recorded entry, finished or not.
     _record_validation(second_machine.root / baseline_0.run_dir.name, 2, 0.9, 0.9)

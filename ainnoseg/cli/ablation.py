@@ -18,9 +18,10 @@ def run_run(args):
 
 def run_status(args):
     plan = ablation.load_plan(args.plan, args.root)
+    kept = ablation.recorded_runs(plan, read_record(args.record) if args.record else None)
     progresses = []
     for run in ablation.planned_runs(plan):
-        progresses.append(ablation.progress(run))
+        progresses.append(ablation.progress(run, kept))
         print(ablation.status_line(progresses[-1]), flush=True)
     print(ablation.plan_summary(progresses))
     return 0
@@ -77,9 +78,11 @@ def add_parsers(commands):
         if name == "run":
             action.add_argument("--parallel", type=int, default=2, metavar="N",
                                 help="jobs at once, sharing the cores (default 2)")
+        if name in ("run", "status"):
             action.add_argument("--record", metavar="FILE.json",
                                 help="a record `collect --out` wrote: the runs it holds whose "
-                                     "directories are not here are not trained again")
+                                     "directories are not here count as finished (`run` does "
+                                     "not train them again)")
         if name == "collect":
             action.add_argument("--out", metavar="FILE.json",
                                 help="also write the record (per-run metrics, means, commands); "

@@ -38,6 +38,7 @@ from .read import load_run
 OVERALL = (("mIoU", "val.mean_iou"), ("acc.", "val.pixel_accuracy"),
            ("BIoU", "val.boundary_iou"))
 THIN_CLASSES = ("Pole", "SignSymbol", "Pedestrian", "Bicyclist")
+FINISHED = ("done", "recorded")  # the run states `status` needs no more training for
 
 
 @dataclass(frozen=True)
@@ -157,15 +158,21 @@ class Progress:
     """Where a planned run stands: its state (see `run_state`), what its run
     directory holds (None for a new run) and the step it reached: its last
     for a finished run, its latest logged one while it runs, else where a
-    resume starts."""
+    resume starts. A "recorded" run finished on another machine: its
+    directory is not here, its entry in a record `collect` wrote is."""
     run: PlannedRun
     state: str
     facts: object
     step: int
+    recorded: dict | None = None
 
 
-def progress(run):
-    """The Progress of a planned run, read from its run directory."""
+def progress(run, kept=None):
+    """The Progress of a planned run, read from its run directory, or from
+    `kept` ({(setting name, seed): run entry}, see `recorded_runs`) where
+    the directory is not here."""
+    if not run.run_dir.is_dir() and (run.setting.name, run.seed) in (kept or {}):
+        return Progress(run, "recorded", None, run.iterations, kept[run.setting.name, run.seed])
     state = run_state(run)
     if state == "new":
         return Progress(run, state, None, 0)
@@ -183,9 +190,14 @@ def status_line(run_progress):
     """One line of `ainnoseg ablation status`: the run's state, then, once its
     directory holds a run, its step of its iterations, its best val mIoU so
     far, the hours it has trained (summed over its starts) and, while it
-    runs, about how many it still needs; the run directory last."""
+    runs, about how many it still needs; the run directory last. A
+    recorded run shows its recorded val mIoU."""
     run, state, facts = run_progress.run, run_progress.state, run_progress.facts
     parts = [f"{state:8}"]
+    if state == "recorded":
+        mean_iou = run_progress.recorded["metrics"]["val.mean_iou"]
+        parts += [f"{run_progress.step:>6}/{run.iterations:<6}", f"val mIoU {100 * mean_iou:4.1f} %",
+                  "in the record, its directory is not here"]
     if facts is not None:
         parts.append(f"{run_progress.step:>6}/{run.iterations:<6}")
         best = (facts.best or {}).get("val")
@@ -220,7 +232,7 @@ def time_left(progresses):
     rates = {id(item): _seconds_per_step(item) for item in progresses}
     seconds, unmeasured = 0.0, 0
     for item in progresses:
-        if item.state == "done":
+        if item.state in FINISHED:
             continue
         if item.state == "running" and item.facts.eta_s:
             seconds += item.facts.eta_s
@@ -244,9 +256,10 @@ def plan_summary(progresses):
     for item in progresses:
         counts[item.state] = counts.get(item.state, 0) + 1
     states = ", ".join(f"{counts[state]} {state}" for state in
-                       ("done", "running", "started", "failed", "new") if state in counts)
+                       ("done", "recorded", "running", "started", "failed", "new")
+                       if state in counts)
     runs = _runs(len(progresses))
-    unfinished = len(progresses) - counts.get("done", 0)
+    unfinished = len(progresses) - sum(counts.get(state, 0) for state in FINISHED)
     if not unfinished:
         return f"{runs}: all done"
     seconds, unmeasured = time_left(progresses)
@@ -278,7 +291,7 @@ def collect(plan, earlier=None):
     no mean. A run whose directory is not on this machine keeps its entry
     in `earlier` (a record collect returned before), so a record collected
     on one machine and continued on another holds every finished run."""
-    kept = _recorded_runs(plan, earlier)
+    kept = recorded_runs(plan, earlier)
     by_setting = {}
     for run in planned_runs(plan):
         entry = by_setting.setdefault(run.setting.name, {
@@ -302,7 +315,7 @@ def collect(plan, earlier=None):
             "settings": list(by_setting.values())}
 
 
-def _recorded_runs(plan, record):
+def recorded_runs(plan, record):
     """{(setting name, seed): run entry} of a record `collect` returned for
     this plan."""
     if record is None:
@@ -355,7 +368,7 @@ def run_plan(plan, parallel=2, poll_s=20.0, out=sys.stdout, recorded=None):
     resume, finished ones are skipped, so running the plan again continues
     it. So are the runs a `recorded` record (what `collect` returned) holds
     whose directories are not on this machine. Returns when all are done."""
-    kept = _recorded_runs(plan, recorded)
+    kept = recorded_runs(plan, recorded)
     waiting = [run for run in planned_runs(plan) if run_state(run) != "done"
                and (run.run_dir.is_dir() or (run.setting.name, run.seed) not in kept)]
     running = []
