@@ -171,7 +171,7 @@ def progress(run, kept=None):
     """The Progress of a planned run, read from its run directory, or from
     `kept` ({(setting name, seed): run entry}, see `recorded_runs`) where
     the directory is not here."""
-    if not run.run_dir.is_dir() and (run.setting.name, run.seed) in (kept or {}):
+    if _only_recorded(run, kept):
         return Progress(run, "recorded", None, run.iterations, kept[run.setting.name, run.seed])
     state = run_state(run)
     if state == "new":
@@ -327,6 +327,12 @@ def recorded_runs(plan, record):
             for entry in record["settings"] for run in entry["runs"]}
 
 
+def _only_recorded(run, kept):
+    """Whether `run` finished elsewhere: its directory is not here, its entry
+    is in `kept` (see `recorded_runs`)."""
+    return not run.run_dir.is_dir() and (run.setting.name, run.seed) in (kept or {})
+
+
 def _cell(entry, key):
     mean, spread = 100 * entry["mean"][key], 100 * entry["std"][key]
     return f"{mean:.1f} ± {spread:.1f}" if len(entry["runs"]) > 1 else f"{mean:.1f}"
@@ -369,8 +375,8 @@ def run_plan(plan, parallel=2, poll_s=20.0, out=sys.stdout, recorded=None):
     it. So are the runs a `recorded` record (what `collect` returned) holds
     whose directories are not on this machine. Returns when all are done."""
     kept = recorded_runs(plan, recorded)
-    waiting = [run for run in planned_runs(plan) if run_state(run) != "done"
-               and (run.run_dir.is_dir() or (run.setting.name, run.seed) not in kept)]
+    waiting = [run for run in planned_runs(plan)
+               if run_state(run) != "done" and not _only_recorded(run, kept)]
     running = []
     while waiting or running:
         for run in [run for run in running if not jobs.active_process(run.run_dir)]:
