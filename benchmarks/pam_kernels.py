@@ -1,5 +1,6 @@
 """Position attention on the CPU in bf16: our chunked kernel against SDPA's
-flash kernel on zero-padded inputs, which `position_attention` now takes.
+flash kernel on zero-padded inputs, which `position_attention` takes on CPUs
+with AMX tiles.
 
 Prints, at the shapes our models train and infer at, the median time of each
 (measured interleaved in this one run), chunked / flash as a ratio, and each

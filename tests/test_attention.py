@@ -120,7 +120,8 @@ def test_cpu_flash_path_computes_danets_formula_with_gradients():
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
-def test_bf16_on_the_cpu_takes_the_flash_kernel_and_fp32_the_chunks(monkeypatch):
+def test_bf16_on_an_amx_cpu_takes_the_flash_kernel_and_fp32_the_chunks(monkeypatch):
+    monkeypatch.setattr(attention, "cpu_has_amx_tiles", lambda: True)
     calls = []
     flash = attention.flash_position_attention
     monkeypatch.setattr(attention, "flash_position_attention",
@@ -138,6 +139,7 @@ def test_bf16_on_the_cpu_takes_the_flash_kernel_and_fp32_the_chunks(monkeypatch)
 
 
 def test_training_with_a_wide_value_keeps_the_chunks_and_inference_takes_the_kernel(monkeypatch):
+    monkeypatch.setattr(attention, "cpu_has_amx_tiles", lambda: True)
     calls = []
     flash = attention.flash_position_attention
     monkeypatch.setattr(attention, "flash_position_attention",
@@ -149,3 +151,21 @@ def test_training_with_a_wide_value_keeps_the_chunks_and_inference_takes_the_ker
     with torch.no_grad():
         position_attention(query, key, value)
     assert calls == [wide]
+
+
+def test_bf16_on_a_cpu_without_amx_keeps_the_chunks(monkeypatch):
+    """There the padded flash kernel is slower at every shape we run
+    (benchmarks/pam_kernels.py on an AMD EPYC), so training and inference
+    both take the chunks, with the same result as the formula."""
+    monkeypatch.setattr(attention, "cpu_has_amx_tiles", lambda: False)
+    monkeypatch.setattr(attention, "flash_position_attention",
+                        lambda *inputs: pytest.fail("took the flash kernel"))
+    query, key, value = _inputs(1, 300, 8, 67)
+    truth = naive_position_attention(*(t.detach().double() for t in (query, key, value)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = position_attention(query, key, value)
+    low.float().sum().backward()
+    assert low.dtype == torch.bfloat16 and value.grad is not None
+    torch.testing.assert_close(low.double(), truth, rtol=0.05, atol=0.05)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        position_attention(query, key, value)

@@ -15,16 +15,20 @@ query and key (widths multiples of 8), keeps no N x N map either and runs each
 pass as one kernel instead of a Python loop of chunks, so CUDA tensors go
 there first; where it refuses the inputs, they take the chunked path.
 
-On the CPU, half-precision inputs (bf16 autocast) go to SDPA's flash kernel
-with query, key and value zero-padded to one width, the value's rounded up to
-16. The query-key products grow tenfold (8 to 80 columns for a 67-wide
-value), yet where the value is narrow the one fused, AMX-tiled kernel beats
-the chunks' separate products, copies and softmax passes: under half their
-time in inference, about 0.8 of it in training; and its fp32 accumulation is
-about 10x closer to the exact result (`benchmarks/pam_kernels.py`).
-Training with a wide value keeps the chunked path: there the padded products
-cost more than the fusion saves (DANet-R50's 512 channels, a third slower).
-fp32 and float64 keep the chunked path, which the flash kernel does not beat.
+On a CPU with AMX tiles (Intel Xeon since Sapphire Rapids), half-precision
+inputs (bf16 autocast) go to SDPA's flash kernel with query, key and value
+zero-padded to one width, the value's rounded up to 16. The query-key
+products grow tenfold (8 to 80 columns for a 67-wide value), yet where the
+value is narrow the one fused, AMX-tiled kernel beats the chunks' separate
+products, copies and softmax passes: under half their time in inference,
+about 0.8 of it in training; and its fp32 accumulation is about 10x closer
+to the exact result (`benchmarks/pam_kernels.py`). Training with a wide value
+keeps the chunked path: there the padded products cost more than the fusion
+saves (DANet-R50's 512 channels, a third slower). Without AMX (an AMD EPYC
+with AVX-512 bf16) the tenfold products cost more than the fusion saves at
+every shape we run, 1.3x to 2.9x the chunks' time, so bf16 keeps the chunks
+there. fp32 and float64 keep the chunked path, which the flash kernel does
+not beat.
 """
 
 import torch
@@ -153,6 +157,12 @@ _FLASH_WIDTH_MULTIPLE = 16
 _FLASH_TRAINING_MAX_CHANNELS = 256
 
 
+def cpu_has_amx_tiles():
+    """Whether this CPU has AMX tiles, where the CPU flash kernel pays off."""
+    is_supported = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(is_supported and is_supported())
+
+
 def flash_position_attention(query, key, value):
     """softmax(q k^T) v through SDPA's flash kernel (scale 1, as DANet), which
     takes one width for query, key and value: all three are zero-padded to the
@@ -187,7 +197,7 @@ def position_attention(query, key, value):
                 return fused_position_attention(query, key, value)
             except RuntimeError:  # no fused kernel for these shapes or this card
                 pass
-        elif query.element_size() < 4 and not (
+        elif query.element_size() < 4 and cpu_has_amx_tiles() and not (
                 training and value.shape[-1] > _FLASH_TRAINING_MAX_CHANNELS):
             try:
                 return flash_position_attention(query, key, value)
