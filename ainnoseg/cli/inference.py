@@ -61,7 +61,8 @@ def run_eval(args):
             f"({', '.join(model.meta.class_names[:5])}...) but {dataset.num_classes} are expected "
             f"for {args.dataset}; use a checkpoint trained on this dataset, or fine-tune from "
             f"it (ainnoseg train CONFIG init_checkpoint={args.checkpoint})")
-    results = evaluate(_fast_model(model, args), dataset, batch_size=args.batch_size,
+    scored = _scored_output(_fast_model(model, args), model, args.output)
+    results = evaluate(scored, dataset, batch_size=args.batch_size,
                        progress=not args.quiet, **options)
     print(format_metrics(results))
     if args.json:
@@ -69,8 +70,21 @@ def run_eval(args):
         Path(args.json).write_text(json.dumps(json_ready(results), indent=2, allow_nan=False))
         print(f"metrics written to {args.json}")
     if args.confusion:
-        _write_confusion(model, args, options)
+        _write_confusion(_scored_output(model, model, args.output), args, options)
     return 0
+
+
+def _scored_output(model, segmentor, name):
+    """`model` itself for "out", else its auxiliary output `name` (one of
+    `segmentor`'s) in the place of "out"."""
+    from ..models.auxiliary_output import AuxiliaryOutput, output_names
+
+    if name == "out":
+        return model
+    if name not in output_names(segmentor):
+        raise ValueError(f"--output {name}: {segmentor.meta.config.get('model', 'this model')} "
+                         f"has the outputs {', '.join(output_names(segmentor))}")
+    return AuxiliaryOutput(model, name)
 
 
 def _write_confusion(model, args, options):
@@ -270,6 +284,11 @@ def _add_eval_parser(commands):
     _add_inference_flags(parser)
     parser.add_argument("--batch-size", type=int, default=1,
                         help="images per forward pass (default: 1)")
+    parser.add_argument("--output", default="out", metavar="NAME",
+                        help='score this output instead of the final one ("out"): an '
+                             'auxiliary output the model\'s loss weighs, e.g. "ocr" (the '
+                             'soft object regions of AinnoSeg and HRNet-OCR) or "da" '
+                             '(AinnoSeg\'s dual-attention logits)')
     parser.add_argument("--json", metavar="OUT.json",
                         help="also write the metrics there (absent classes as null)")
     parser.add_argument("--confusion", metavar="OUT.csv",
