@@ -34,6 +34,7 @@ CHOICES = {
     "mosaic_masks": MASK_RESIZES,
     "mode": ("whole", "slide"),
     "student_init": ("scratch", "teacher"),
+    "student_data": ("pseudo", "labelled"),
 }
 
 # Config keys that are architecture options of some models (see
@@ -111,6 +112,10 @@ class Config:
     # Share of the student's training samples that are pseudo-labelled; 1.0 trains
     # on pseudo-labels only (the paper), 0.5 draws as many labelled samples.
     pseudo_ratio: float = 1.0
+    # What the students train on: "pseudo" (self-training), or "labelled", the
+    # budget-matched control: the same rounds and schedule on the labelled set
+    # alone, no pseudo-labels, so a round's gain can be told from its extra training.
+    student_data: str = "pseudo"
     student_iterations: int = 0  # 0: `iterations`
     finetune_iterations: int = 0  # 0: `iterations`
     pseudo_scales: tuple[float, ...] = PAPER_SCALES

@@ -1,6 +1,7 @@
 """Self-training: pseudo-labels, their statistics, the rounds end to end, and
 resuming after a kill in every phase. Tiny budgets on the synthetic scenes."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -25,7 +26,8 @@ from ainnoseg.engine import pseudo_label
 from ainnoseg.engine.pseudo_label import (label_batch, label_pool, pseudo_label_stats,
                                           pseudo_labels, write_png)
 from ainnoseg.engine.selftrain import MixedSamples, resume_selftrain, selftrain
-from ainnoseg.engine.selftrain_summary import round_wall_time_hours
+from ainnoseg.engine.selftrain_summary import round_record, round_wall_time_hours
+from ainnoseg.engine.train import train
 from ainnoseg.inference.fast import optimize_for_inference
 from ainnoseg.runs.files import read_jsonl
 from ainnoseg.runs.layout import RunDirError
@@ -209,6 +211,7 @@ def test_config_refuses_bad_selftraining_values():
     for values, message in (({"threshold": 1.5}, "threshold"),
                             ({"pseudo_ratio": 0}, "pseudo_ratio"),
                             ({"student_init": "random"}, "student_init"),
+                            ({"student_data": "pool"}, "student_data"),
                             ({"pseudo_scales": [0]}, "pseudo_scales"), ({"rounds": -1}, "rounds")):
         with pytest.raises(ConfigError, match=message):
             from_dict(values)
@@ -273,6 +276,29 @@ def test_a_finished_run_is_not_started_over(two_rounds):
     run_dir, config, _ = two_rounds
     with pytest.raises(RunDirError, match="--resume"):
         selftrain(config)
+
+
+def test_the_control_trains_each_student_on_the_labelled_set_with_the_same_schedule(
+        tmp_path):
+    run_dir = tmp_path / "control"
+    config = _config(run_dir, rounds=1, student_init="teacher", student_data="labelled",
+                     student_iterations=2, finetune_iterations=1)
+    summary = selftrain(config)
+    records = read_jsonl(run_dir / "progress.jsonl")
+    assert _phase_sequence(records) == [(0, "teacher"), (0, "eval"), (1, "student"),
+                                        (1, "fine-tune"), (1, "eval")]
+    round_dir = run_dir / "round_1"
+    assert not (round_dir / "pseudo").exists() and not (round_dir / "pseudo_stats.json").exists()
+    assert summary["rounds"][1]["pseudo"] is None and summary["rounds"][1]["val"] is not None
+    # The student is the teacher trained on, on the labelled set: a plain run
+    # from the teacher with the student's settings takes the same steps.
+    teacher = run_dir / "round_0" / "last.pt"
+    alone = tmp_path / "alone"
+    train(dataclasses.replace(config, run_dir=str(alone), iterations=2,
+                              init_checkpoint=str(teacher)))
+    assert _losses(round_dir / "student") == _losses(alone)
+    with pytest.raises(ConfigError, match="control run .*`ainnoseg publish .*finetune`"):
+        round_record(run_dir, 1)
 
 
 # Publishing a round

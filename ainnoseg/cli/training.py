@@ -152,7 +152,9 @@ def _add_selftrain_parser(commands):
                     "the teacher's multi-scale + flip inference, trains a student on the "
                     "pseudo-labels, fine-tunes it on the labelled data, evaluates it and makes "
                     "it the next teacher. Settings: rounds, threshold, student_init, "
-                    "pseudo_ratio, pseudo_scales, ... (see ainnoseg/config.py). The run "
+                    "pseudo_ratio, pseudo_scales, ... (see ainnoseg/config.py); "
+                    "student_data=labelled runs the budget-matched control, the same rounds "
+                    "on the labelled data without pseudo-labels. The run "
                     "directory (default runs/<config name>) holds one folder per round and "
                     "progress.jsonl; a stopped run continues with --resume RUN_DIR.")
     _add_run_arguments(parser, "continue a stopped self-training run where it stopped; "

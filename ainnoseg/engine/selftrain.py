@@ -7,7 +7,9 @@ Round 0 trains a teacher on the labelled set (or takes the `teacher`
 checkpoint). Each round r >= 1 pseudo-labels the unlabeled pool with the
 teacher's multi-scale + flip inference, trains a student on the pseudo-labels
 (mixed with labelled samples if `pseudo_ratio` < 1), fine-tunes it on the
-labelled set, evaluates it on val, and makes it the next teacher.
+labelled set, evaluates it on val, and makes it the next teacher. With
+`student_data=labelled`, the control, each student trains on the labelled set
+instead: the same rounds and iterations without pseudo-labels.
 
 The run directory:
     selftrain.yaml               the config
@@ -226,17 +228,22 @@ def _round_zero(config, val_set, progress):
 
 
 def _student_round(config, round_index, teacher, pool, labeled, val_set, progress):
-    """Round r >= 1: pseudo-label, student, fine-tune, eval; returns the new teacher."""
+    """Round r >= 1: pseudo-label, student, fine-tune, eval; returns the new teacher.
+    With student_data="labelled" (the control) the student trains on the
+    labelled set and nothing is pseudo-labelled."""
     run_dir = Path(config.run_dir)
     round_dir = layout.round_dir(run_dir, round_index)
-    _pseudo_label_phase(config, round_index, teacher, pool, labeled.class_names, progress)
-    image_files = _pool_image_files(pool, run_dir / "pool")
     student = dataclasses.replace(
         config, run_dir=str(round_dir / layout.STUDENT),
         iterations=config.student_iterations or config.iterations,
         init_checkpoint=str(teacher) if config.student_init == "teacher" else "")
-    train_set = _student_set(config, pool, image_files, round_dir / layout.PSEUDO, labeled)
-    _train_phase(student, round_index, "student", progress, (train_set, val_set))
+    if config.student_data == "pseudo":
+        _pseudo_label_phase(config, round_index, teacher, pool, labeled.class_names, progress)
+        image_files = _pool_image_files(pool, run_dir / "pool")
+        train_set = _student_set(config, pool, image_files, round_dir / layout.PSEUDO, labeled)
+        _train_phase(student, round_index, "student", progress, (train_set, val_set))
+    else:
+        _train_phase(student, round_index, "student", progress, (labeled, val_set))
     finetune = dataclasses.replace(
         config, run_dir=str(round_dir / layout.FINETUNE),
         iterations=config.finetune_iterations or config.iterations,

@@ -63,6 +63,11 @@ def round_record(run_dir, round_index):
         raise ConfigError(f"{run_dir} has rounds 1 to {config.rounds}; round {round_index} "
                           "holds no student (round 0 is the teacher)")
     round_dir = layout.round_dir(run_dir, round_index)
+    if config.student_data == "labelled":
+        raise ConfigError(
+            f"{run_dir} is a control run (student_data=labelled): its rounds trained on the "
+            "labelled set, not on pseudo-labels; publish a round's model as a training run, "
+            f"`ainnoseg publish {round_dir / layout.FINETUNE}`")
     checkpoint = round_dir / layout.FINETUNE / layout.LAST
     stats = read_json(round_dir / layout.PSEUDO_STATS)
     if stats is None or not (round_dir / layout.ROUND_METRICS).is_file():
