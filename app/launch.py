@@ -14,6 +14,8 @@ import widgets
 
 KINDS = {"selftrain": "self-training (teacher/student rounds)", "train": "training"}
 DEFAULT_PRESETS = {"selftrain": "selftrain_synthetic_quick", "train": "synthetic_quick"}
+STUDENT_DATA = {"pseudo": "pseudo-labels (self-training)",
+                "labelled": "labelled data (the budget-matched control)"}
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -84,6 +86,13 @@ def choose_settings(kind, preset):
             chosen[key] = column.number_input(label, 0, 1_000_000, int(values.get(key, 0)),
                                               key=f"launch_{key}_{name}",
                                               help="0: as many as the teacher")
+        chosen["student_data"] = st.radio(
+            "Students train on", list(STUDENT_DATA), horizontal=True,
+            index=list(STUDENT_DATA).index(values.get("student_data", "pseudo")),
+            format_func=STUDENT_DATA.get, key=f"launch_students_{name}",
+            help="The control trains each round's student on the labelled data instead, "
+                 "with the same iterations: run it beside self-training to see what the "
+                 "pseudo-labels bought beyond the extra training.")
     return chosen
 
 

@@ -19,8 +19,10 @@ if not runs:
     st.stop()
 names = [run.name for run in runs]
 run = load_run(runs[names.index(st.selectbox("Self-training run", names, key="rounds_run"))].path)
+control = (run.config or {}).get("student_data") == "labelled"
 st.caption(f"{run.status} · {run.model} on {run.dataset} · "
-           f"{len(run.rounds) - 1} student round(s) after the teacher (round 0)")
+           f"{len(run.rounds) - 1} student round(s) after the teacher (round 0)" +
+           (" · the control: its students train on the labelled data" if control else ""))
 
 table = rounds.round_table(run.rounds)
 st.dataframe(table, hide_index=True, column_config=widgets.percent_columns(table),
@@ -72,6 +74,10 @@ def confidence(checkpoint, modified, stem, scales, flip, _model, _image):
 
 
 st.subheader("Pseudo-label browser")
+if control:
+    st.caption("A control run (student_data=labelled) writes no pseudo-labels: its students "
+               "train on the labelled data.")
+    st.stop()
 pseudo_folders = rounds.pseudo_label_folders(run.path)
 ranked = ranking(run.path, tuple(stamp(folder) for folder in pseudo_folders))
 if not ranked:

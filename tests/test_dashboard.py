@@ -183,6 +183,29 @@ def test_a_job_started_from_the_page_stops_with_its_stop_button(runs_root):
     assert run.status == "stopped" and run.status_reason == "stopped by ainnoseg.runs.jobs.stop"
 
 
+def test_the_control_is_launched_from_the_page_and_its_rounds_page_says_what_it_is(runs_root):
+    app = open_app("launch.py")
+    app.selectbox(key="launch_preset_selftrain").select("selftrain_synthetic_tiny")
+    rerun(app)
+    app.text_input(key="launch_name_selftrain_synthetic_tiny").input("control")
+    app.radio(key="launch_students_selftrain_synthetic_tiny").set_value("labelled")
+    rerun(app)
+    app.button(key="launch_start").click()
+    rerun(app)
+    run_dir = runs_root / "control"
+    assert "Started" in texts(app.success), texts(app.error)
+    assert 'student_data="labelled"' in load_run(run_dir).job["command"]
+    if load_run(run_dir).status == "running":
+        jobs.stop(run_dir, timeout=30)
+
+    save_config(load_config("configs/selftrain_synthetic_tiny.yaml",
+                            ["student_data=labelled", f"run_dir={run_dir}"]),
+                run_dir / "selftrain.yaml")
+    rounds = open_app("rounds.py")
+    assert "the control: its students train on the labelled data" in texts(rounds.caption)
+    assert "writes no pseudo-labels" in texts(rounds.caption)
+
+
 def test_a_selftraining_run_whose_data_moved_gets_a_message(runs_root, tmp_path):
     run_dir = runs_root / "moved"
     run_dir.mkdir(parents=True)

@@ -19,10 +19,12 @@ def test_presets_are_the_config_files_with_their_kind_and_description():
 
 def test_form_values_become_overrides_the_config_reads_back():
     overrides = launch_overrides(data="my data: 2024", model="hrnetv2_w18s", iterations=5,
-                                 rounds=1, threshold=0.9, extra=["lr=0.5"])
+                                 rounds=1, threshold=0.9, student_data="labelled",
+                                 extra=["lr=0.5"])
     config = load_config("configs/selftrain_synthetic_quick.yaml", overrides)
     assert config.data == "my data: 2024" and config.model == "hrnetv2_w18s"
     assert config.iterations == 5 and config.rounds == 1 and config.threshold == 0.9
+    assert config.student_data == "labelled"
     assert config.lr == 0.5
     assert launch_overrides() == []
 

@@ -102,13 +102,13 @@ def parse_extra(text):
 
 def launch_overrides(data=None, model=None, iterations=None, unlabeled=None, rounds=None,
                      threshold=None, student_iterations=None, finetune_iterations=None,
-                     extra=()):
+                     student_data=None, extra=()):
     """The form's values as key=value overrides; None leaves the preset's value.
     `extra` (key=value strings, e.g. from `parse_extra`) come last and win."""
     values = {"data": data, "model": model, "iterations": iterations, "unlabeled": unlabeled,
               "rounds": rounds, "threshold": threshold,
               "student_iterations": student_iterations,
-              "finetune_iterations": finetune_iterations}
+              "finetune_iterations": finetune_iterations, "student_data": student_data}
     # Strings go in as JSON, which YAML reads back as the same string (a path
     # such as "data: 2024" or "yes" stays a path).
     return [f"{key}={json.dumps(value) if isinstance(value, str) else value}"
