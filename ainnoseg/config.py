@@ -39,7 +39,8 @@ CHOICES = {
 
 # Config keys that are architecture options of some models (see
 # models/heads.py), with the value that builds the registered architecture.
-MODEL_OPTION_DEFAULTS = {"da_channels": 0, "cam_energy": "sum", "ocr_pixels": "da"}
+MODEL_OPTION_DEFAULTS = {"da_channels": 0, "cam_energy": "sum", "ocr_pixels": "da",
+                         "ocr_channels": 0}
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Config:
     da_channels: int = 0  # the DA branches' width; 0: in_channels // 4 (DANet)
     cam_energy: str = "sum"  # CAM's energy: sum over the positions (DANet) or mean
     ocr_pixels: str = "da"  # AinnoSeg's OCR pixels: da, or da+backbone (concatenated)
+    ocr_channels: int = 0  # OCR's width (AinnoSeg, HRNet-OCR); 0: HRNet-OCR's 512
     # Per-class loss weights from the training labels: none, median_frequency
     # (SegNet) or enet (ENet's 1 / ln(1.02 + p)); see ainnoseg/data/class_weights.py.
     class_weighting: str = "none"
@@ -159,13 +161,16 @@ class Config:
         if self.da_channels < 0:
             raise ConfigError(f"da_channels={self.da_channels} must be 0 (in_channels // 4) "
                               "or a positive width")
+        if self.ocr_channels < 0:
+            raise ConfigError(f"ocr_channels={self.ocr_channels} must be 0 (HRNet-OCR's 512) "
+                              "or a positive width")
         takes = model_option_names(self.model)
         for key in model_options(self.to_dict()):
             if key not in takes:
                 options = [k for k in takes if k in MODEL_OPTION_DEFAULTS]
                 raise ConfigError(
                     f"{key} is not an option of {self.model} (it is one of models with dual "
-                    f"attention); {self.model} takes {', '.join(options) or 'none'}")
+                    f"attention or OCR); {self.model} takes {', '.join(options) or 'none'}")
 
     def _validate_selftrain(self):
         for key in ("rounds", "unlabeled_limit", "student_iterations", "finetune_iterations"):

@@ -1,4 +1,5 @@
-"""Architecture options (config keys da_channels, cam_energy, ocr_pixels):
+"""Architecture options (config keys da_channels, cam_energy, ocr_pixels,
+ocr_channels):
 each builds what it says, is refused by models it does not apply to, and
 travels with the checkpoint, so a trained model loads back as it was built."""
 
@@ -27,6 +28,19 @@ def test_da_channels_sets_the_dual_attention_width_of_every_model_with_it():
         assert model.head.attention.pam[0][0].out_channels == 96, name
 
 
+def test_ocr_channels_sets_the_ocr_width_of_ainnoseg_and_hrnet_ocr():
+    for name in ("ainnoseg_w18s", "ocrnet_hrnet_w18s"):
+        model = ainnoseg.build_model(name, num_classes=5, ocr_channels=128)
+        ocr = model.head.ocr
+        assert ocr.pixels[0].out_channels == 128 and ocr.classify.in_channels == 128, name
+        assert ocr.object_attention.to_query[0][0].out_channels == 64, name
+        with torch.no_grad():
+            assert model.eval()(torch.zeros(1, 3, 64, 64))["out"].shape == (1, 5, 64, 64)
+    default = ainnoseg.build_model("ocrnet_hrnet_w18s", num_classes=5).head.ocr
+    assert default.pixels[0].out_channels == 512
+    assert default.object_attention.to_query[0][0].out_channels == 256
+
+
 def test_models_refuse_options_they_do_not_have():
     with pytest.raises(ValueError, match="takes no option ocr_pixels"):
         ainnoseg.build_model("danet_r18", num_classes=5, ocr_pixels="da+backbone")
@@ -38,13 +52,19 @@ def test_models_refuse_options_they_do_not_have():
         load_config(None, ["ocr_pixels=backbone"])
     with pytest.raises(ConfigError, match="da_channels=-1"):
         load_config(None, ["da_channels=-1"])
+    with pytest.raises(ConfigError, match="ocr_channels=-8"):
+        load_config(None, ["ocr_channels=-8"])
+    with pytest.raises(ConfigError, match="takes da_channels, cam_energy$"):
+        load_config(None, ["model=danet_r18", "ocr_channels=128"])
 
 
 def test_model_options_holds_only_what_differs_from_the_registered_architecture():
     assert model_options(load_config(None, []).to_dict()) == {}
     assert model_options({"model": "ainnoseg_w18s"}) == {}  # a config older than the options
-    config = load_config(None, ["ocr_pixels=da+backbone", "da_channels=128"]).to_dict()
-    assert model_options(config) == {"da_channels": 128, "ocr_pixels": "da+backbone"}
+    config = load_config(None, ["ocr_pixels=da+backbone", "da_channels=128",
+                                "ocr_channels=256"]).to_dict()
+    assert model_options(config) == {"da_channels": 128, "ocr_pixels": "da+backbone",
+                                     "ocr_channels": 256}
 
 
 def _tiled(x):
@@ -66,7 +86,7 @@ def test_mean_cam_energy_does_not_depend_on_the_image_size():
 
 def test_a_checkpoint_loads_back_with_the_options_it_was_trained_with(tmp_path):
     config = load_config(None, ["model=ainnoseg_w18s", "ocr_pixels=da+backbone",
-                                "da_channels=40", "cam_energy=mean"])
+                                "da_channels=40", "cam_energy=mean", "ocr_channels=96"])
     torch.manual_seed(0)
     model = ainnoseg.build_model("ainnoseg_w18s", num_classes=3, **model_options(config.to_dict()))
     path = tmp_path / "model.pt"
@@ -76,6 +96,7 @@ def test_a_checkpoint_loads_back_with_the_options_it_was_trained_with(tmp_path):
     assert loaded.head.attention.out_channels == 40
     assert loaded.head.ocr_pixels == "da+backbone"
     assert loaded.head.attention.cam[1].energy == "mean"
+    assert loaded.head.ocr.pixels[0].out_channels == 96
     images = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(loaded(images)["out"], model.eval()(images)["out"])

@@ -112,6 +112,11 @@ class ObjectAttention(nn.Module):
         return self.to_output(context)
 
 
+# HRNet-OCR's widths (its code's MID_CHANNELS, KEY_CHANNELS), set for HRNetV2-W48's
+# 720 channels; the AinnoSeg paper gives none, and the registered models keep them.
+OCR_CHANNELS = 512
+
+
 class OCRHead(nn.Module):
     """Object-contextual representations (Yuan et al. 2020) as in HRNet-OCR.
 
@@ -120,11 +125,18 @@ class OCRHead(nn.Module):
             predicted from (the "ocr" auxiliary logits).
         pixel_channels: channels of the pixel representation that is refined.
         num_classes: classes, which are also the object regions.
+        mid_channels: width of the refined pixel representation; 0: OCR_CHANNELS.
+        key_channels: width of the attention's queries and keys; 0: mid_channels // 2.
     """
 
     def __init__(self, region_channels, pixel_channels, num_classes,
-                 mid_channels=512, key_channels=256):
+                 mid_channels=0, key_channels=0):
         super().__init__()
+        if mid_channels < 0 or key_channels < 0:
+            raise ValueError(f"OCR widths must be positive (0: the default), got "
+                             f"{mid_channels} and {key_channels}")
+        mid_channels = mid_channels or OCR_CHANNELS
+        key_channels = key_channels or mid_channels // 2
         self.soft_regions = nn.Sequential(
             conv_bn_relu(region_channels, region_channels, bias=True),
             nn.Conv2d(region_channels, num_classes, 1))
@@ -147,11 +159,12 @@ class OCRHead(nn.Module):
 
 
 class OCRNetHead(nn.Module):
-    """HRNet-OCR: soft regions and pixel representation from the same features."""
+    """HRNet-OCR: soft regions and pixel representation from the same features.
+    `ocr_channels` is OCR's width (0: OCR_CHANNELS, HRNet-OCR's 512)."""
 
-    def __init__(self, in_channels, num_classes):
+    def __init__(self, in_channels, num_classes, ocr_channels=0):
         super().__init__()
-        self.ocr = OCRHead(in_channels, in_channels, num_classes)
+        self.ocr = OCRHead(in_channels, in_channels, num_classes, ocr_channels)
 
     def forward(self, features):
         return self.ocr(features, features)
@@ -172,10 +185,12 @@ class AinnoSegHead(nn.Module):
         ocr_pixels: OCR's pixel representation: "da", the DA output alone, or
             "da+backbone", the DA output concatenated with the HRNet features,
             so OCR also sees the full-width features past the DA bottleneck.
+        ocr_channels: OCR's width, its keys half of it; 0: OCR_CHANNELS (512),
+            HRNet-OCR's, which the paper does not change.
     """
 
     def __init__(self, in_channels, num_classes, da_channels=0, cam_energy="sum",
-                 ocr_pixels="da", naive_pam=False):
+                 ocr_pixels="da", ocr_channels=0, naive_pam=False):
         super().__init__()
         if ocr_pixels not in OCR_PIXEL_SOURCES:
             raise ValueError(f"ocr_pixels {ocr_pixels!r} is not one of {list(OCR_PIXEL_SOURCES)}")
@@ -184,7 +199,7 @@ class AinnoSegHead(nn.Module):
         self.ocr_pixels = ocr_pixels
         self.classify_da = _dropout_classifier(channels, num_classes)
         pixel_channels = channels + (in_channels if ocr_pixels == "da+backbone" else 0)
-        self.ocr = OCRHead(in_channels, pixel_channels, num_classes)
+        self.ocr = OCRHead(in_channels, pixel_channels, num_classes, ocr_channels)
 
     def forward(self, features):
         pam, cam = self.attention(features)

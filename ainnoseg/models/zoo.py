@@ -23,7 +23,8 @@ AINNOSEG_LOSS = {"out": 1.0, "ocr": 0.3, "da": 0.1}
 # Architecture options each head takes (see heads.py), besides `pretrained`;
 # naive_pam (the materialised N x N attention) is for comparisons only.
 DA_OPTIONS = ("da_channels", "cam_energy", "naive_pam")
-AINNOSEG_OPTIONS = (*DA_OPTIONS, "ocr_pixels")
+OCR_OPTIONS = ("ocr_channels",)
+AINNOSEG_OPTIONS = (*DA_OPTIONS, "ocr_pixels", *OCR_OPTIONS)
 
 
 def _hrnet_model(head_class, loss_weights, variant, num_classes, pretrained=False,
@@ -48,7 +49,7 @@ def _register_hrnet_family(prefix, head_class, loss_weights, options=()):
 
 
 _register_hrnet_family("hrnetv2", FCNHead, FCN_LOSS)
-_register_hrnet_family("ocrnet_hrnet", OCRNetHead, OCR_LOSS)
+_register_hrnet_family("ocrnet_hrnet", OCRNetHead, OCR_LOSS, OCR_OPTIONS)
 _register_hrnet_family("hrnet_da", DANetHead, DANET_LOSS, DA_OPTIONS)
 _register_hrnet_family("ainnoseg", AinnoSegHead, AINNOSEG_LOSS, AINNOSEG_OPTIONS)
 for _depth in (18, 50, 101):
