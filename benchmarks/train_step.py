@@ -7,6 +7,7 @@ side in one run; the step's FLOPs (PyTorch's FLOP counter) and the share of
 the peak GEMM rate (4096^3, same precision) each variant reaches.
 
     python benchmarks/train_step.py [--config configs/camvid_ainnoseg_w18s.yaml] [--steps 3]
+    python benchmarks/train_step.py --overrides ocr_channels=256   (config key=value)
     python benchmarks/train_step.py --config configs/ade20k_ainnoseg_w48.yaml --batch 2 \
         --variants bf16+cl          (the paper's model and crop; 2 images fit this CPU)
     python benchmarks/train_step.py ... --device cuda    (on a GPU: bf16 / fp16 autocast)
@@ -19,7 +20,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import ainnoseg
-from ainnoseg.config import load_config
+from ainnoseg.config import load_config, model_options
 
 
 VARIANTS = ("fp32", "fp32+cl", "bf16", "bf16+cl")
@@ -45,7 +46,8 @@ def _seconds(function, device):
 
 def make_step(config, num_classes, batch, bf16, channels_last, device):
     torch.manual_seed(0)
-    model = ainnoseg.build_model(config.model, num_classes=num_classes).train().to(device)
+    model = ainnoseg.build_model(config.model, num_classes=num_classes,
+                                 **model_options(config.to_dict())).train().to(device)
     loss_fn = ainnoseg.build_loss(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     images = torch.randn(batch, 3, *config.crop_size, device=device)
@@ -79,14 +81,18 @@ def main():
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
                         help="precision and layout (+cl: channels_last) to measure")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides, e.g. ocr_channels=256")
     args = parser.parse_args()
-    config = load_config(args.config)
+    config = load_config(args.config, args.overrides)
     device = torch.device(args.device)
     batch = args.batch or config.batch_size
     device_name = (torch.cuda.get_device_name(device) if device.type == "cuda"
                    else f"CPU, {torch.get_num_threads()} threads")
     peaks = {False: gemm_peak(torch.float32, device), True: gemm_peak(torch.bfloat16, device)}
-    print(f"{config.model}, batch {batch}, crop {config.crop_size[0]}x{config.crop_size[1]}, "
+    options = "".join(f" {key}={value}" for key, value in model_options(config.to_dict()).items())
+    height, width = config.crop_size
+    print(f"{config.model}{options}, batch {batch}, crop {height}x{width}, "
           f"{device_name}; GEMM peak fp32 {peaks[False] / 1e9:.0f} GFLOP/s, "
           f"bf16 {peaks[True] / 1e9:.0f} GFLOP/s")
     flops = None
