@@ -137,7 +137,7 @@ def check_outputs(name, notebook):
         previous = cell
 
 
-WIDGET_CELL_TIMEOUT_S = 90  # such a cell takes seconds at CI sizes
+WIDGET_CELL_TIMEOUT_S = 30  # such a cell takes about a second at CI sizes
 
 
 def cell_timeout(cell):
