@@ -282,7 +282,8 @@ def test_the_control_trains_each_student_on_the_labelled_set_with_the_same_sched
         tmp_path):
     run_dir = tmp_path / "control"
     config = _config(run_dir, rounds=1, student_init="teacher", student_data="labelled",
-                     student_iterations=2, finetune_iterations=1)
+                     student_iterations=2, finetune_iterations=1,
+                     unlabeled=str(tmp_path / "no pool here"))  # the control reads no pool
     summary = selftrain(config)
     records = read_jsonl(run_dir / "progress.jsonl")
     assert _phase_sequence(records) == [(0, "teacher"), (0, "eval"), (1, "student"),

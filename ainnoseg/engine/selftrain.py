@@ -315,9 +315,11 @@ def _selftrain(config, resume, on_progress):
     _check_run_dir(config, resume)
     # Everything that can be checked is, before the run directory is made.
     labeled, val_set = build_datasets(config)
-    pool = open_pool(config.unlabeled or config.data, config.unlabeled_split,
-                     config.unlabeled_limit)
-    if pool.labelled and pool.dataset.num_classes != labeled.num_classes:
+    pool = None  # the control pseudo-labels nothing: it needs no pool
+    if config.student_data == "pseudo":
+        pool = open_pool(config.unlabeled or config.data, config.unlabeled_split,
+                         config.unlabeled_limit)
+    if pool is not None and pool.labelled and pool.dataset.num_classes != labeled.num_classes:
         raise DataError(f"the pool {config.unlabeled} has {pool.dataset.num_classes} classes but "
                         f"the labelled data {config.data} has {labeled.num_classes}; use a pool "
                         "of the same classes, or a folder of images")
