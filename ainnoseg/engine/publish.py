@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoints.files import export_weights, load_checkpoint, load_model
+from ..config import PATH_KEYS
 from ..data import build_dataset, eval_transforms
 from ..files import atomic_write, json_ready
 from ..inference.fast import optimize_for_inference
@@ -186,7 +187,7 @@ def _entry(weights, staged, state, record, model, dataset, dataset_path, split, 
         "dataset": f"{Path(dataset_path).name}: trained on "
                    f"{state['config']['train_split']}, scored on {split}",
         "class_names": state["class_names"],
-        "config": state["config"],
+        "config": _portable_config(state["config"]),
         **record["run"],
         "best_step": record["earlier_steps"] + state["step"],
         **record["machine"],
@@ -198,6 +199,15 @@ def _entry(weights, staged, state, record, model, dataset, dataset_path, split, 
         },
         **record["extra"],
     }
+
+
+def _portable_config(config):
+    """The run's config with the files and folders it names (PATH_KEYS and its
+    run directory) as `portable` names them: a release trained from
+    assets/checkpoints/... records that path, not the training machine's."""
+    paths = {key: portable(config[key]) for key in (*PATH_KEYS, "run_dir")
+             if config.get(key) and config[key] != "synthetic"}
+    return {**config, **paths}
 
 
 def _run_record(run_dir, round_index, command, trained_on):
