@@ -60,6 +60,12 @@ def test_an_entry_that_says_little_gets_a_card_from_its_dataset():
     assert "**Elsewhere** expect wrong labels and far lower scores" in card
     pretrained = dict(release, entry={"config": {"pretrained": True, "iterations": 80}})
     assert model_cards.budget(pretrained) == "from ImageNet weights on pets train: 80 iterations"
+    from_release = dict(release, entry={"config": {
+        "init_checkpoint": "assets/checkpoints/camvid/hrnetv2_w18s.pt", "iterations": 80}})
+    assert (model_cards.budget(from_release)
+            == "fine-tuned from the camvid/hrnetv2_w18s release on pets train: 80 iterations")
+    from_file = dict(release, entry={"config": {"init_checkpoint": "/runs/a/best.pt"}})
+    assert model_cards.budget(from_file) == "fine-tuned from best.pt on pets train"
 
 
 def test_a_sets_card_lists_each_model_and_a_shared_budget_once():

@@ -38,8 +38,12 @@ def _batches(config):
 
 
 def _start(config):
-    if config.get("init_checkpoint"):
-        return "from another checkpoint"
+    start = config.get("init_checkpoint")
+    if start:
+        path = Path(start)
+        if path.parent.parent.name == "checkpoints":  # a release: checkpoints/<set>/<name>.pt
+            return f"fine-tuned from the {path.parent.name}/{path.stem} release"
+        return f"fine-tuned from {path.name}"
     return "from ImageNet weights" if config.get("pretrained") else "from scratch"
 
 
