@@ -205,8 +205,7 @@ def _portable_config(config):
     """The run's config with the files and folders it names (PATH_KEYS and its
     run directory) as `portable` names them: a release trained from
     assets/checkpoints/... records that path, not the training machine's."""
-    paths = {key: portable(config[key]) for key in (*PATH_KEYS, "run_dir")
-             if config.get(key) and config[key] != "synthetic"}
+    paths = {key: portable(config[key]) for key in (*PATH_KEYS, "run_dir") if config.get(key)}
     return {**config, **paths}
 
 
