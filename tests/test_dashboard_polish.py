@@ -40,7 +40,7 @@ def test_the_checkpoint_picker_shows_the_chosen_releases_card(tmp_path, monkeypa
     cards = {release["name"]: release["card"] for release in ainnoseg.list_released()}
     chosen = app.selectbox(key="pred_a").value
     assert cards[chosen] in [caption.value for caption in app.caption]
-    assert "from scratch on synthetic train" in _texts(app.caption)
+    assert "release on synthetic train" in _texts(app.caption)
     app.selectbox(key="pred_a").select("camvid/ainnoseg_w18s")
     _rerun(app)
     assert cards["camvid/ainnoseg_w18s"] in [caption.value for caption in app.caption]
@@ -55,7 +55,7 @@ def test_an_upload_gets_a_note_on_what_the_models_were_trained_for(tmp_path, mon
     Image.new("RGB", (96, 64), (90, 120, 60)).save(buffer, "PNG")
     app.file_uploader(key="pred_upload").upload("holiday.png", buffer.getvalue())
     _rerun(app)
-    assert ("These synthetic models were trained on synthetic only and work on the embedded "
+    assert ("These synthetic models were trained for synthetic and work on the embedded "
             "procedural street scenes") in _texts(app.warning)
 
 

@@ -91,7 +91,7 @@ def test_an_upload_gets_a_note_on_what_the_models_were_trained_for(files, handle
     def notes(image, mask, set_name):
         return handlers.on_segment(settings, image, mask, set_name, *ARGS)["notes"]
 
-    assert ("**Note:** These synthetic models were trained on synthetic only and work on "
+    assert ("**Note:** These synthetic models were trained for synthetic and work on "
             "images like the synthetic val images") in notes(str(files["image"]), None,
                                                              "synthetic")
     example = handlers.demo_examples(settings)[0]

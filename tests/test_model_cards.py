@@ -42,8 +42,9 @@ def test_a_camvid_card_gives_data_budget_scores_and_the_images_it_is_for():
 
 def test_a_synthetic_card_says_it_is_for_the_drawn_scenes():
     card = RELEASES["synthetic/danet_r18"]["card"]
-    assert "from scratch on synthetic train: 600 iterations" in card
-    assert "procedural street scenes" in card and "never seen a photo" in card
+    assert ("fine-tuned from the camvid/danet_r18 release on synthetic train: 2000 iterations"
+            in card)
+    assert "procedural street scenes" in card and "mIoU on CamVid val" in card
 
 
 def test_a_self_training_round_says_how_its_round_was_trained():
@@ -86,7 +87,7 @@ def test_other_images_notes_say_once_per_dataset_what_the_models_were_trained_fo
         [RELEASES["camvid/hrnetv2_w18s"], RELEASES["camvid/ainnoseg_w18s"],
          RELEASES["synthetic/danet_r18"], {"name": "x.pt", "dataset": None, "entry": {}}])
     assert len(notes) == 2
-    assert notes[0].startswith("These camvid models were trained on camvid only and work on "
+    assert notes[0].startswith("These camvid models were trained for camvid and work on "
                                "CamVid-like dashcam frames")
     assert "; on other images expect people labelled Tree" in notes[0]
     assert notes[1].startswith("These synthetic models")

@@ -137,7 +137,7 @@ def other_images_notes(releases):
         if dataset is None:  # a checkpoint that does not say what it learnt from
             continue
         notes.setdefault(dataset, (
-            f"These {dataset} models were trained on {dataset} only and work on "
+            f"These {dataset} models were trained for {dataset} and work on "
             f"{works_on(release)}; on other images {limits(release)}."))
     return list(notes.values())
 
