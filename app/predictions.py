@@ -219,7 +219,8 @@ for label, model in models.items():
     picture = viz.overlay(image, labels.numpy(), model.meta.palette)
     # Hover names the class under the pointer.
     row[0].plotly_chart(widgets.prediction_figure(image, labels.numpy(), model.meta.palette,
-                                                  model.meta.class_names, title=label),
+                                                  model.meta.class_names, title=label,
+                                                  size=300),  # a third of the page's width
                         key=f"figure_{label}", config={"displayModeBar": False})
     offer_downloads(name, label, labels.numpy(), picture, row[0])
     if mask is not None:

@@ -216,13 +216,14 @@ def _mark(figure, point):
                                     hoverinfo="skip"))
 
 
-def prediction_figure(image, labels, palette, class_names, point=None, title=None):
+def prediction_figure(image, labels, palette, class_names, point=None, title=None, size=560):
     """A Plotly figure of `labels` (H, W) painted over `image` whose hover names
     the class under the pointer; with `st.plotly_chart(on_select=...,
     selection_mode="points")` a click selects a pixel (`clicked_pixel` reads
     it). Plotly cannot select an image's pixels, so invisible points lie over
     them, one trace per class (named for the hover): one point per pixel, or
-    one every few pixels past CLICK_POINTS. `point` (y, x) is marked with a ring."""
+    one every few pixels past CLICK_POINTS. `point` (y, x) is marked with a ring.
+    `size` is about the width in pixels the figure will be shown at."""
     labels = np.asarray(labels)
     height, width = labels.shape
     step = max(1, int(np.ceil(np.sqrt(height * width / CLICK_POINTS))))
@@ -240,7 +241,7 @@ def prediction_figure(image, labels, palette, class_names, point=None, title=Non
                 hovertemplate="%{fullData.name}<br>x=%{x}, y=%{y}<extra></extra>"))
     _mark(figure, point)
     figure.update_layout(title=title, clickmode="event+select", dragmode=False)
-    return _image_layout(figure, height, width)
+    return _image_layout(figure, height, width, size)
 
 
 def clicked_pixel(selection):

@@ -121,6 +121,13 @@ def open_page(page, url, path, height):
     assert_no_exception(page, path or "runs")
 
 
+def scroll_to_top(page):
+    """Every scrolled container back at its top (a click scrolls the page to
+    what it changed), so that a screenshot starts at the page's title."""
+    page.evaluate("document.querySelectorAll('*').forEach(e => { e.scrollTop = 0; })")
+    page.wait_for_timeout(300)
+
+
 def choose(page, label, option):
     page.get_by_test_id("stSelectbox").filter(has_text=label).locator("input").click()
     page.get_by_role("option", name=option, exact=True).click()
@@ -188,4 +195,5 @@ def test_every_page_and_a_run_launched_from_the_browser(dashboard, page):
         if path == "label_issues":
             judge_labels(page)
         assert_no_exception(page, shot)
+        scroll_to_top(page)
         page.screenshot(path=str(shots / f"{shot}.png"))

@@ -105,3 +105,10 @@ def test_a_large_prediction_gets_a_clickable_point_every_few_pixels():
     assert len(points.x) <= widgets.CLICK_POINTS and set(np.unique(points.x) % 2) == {0}
     assert max(points.x) == 598 and max(points.y) == 398
     assert (figure.data[-1].x, figure.data[-1].y) == ((599,), (399,))  # the ring
+
+
+def test_a_prediction_figure_is_as_tall_as_its_image_at_the_width_it_is_shown():
+    labels = np.zeros((256, 320), np.int64)
+    figure = widgets.prediction_figure(np.zeros((256, 320, 3), np.uint8), labels, [(0, 0, 0)],
+                                       ["a"], size=300)
+    assert figure.layout.height == 240
