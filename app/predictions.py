@@ -220,7 +220,7 @@ for label, model in models.items():
     # Hover names the class under the pointer.
     row[0].plotly_chart(widgets.prediction_figure(image, labels.numpy(), model.meta.palette,
                                                   model.meta.class_names, title=label,
-                                                  size=300),  # a third of the page's width
+                                                  size=300),  # its column: 2/7 of the page's width
                         key=f"figure_{label}", config={"displayModeBar": False})
     offer_downloads(name, label, labels.numpy(), picture, row[0])
     if mask is not None:
