@@ -15,7 +15,7 @@ folder). The README's screenshots were made with
         pytest tests/test_dashboard_browser.py
 
 where /tmp/runs held a finished two-round self-training run on the synthetic
-scenes (and no run named "tiny").
+scenes (the README gives its command) and no run named "tiny".
 """
 
 import os
