@@ -12,7 +12,8 @@ import yaml
 
 from ainnoseg.cli import main as cli_main
 from ainnoseg.config import ConfigError
-from ainnoseg.runs import ablation
+from ainnoseg.checkpoints import released
+from ainnoseg.runs import ablation, ablation_table
 
 TINY = "configs/synthetic_tiny.yaml"
 PLANS = Path(__file__).resolve().parents[1] / "configs" / "ablation"
@@ -85,7 +86,7 @@ def test_the_table_holds_each_settings_last_validations_mean_and_spread(tmp_path
     assert baseline["mean"]["pole"] == pytest.approx(0.2)
     assert weighted["runs"] == [] and "mean" not in weighted
     assert "seed=SEED" in baseline["command"] and "seedSEED" in baseline["command"]
-    table = ablation.markdown_table(record).splitlines()
+    table = ablation_table.markdown_table(record).splitlines()
     assert table[0] == "| setting | seeds | mIoU | acc. | BIoU | pole | sign | person | bicyclist |"
     assert table[2] == ("| hrnetv2 (baseline) | 0, 1 | 55.0 ± 5.0 | 90.0 ± 0.0 | 27.5 ± 2.5 "
                         "| 20.0 ± 10.0 | 10.0 ± 0.0 | 20.0 ± 0.0 | 30.0 ± 0.0 |")
@@ -93,6 +94,42 @@ def test_the_table_holds_each_settings_last_validations_mean_and_spread(tmp_path
     other = ablation.load_plan(_plan_file(tmp_path, SETTINGS, classes=["Pole"]), root=tmp_path)
     with pytest.raises(ConfigError, match="no IoU for \\['Pole'\\]"):
         ablation.collect(other)
+
+
+def test_the_table_shows_the_released_models_the_plan_names_beside_its_settings(tmp_path):
+    path = _plan_file(tmp_path, SETTINGS[:1], seeds=(0,), classes=["Pole", "Bicyclist"])
+    values = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**values, "releases": ["camvid/hrnetv2_w18s"]}))
+    plan = ablation.load_plan(path, root=tmp_path)
+    run = ablation.planned_runs(plan)[0]
+    run.run_dir.mkdir(parents=True)
+    (run.run_dir / "metrics.jsonl").write_text(json.dumps(
+        {"step": 4, "val.mean_iou": 0.5, "val.pixel_accuracy": 0.9, "val.boundary_iou": 0.4,
+         "val.class_iou": {"Pole": 0.1, "Bicyclist": 0.2}}) + "\n")
+    record = ablation.collect(plan)
+    manifest = next(r["entry"] for r in released.list_released()
+                    if r["name"] == "camvid/hrnetv2_w18s")
+    scores = manifest["val"]["single_scale"]
+    [entry] = record["releases"]
+    assert entry["metrics"] == {"val.mean_iou": scores["mean_iou"],
+                                "val.pixel_accuracy": scores["pixel_accuracy"],
+                                "val.boundary_iou": scores["boundary_iou"],
+                                "Pole": scores["class_iou"]["Pole"],
+                                "Bicyclist": scores["class_iou"]["Bicyclist"]}
+    table = ablation_table.markdown_table(record).splitlines()
+    assert table[2].startswith("| hrnetv2 (baseline) | 0 | 50.0 | 90.0 | 40.0 | 10.0 | 20.0 |")
+    assert table[3] == (
+        f"| camvid/hrnetv2_w18s (released: step {manifest['best_step']} of "
+        f"{manifest['iterations']}, chosen on val) | {manifest['config']['seed']} | "
+        f"{100 * scores['mean_iou']:.1f} | {100 * scores['pixel_accuracy']:.1f} | "
+        f"{100 * scores['boundary_iou']:.1f} | {100 * scores['class_iou']['Pole']:.1f} | "
+        f"{100 * scores['class_iou']['Bicyclist']:.1f} |")
+    assert ablation_table.commands_list(record).endswith(
+        f"- camvid/hrnetv2_w18s (released): `{manifest['command']}`\n")
+
+    path.write_text(yaml.safe_dump({**values, "releases": ["camvid/hrnetv3"]}))
+    with pytest.raises(ConfigError, match=r"\['camvid/hrnetv3'\] not released"):
+        ablation.load_plan(path, root=tmp_path)
 
 
 def test_a_record_continued_on_another_machine_keeps_the_runs_that_are_not_here(tmp_path,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ainnoseg.runs import ablation
+from ainnoseg.runs import ablation, ablation_table
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -39,8 +39,8 @@ def section(heading):
 @pytest.mark.parametrize("plan", sorted(PLANS))
 def test_the_readme_table_and_commands_are_the_records(plan):
     text = section(PLANS[plan][1])
-    assert ablation.markdown_table(record(plan)) in text
-    assert ablation.commands_list(record(plan)) in text
+    assert ablation_table.markdown_table(record(plan)) in text
+    assert ablation_table.commands_list(record(plan)) in text
 
 
 @pytest.mark.parametrize("plan", sorted(PLANS))

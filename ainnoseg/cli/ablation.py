@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..config import ConfigError
 from ..files import atomic_write
-from ..runs import ablation
+from ..runs import ablation, ablation_table
 
 
 def run_run(args):
@@ -39,8 +39,8 @@ def run_collect(args):
         text = json.dumps(record, indent=2) + "\n"
         atomic_write(Path(args.out), lambda handle: handle.write(text.encode()))
         print(f"wrote {args.out}")
-    print(ablation.markdown_table(record))
-    print(ablation.commands_list(record))
+    print(ablation_table.markdown_table(record))
+    print(ablation_table.commands_list(record))
     return 0
 
 

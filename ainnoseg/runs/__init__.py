@@ -14,6 +14,7 @@
     jobs        launch, stop and wait for background training jobs
     launching   what a launch form needs before a job starts (presets, checks)
     ablation    plans of runs over settings and seeds
+    ablation_table  an ablation record as a Markdown table and its commands
 """
 
 from .commands import run_command

@@ -1,5 +1,5 @@
 """Ablation plans: settings x seeds of training runs, their background jobs,
-and the table of what the runs recorded.
+and the record of what the runs scored (`ablation_table` shows it).
 
 A plan is a YAML file (see configs/ablation/):
 
@@ -11,11 +11,14 @@ A plan is a YAML file (see configs/ablation/):
       - name: ainnoseg_w18s, OCR pixels = DA + HRNet
         config: configs/camvid_ainnoseg_w18s.yaml
         overrides: [ocr_pixels=da+backbone]
+    releases: [camvid/hrnetv2_w18s]  # optional: released models to show beside them
 
 Each (setting, seed) is one `ainnoseg train` run in runs/ablation/<plan
 name>/<setting slug>-seed<seed>. A setting's numbers are those of the last
 validation of each run (at its final iteration, so no run is picked by its
-val score), as mean and standard deviation over the seeds.
+val score), as mean and standard deviation over the seeds. A released
+model's are its manifest's single-scale val scores (at the step its run chose
+on val).
 """
 
 import re
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import yaml
 
+from ..checkpoints.released import list_released
 from ..config import ConfigError, load_config
 from . import jobs, layout, supervisor
 from .files import read_jsonl
@@ -56,6 +60,7 @@ class Plan:
     settings: tuple
     root: Path
     classes: tuple = THIN_CLASSES
+    releases: tuple = ()  # released models the table shows beside the settings
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,13 @@ def load_plan(path, root="runs/ablation"):
     plan = Plan(str(values["name"]), tuple(str(o) for o in values.get("base", ())),
                 tuple(int(seed) for seed in values["seeds"]), settings,
                 Path(root) / str(values["name"]),
-                tuple(str(name) for name in values.get("classes", THIN_CLASSES)))
+                tuple(str(name) for name in values.get("classes", THIN_CLASSES)),
+                tuple(str(name) for name in values.get("releases", ())))
+    released = {release["name"] for release in list_released()}
+    unknown = [name for name in plan.releases if name not in released]
+    if unknown:
+        raise ConfigError(f"ablation plan {path}: {unknown} not released; the released "
+                          f"models are {sorted(released)}")
     for setting in settings:
         try:
             load_config(setting.config, [*plan.base, *setting.overrides])
@@ -311,8 +322,23 @@ def collect(plan, earlier=None):
         if values:
             entry["mean"] = {key: statistics.fmean(v[key] for v in values) for key in values[0]}
             entry["std"] = {key: statistics.pstdev([v[key] for v in values]) for key in values[0]}
-    return {"plan": plan.name, "seeds": list(plan.seeds), "classes": list(plan.classes),
-            "settings": list(by_setting.values())}
+    record = {"plan": plan.name, "seeds": list(plan.seeds), "classes": list(plan.classes),
+              "settings": list(by_setting.values())}
+    if plan.releases:
+        record["releases"] = [_release_entry(name, plan.classes) for name in plan.releases]
+    return record
+
+
+def _release_entry(name, class_names):
+    """A released model as the record holds it: its manifest's command, seed,
+    iterations, the step chosen on val, and its single-scale val scores."""
+    entry = next(r["entry"] for r in list_released() if r["name"] == name)
+    scores = entry["val"]["single_scale"]
+    record = {f"val.{key}": scores[key] for key in ("mean_iou", "pixel_accuracy", "boundary_iou")}
+    return {"name": name, "command": entry["command"], "seed": entry["config"].get("seed"),
+            "iterations": entry["iterations"], "best_step": entry["best_step"],
+            "metrics": _run_metrics({**record, "val.class_iou": scores["class_iou"]},
+                                    class_names, name)}
 
 
 def recorded_runs(plan, record):
@@ -331,33 +357,6 @@ def _only_recorded(run, kept):
     """Whether `run` finished elsewhere: its directory is not here, its entry
     is in `kept` (see `recorded_runs`)."""
     return not run.run_dir.is_dir() and (run.setting.name, run.seed) in (kept or {})
-
-
-def _cell(entry, key):
-    mean, spread = 100 * entry["mean"][key], 100 * entry["std"][key]
-    return f"{mean:.1f} ± {spread:.1f}" if len(entry["runs"]) > 1 else f"{mean:.1f}"
-
-
-def markdown_table(record):
-    """The record as a Markdown table: each setting's mean ± std over its
-    seeds (in %), the seeds it has, and its command."""
-    headings = [h for h, _ in OVERALL] + list(record["classes"])
-    keys = [k for _, k in OVERALL] + list(record["classes"])
-    lines = ["| setting | seeds | " + " | ".join(headings) + " |",
-             "|---|---|" + "---|" * len(headings)]
-    for entry in record["settings"]:
-        if not entry["runs"]:
-            continue
-        seeds = ", ".join(str(run["seed"]) for run in entry["runs"])
-        cells = [_cell(entry, key) for key in keys]
-        lines.append(f"| {entry['name']} | {seeds} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def commands_list(record):
-    """Markdown list of each setting's command (SEED = each seed)."""
-    return "".join(f"- {entry['name']}: `{entry['command']}`\n"
-                   for entry in record["settings"] if entry["runs"])
 
 
 def job_launch(run, resume):
