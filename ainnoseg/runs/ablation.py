@@ -325,14 +325,16 @@ def collect(plan, earlier=None):
     record = {"plan": plan.name, "seeds": list(plan.seeds), "classes": list(plan.classes),
               "settings": list(by_setting.values())}
     if plan.releases:
-        record["releases"] = [_release_entry(name, plan.classes) for name in plan.releases]
+        manifest = {release["name"]: release["entry"] for release in list_released()}
+        record["releases"] = [_release_entry(name, manifest[name], plan.classes)
+                              for name in plan.releases]
     return record
 
 
-def _release_entry(name, class_names):
-    """A released model as the record holds it: its manifest's command, seed,
-    iterations, the step chosen on val, and its single-scale val scores."""
-    entry = next(r["entry"] for r in list_released() if r["name"] == name)
+def _release_entry(name, entry, class_names):
+    """Released model `name` (its manifest `entry`) as the record holds it:
+    its command, seed, iterations, the step chosen on val, and its
+    single-scale val scores."""
     scores = entry["val"]["single_scale"]
     record = {f"val.{key}": scores[key] for key in ("mean_iou", "pixel_accuracy", "boundary_iou")}
     return {"name": name, "command": entry["command"], "seed": entry["config"].get("seed"),
