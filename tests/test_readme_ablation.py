@@ -69,6 +69,12 @@ def test_the_record_is_what_the_run_directories_hold_where_they_are_here(plan):
         f"configs/ablation/{plan}.yaml --out assets/ablation/{PLANS[plan][0]}")
 
 
+@pytest.mark.parametrize("plan", sorted(PLANS))
+def test_the_records_releases_are_their_manifests(plan):
+    loaded = ablation.load_plan(plan_path(plan))
+    assert record(plan).get("releases", []) == ablation.release_entries(loaded)
+
+
 # Inference variants of the released models, each an `ainnoseg eval --json`
 # record in assets/ablation/inference/<model>_<view>.json; 7 scales + flip is
 # the manifest's.

@@ -325,10 +325,15 @@ def collect(plan, earlier=None):
     record = {"plan": plan.name, "seeds": list(plan.seeds), "classes": list(plan.classes),
               "settings": list(by_setting.values())}
     if plan.releases:
-        manifest = {release["name"]: release["entry"] for release in list_released()}
-        record["releases"] = [_release_entry(name, manifest[name], plan.classes)
-                              for name in plan.releases]
+        record["releases"] = release_entries(plan)
     return record
+
+
+def release_entries(plan):
+    """The released models the plan names, as its record holds them (see
+    `_release_entry`), read from their manifests."""
+    manifest = {release["name"]: release["entry"] for release in list_released()}
+    return [_release_entry(name, manifest[name], plan.classes) for name in plan.releases]
 
 
 def _release_entry(name, entry, class_names):
