@@ -16,6 +16,7 @@ README = (ROOT / "README.md").read_text()
 PLANS = {
     "camvid_cpu": ("camvid.json", "#### 256x320 crops, 1150 iterations, two seeds"),
     "camvid_screen": ("camvid_screen.json", "#### Screen: one change at a time, reduced budget"),
+    "camvid_full": ("camvid_full.json", "#### The released budget: 4600 iterations"),
 }
 
 
