@@ -39,8 +39,12 @@ CHOICES = {
 
 # Config keys that are architecture options of some models (see
 # models/heads.py), with the value that builds the registered architecture.
-MODEL_OPTION_DEFAULTS = {"da_channels": 0, "cam_energy": "sum", "ocr_pixels": "da",
+MODEL_OPTION_DEFAULTS = {"da_channels": 0, "cam_energy": "sum", "ocr_pixels": "da+backbone",
                          "ocr_channels": 0}
+# Options whose registered value changed, with the value configs saved before
+# then were trained with: a saved config without the key means it, and every
+# model's saved config may hold it (configs save all keys).
+EARLIER_DEFAULTS = {"ocr_pixels": "da"}
 
 
 @dataclass
@@ -71,7 +75,7 @@ class Config:
     # Architecture options (models with dual attention; see models/heads.py):
     da_channels: int = 0  # the DA branches' width; 0: in_channels // 4 (DANet)
     cam_energy: str = "sum"  # CAM's energy: sum over the positions (DANet) or mean
-    ocr_pixels: str = "da"  # AinnoSeg's OCR pixels: da, or da+backbone (concatenated)
+    ocr_pixels: str = "da+backbone"  # AinnoSeg's OCR pixels: da+backbone (concatenated), or da
     ocr_channels: int = 0  # OCR's width (AinnoSeg, HRNet-OCR); 0: HRNet-OCR's 512
     # Per-class loss weights from the training labels: none, median_frequency
     # (SegNet) or enet (ENet's 1 / ln(1.02 + p)); see ainnoseg/data/class_weights.py.
@@ -165,8 +169,8 @@ class Config:
             raise ConfigError(f"ocr_channels={self.ocr_channels} must be 0 (HRNet-OCR's 512) "
                               "or a positive width")
         takes = model_option_names(self.model)
-        for key in model_options(self.to_dict()):
-            if key not in takes:
+        for key, default in MODEL_OPTION_DEFAULTS.items():
+            if key not in takes and getattr(self, key) not in (default, EARLIER_DEFAULTS.get(key)):
                 options = [k for k in takes if k in MODEL_OPTION_DEFAULTS]
                 raise ConfigError(
                     f"{key} is not an option of {self.model} (it is one of models with dual "
@@ -194,10 +198,24 @@ class Config:
 
 def model_options(config):
     """The architecture options a config dict (a run's or a checkpoint's) sets
-    away from their defaults, as `build_model` keywords; {} for the registered
-    architecture and for configs older than these options."""
-    return {key: config[key] for key, default in MODEL_OPTION_DEFAULTS.items()
-            if config.get(key, default) != default}
+    away from the registered architecture, as `build_model` keywords for its
+    model; {} for the registered architecture. A key the config lacks means
+    the value it was trained with (EARLIER_DEFAULTS, else the default)."""
+    takes = model_option_names(config["model"])
+    values = {key: config.get(key, EARLIER_DEFAULTS.get(key, default))
+              for key, default in MODEL_OPTION_DEFAULTS.items() if key in takes}
+    return {key: value for key, value in values.items() if value != MODEL_OPTION_DEFAULTS[key]}
+
+
+def saved_config(values):
+    """A validated Config from the config dict a run or checkpoint saved: keys
+    it lacks because it predates them take the value it was trained with."""
+    return from_dict({**EARLIER_DEFAULTS, **values})
+
+
+def load_saved_config(path, overrides=()):
+    """`load_config` for a config file a run saved (see `saved_config`)."""
+    return load_config(path, overrides, defaults=EARLIER_DEFAULTS)
 
 
 # Keys a resumed run may change: they leave its result alone (the data's

@@ -77,9 +77,11 @@ def _run(model, images, replace_attention=None):
 
 def test_ocr_refines_the_dual_attention_output_with_regions_from_the_hrnet_features(
         model, images):
+    """The registered AinnoSeg: OCR's pixels are the DA output and the HRNet
+    features side by side, in that order."""
     seen = _run(model, images)
     pam, cam = seen["attention"]
-    assert torch.equal(seen["ocr_pixels_from"], pam + cam)
+    assert torch.equal(seen["ocr_pixels_from"], torch.cat([pam + cam, seen["features"]], dim=1))
     assert torch.equal(seen["ocr_regions_from"], seen["features"])
     # The final logits are OCR's; its soft regions are the "ocr" aux logits.
     assert torch.equal(seen["logits"]["out"], seen["ocr"]["out"])
@@ -108,16 +110,16 @@ def test_the_head_takes_the_sum_of_the_two_branches(model, images):
         assert not torch.allclose(pam_only[name], plain[name], rtol=1e-3, atol=1e-3), name
 
 
-def test_ocr_pixels_da_plus_backbone_also_take_the_hrnet_features(images):
-    """ocr_pixels="da+backbone": OCR's pixels are the DA output and the HRNet
-    features side by side, in that order; the soft regions are unchanged."""
-    model = _built("ainnoseg_w18s", ocr_pixels="da+backbone", da_channels=32)
+def test_ocr_pixels_da_take_the_dual_attention_output_alone(images):
+    """ocr_pixels="da" (the literal reading, and the checkpoints saved before
+    the option): OCR's pixels are the DA output; the soft regions are unchanged."""
+    model = _built("ainnoseg_w18s", ocr_pixels="da", da_channels=32)
     seen = _run(model, images)
     pam, cam = seen["attention"]
-    assert torch.equal(seen["ocr_pixels_from"], torch.cat([pam + cam, seen["features"]], dim=1))
+    assert torch.equal(seen["ocr_pixels_from"], pam + cam)
     assert torch.equal(seen["ocr_regions_from"], seen["features"])
     assert pam.shape[1] == 32
-    assert model.head.ocr.pixels[0].weight.shape[1] == 32 + model.backbone.out_channels
+    assert model.head.ocr.pixels[0].weight.shape[1] == 32
 
 
 def test_hrnet_ocr_refines_the_hrnet_features_themselves(images):

@@ -8,17 +8,29 @@ import torch
 
 import ainnoseg
 from ainnoseg.checkpoints.files import load_model, save_checkpoint
-from ainnoseg.config import ConfigError, load_config, model_options
+from ainnoseg.config import ConfigError, load_config, model_options, saved_config
 from ainnoseg.models.attention import ChannelAttention
 
 
-def test_the_registered_ainnoseg_keeps_danets_width_and_da_pixels():
+def test_the_registered_ainnoseg_keeps_danets_width_and_adds_the_hrnet_features():
     """The defaults build the released architecture: DA at 270 // 4 = 67
-    channels for HRNetV2-W18-Small, and OCR's pixels from those 67."""
+    channels for HRNetV2-W18-Small, and OCR's pixels from those 67 and the
+    270 HRNet channels."""
     model = ainnoseg.build_model("ainnoseg_w18s", num_classes=11)
     assert model.backbone.out_channels == 270
     assert model.head.attention.out_channels == 67
-    assert model.head.ocr.pixels[0].weight.shape == (512, 67, 3, 3)
+    assert model.head.ocr.pixels[0].weight.shape == (512, 67 + 270, 3, 3)
+    assert model_options(load_config("configs/camvid_ainnoseg_w18s.yaml").to_dict()) == {}
+
+
+def test_a_config_saved_before_ocr_pixels_had_its_default_builds_what_it_trained():
+    """Configs without the key predate the option: OCR on the DA output.
+    Every model's configs saved since hold ocr_pixels=da, which the models
+    without OCR pixels accept."""
+    assert model_options({"model": "ainnoseg_w18s"}) == {"ocr_pixels": "da"}
+    assert saved_config({"model": "ainnoseg_w18s"}).ocr_pixels == "da"
+    assert model_options({"model": "hrnetv2_w18s", "ocr_pixels": "da"}) == {}
+    assert load_config(None, ["model=danet_r18", "ocr_pixels=da"]).ocr_pixels == "da"
 
 
 def test_da_channels_sets_the_dual_attention_width_of_every_model_with_it():
@@ -60,10 +72,9 @@ def test_models_refuse_options_they_do_not_have():
 
 def test_model_options_holds_only_what_differs_from_the_registered_architecture():
     assert model_options(load_config(None, []).to_dict()) == {}
-    assert model_options({"model": "ainnoseg_w18s"}) == {}  # a config older than the options
-    config = load_config(None, ["ocr_pixels=da+backbone", "da_channels=128",
+    config = load_config(None, ["ocr_pixels=da", "da_channels=128",
                                 "ocr_channels=256"]).to_dict()
-    assert model_options(config) == {"da_channels": 128, "ocr_pixels": "da+backbone",
+    assert model_options(config) == {"da_channels": 128, "ocr_pixels": "da",
                                      "ocr_channels": 256}
 
 

@@ -93,7 +93,7 @@ def _cells(metrics):
 
 def inference_rows():
     rows = []
-    for model in ("hrnetv2_w18s", "ocrnet_hrnet_w18s", "ainnoseg_w18s"):
+    for model in ("hrnetv2_w18s", "ocrnet_hrnet_w18s", "ainnoseg_w18s_ocr_on_da", "ainnoseg_w18s"):
         for view, label in VIEWS.items():
             path = INFERENCE / f"{model}_{view}.json"
             if path.is_file():

@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+import ainnoseg
 from ainnoseg.checkpoints.files import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from ainnoseg.cli import main
 from ainnoseg.config import load_config
@@ -312,3 +313,17 @@ def test_a_folder_without_split_folders_trains_with_a_loud_warning(tmp_path, cap
     assert warning.startswith("warning:")
     assert "training and validation both use all its 3" in warning
     assert "images/val/" in warning and "masks/val/" in warning
+
+
+def test_weights_of_other_architecture_options_are_refused_with_the_options_to_set(tmp_path):
+    """An AinnoSeg saved with OCR on the DA output alone (the releases before
+    da+backbone became the default) cannot start a default run; the error
+    names the option that makes it fit."""
+    config = load_config(_config_file(tmp_path, iterations=1), ["ocr_pixels=da"])
+    model = ainnoseg.build_model("ainnoseg_w18s", num_classes=4, ocr_pixels="da")
+    checkpoint = tmp_path / "da.pt"
+    save_checkpoint({"config": config.to_dict(), "model": model.state_dict(),
+                     "class_names": ["a", "b", "c", "d"]}, checkpoint)
+    with pytest.raises(CheckpointError, match=r"\(ocr_pixels\): start from it with ocr_pixels=da"):
+        train(load_config(_config_file(tmp_path, iterations=1),
+                          [f"run_dir={tmp_path / 'run'}", f"init_checkpoint={checkpoint}"]))

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoints.files import CheckpointError, load_checkpoint
-from ..config import plain_values
+from ..config import MODEL_OPTION_DEFAULTS, model_options, plain_values
 from ..data import build_dataset
 from ..data.class_weights import class_pixel_counts, class_weights, describe
 from ..files import atomic_write
@@ -38,6 +38,7 @@ def load_initial_weights(model, config):
     if state["config"].get("model") != config.model:
         raise CheckpointError(f"checkpoint {path} holds a {state['config'].get('model')} but "
                               f"{config.model} was asked for")
+    _check_same_options(path, model_options(state["config"]), model_options(config.to_dict()))
     own = model.state_dict()
     weights = {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
     misfits = sorted(k for k in own if k in weights and weights[k].shape != own[k].shape)
@@ -52,6 +53,16 @@ def load_initial_weights(model, config):
         print(f"init_checkpoint {path} predicts {saved_classes} classes, this data has "
               f"{new_classes}: loaded every layer but {len(misfits)} tensors that depend on "
               f"the class count, which start from random: {', '.join(misfits)}", flush=True)
+
+
+def _check_same_options(path, saved, asked):
+    """A checkpoint's architecture options must be the run's: name the keys to set."""
+    differ = sorted(set(saved.items()) ^ set(asked.items()))
+    if differ:
+        keys = sorted({key for key, _ in differ})
+        fix = " ".join(f"{key}={saved.get(key, MODEL_OPTION_DEFAULTS[key])}" for key in keys)
+        raise CheckpointError(f"checkpoint {path} was trained with other architecture options "
+                              f"than this run's ({', '.join(keys)}): start from it with {fix}")
 
 
 def rng_states(device):

@@ -44,7 +44,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..checkpoints.files import load_checkpoint, load_model
-from ..config import ConfigError, load_config, resume_changes, save_config, with_absolute_paths
+from ..config import ConfigError, load_saved_config, resume_changes, save_config, with_absolute_paths
 from ..data import IGNORE_INDEX, DataError, LabeledImages, open_pool, train_transforms
 from ..inference.fast import optimize_for_inference
 from ..runs import layout
@@ -277,7 +277,7 @@ def _open_run_dir(config, resume):
     """Write selftrain.yaml: a new run's config, or a resumed run's where
     key=value changed it (later resumes and `publish` see the change)."""
     saved = Path(config.run_dir) / layout.SELFTRAIN_CONFIG
-    if distributed.is_main_process() and (not resume or load_config(saved) != config):
+    if distributed.is_main_process() and (not resume or load_saved_config(saved) != config):
         saved.parent.mkdir(parents=True, exist_ok=True)
         save_config(config, saved)
     distributed.barrier()
@@ -347,5 +347,5 @@ def resume_selftrain(run_dir, overrides=()):
     if not saved.is_file():
         raise ConfigError(f"{run_dir} holds no self-training run (no selftrain.yaml) to resume")
     resume_changes(overrides, "in another run_dir")  # only the keys a resume may change
-    config = load_config(saved, overrides)
+    config = load_saved_config(saved, overrides)
     return selftrain(dataclasses.replace(config, run_dir=str(run_dir)), resume=True)

@@ -4,7 +4,7 @@ wall time, and what a published round says about itself."""
 
 from pathlib import Path
 
-from ..config import ConfigError, load_config
+from ..config import ConfigError, load_saved_config
 from ..runs import layout
 from ..runs.files import read_json, read_jsonl
 from .pseudo_label import write_json
@@ -58,7 +58,7 @@ def round_record(run_dir, round_index):
     """What a published round-r checkpoint needs to say about its round:
     (its checkpoint path, a dict of the round's settings and pseudo-labels)."""
     run_dir = Path(run_dir)
-    config = load_config(run_dir / layout.SELFTRAIN_CONFIG)
+    config = load_saved_config(run_dir / layout.SELFTRAIN_CONFIG)
     if not 1 <= round_index <= config.rounds:
         raise ConfigError(f"{run_dir} has rounds 1 to {config.rounds}; round {round_index} "
                           "holds no student (round 0 is the teacher)")

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..checkpoints.files import load_checkpoint, save_checkpoint
-from ..config import from_dict, model_options, resume_changes, save_config, with_absolute_paths
+from ..config import model_options, resume_changes, save_config, saved_config, with_absolute_paths
 from ..data import (DataError, FolderDataset, MosaicCollate, build_dataset, eval_transforms,
                     train_transforms)
 from ..data.check import require_readable
@@ -345,7 +345,7 @@ def resume(run_dir, overrides=()):
     """
     state = load_checkpoint(Path(run_dir) / layout.LAST)
     changes = resume_changes(overrides, f"e.g. with init_checkpoint={run_dir}/last.pt")
-    config = from_dict({**state["config"], **changes})
+    config = saved_config({**state["config"], **changes})
     config.run_dir = str(run_dir)
     if state["step"] >= config.iterations:
         print(f"{run_dir} is finished: {state['step']} of {config.iterations} iterations done, "

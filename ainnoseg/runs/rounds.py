@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import load_config
+from ..config import load_saved_config
 from ..data import IGNORE_INDEX, build_dataset, open_pool, read_image, read_mask
 from . import layout
 from .files import read_json
@@ -41,7 +41,7 @@ def config_file(run_dir):
 
 def run_config(run_dir):
     """The run's config (its selftrain.yaml)."""
-    return load_config(config_file(run_dir))
+    return load_saved_config(config_file(run_dir))
 
 
 def pseudo_label_folders(run_dir):
