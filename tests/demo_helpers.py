@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from ainnoseg.checkpoints import save_checkpoint
+from ainnoseg.config import load_config
 from ainnoseg.data import SyntheticScenes
 from ainnoseg.registry import build_model
 
@@ -58,7 +59,7 @@ def write_checkpoint(path, model_name, num_classes=11):
     names = names[:num_classes]
     state = {"model": {key: value.half() if value.is_floating_point() else value
                        for key, value in model.state_dict().items()},
-             "config": {"model": model_name, "crop_size": [64, 80]},
+             "config": load_config(None, [f"model={model_name}", "crop_size=[64,80]"]).to_dict(),
              "class_names": names, "palette": [(i * 20 % 256, 80, 200 - i * 15 % 200)
                                                for i in range(num_classes)]}
     save_checkpoint(state, path)

@@ -10,6 +10,7 @@ from torch import nn
 import ainnoseg
 from ainnoseg.checkpoints.files import save_checkpoint
 from ainnoseg.cli import main
+from ainnoseg.config import load_config
 from ainnoseg.data import build_dataset, eval_transforms
 from ainnoseg.engine.evaluate import evaluate
 from ainnoseg.models.auxiliary_output import AuxiliaryOutput, output_names
@@ -88,7 +89,8 @@ def test_eval_output_scores_that_output_and_refuses_one_the_model_lacks(tmp_path
     torch.manual_seed(0)
     model = ainnoseg.build_model("ainnoseg_w18s", num_classes=3).eval()
     checkpoint = tmp_path / "model.pt"
-    save_checkpoint({"model": model.state_dict(), "config": {"model": "ainnoseg_w18s"},
+    config = load_config(None, ["model=ainnoseg_w18s"]).to_dict()
+    save_checkpoint({"model": model.state_dict(), "config": config,
                      "class_names": CLASSES, "palette": [], "metrics": {}, "step": 0},
                     checkpoint)
     data = _pets(tmp_path / "pets")

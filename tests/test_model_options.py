@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ainnoseg
-from ainnoseg.checkpoints.files import load_model, save_checkpoint
+from ainnoseg.checkpoints.files import CheckpointError, load_model, save_checkpoint
 from ainnoseg.config import ConfigError, load_config, model_options, saved_config
 from ainnoseg.models.attention import ChannelAttention
 
@@ -111,3 +111,15 @@ def test_a_checkpoint_loads_back_with_the_options_it_was_trained_with(tmp_path):
     images = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(loaded(images)["out"], model.eval()(images)["out"])
+
+
+def test_a_checkpoint_whose_config_lacks_ocr_pixels_says_how_it_was_read(tmp_path):
+    """Without the key the config means the earlier default, OCR on the DA
+    output; weights of the current default then do not fit, and the error says why."""
+    model = ainnoseg.build_model("ainnoseg_w18s", num_classes=3)
+    path = tmp_path / "model.pt"
+    save_checkpoint({"config": {"model": "ainnoseg_w18s"}, "model": model.state_dict(),
+                     "class_names": ["a", "b", "c"]}, path)
+    with pytest.raises(CheckpointError, match="its config has no ocr_pixels, so it was read as "
+                                              "ocr_pixels=da"):
+        load_model(path)

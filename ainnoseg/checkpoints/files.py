@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
-from ..config import model_options
+from ..config import EARLIER_DEFAULTS, model_options
 from ..files import atomic_write
-from ..registry import build_model
+from ..registry import build_model, model_option_names
 
 
 class CheckpointError(ValueError):
@@ -90,8 +90,21 @@ def load_model(path, num_classes=None, model_name=None):
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:
-        raise CheckpointError(f"checkpoint {path} does not fit {config['model']}: {error}") from error
+        raise CheckpointError(f"checkpoint {path} does not fit {config['model']}"
+                              f"{_options_hint(config)}: {error}") from error
     return model.eval(), state
+
+
+def _options_hint(config):
+    """For a config without an option whose default changed: what it was read as."""
+    missing = {key: value for key, value in EARLIER_DEFAULTS.items()
+               if key not in config and key in model_option_names(config["model"])}
+    if not missing:
+        return ""
+    read_as = ", ".join(f"{key}={value}" for key, value in missing.items())
+    return (f" (its config has no {', '.join(missing)}, so it was read as {read_as}, as "
+            "checkpoints saved before that default changed; save the options the model "
+            "was built with in its config)")
 
 
 def export_weights(path, out_path, dtype=torch.float16):
