@@ -8,9 +8,9 @@ A plan is a YAML file (see configs/ablation/):
     seeds: [0, 1]
     classes: [Pole, SignSymbol, Pedestrian, Bicyclist]  # per-class IoU columns
     settings:
-      - name: ainnoseg_w18s, OCR pixels = DA + HRNet
+      - name: ainnoseg_w18s, OCR pixels = DA output alone
         config: configs/camvid_ainnoseg_w18s.yaml
-        overrides: [ocr_pixels=da+backbone]
+        overrides: [ocr_pixels=da]
     releases: [camvid/hrnetv2_w18s]  # optional: released models to show beside them
 
 Each (setting, seed) is one `ainnoseg train` run in runs/ablation/<plan
