@@ -6,6 +6,7 @@ import streamlit as st
 from ainnoseg import ConfigError, DataError, analysis, threads, viz
 from ainnoseg.data import IGNORE_INDEX
 from ainnoseg.files import stamp
+from ainnoseg.runs import control as controls
 from ainnoseg.runs import list_runs, load_run, rounds
 
 import widgets
@@ -27,6 +28,29 @@ st.caption(f"{run.status} · {run.model} on {run.dataset} · "
 table = rounds.round_table(run.rounds)
 st.dataframe(table, hide_index=True, column_config=widgets.percent_columns(table),
              placeholder="-")  # round 0 has no pseudo-labels, a running round no scores
+
+control_runs = [other for other in runs
+                if other.config.get("student_data") == "labelled" and other.path != run.path]
+if not control and control_runs:
+    st.subheader("Against a control")
+    st.caption("The control trains each student as many iterations from the same teacher on "
+               "the labelled data alone: the difference is what the pseudo-labels bought, "
+               "not the extra training. Rounds both runs have finished.")
+    chosen = st.selectbox("Control run", [other.name for other in control_runs], index=None,
+                          placeholder="choose a control run", key="rounds_control")
+    if chosen is not None:
+        control_path = control_runs[[other.name for other in control_runs].index(chosen)].path
+        try:
+            record = controls.control_comparison(run.path, control_path, partial=True)
+        except (ValueError, OSError) as error:  # not its control, or unreadable
+            st.warning(str(error))
+        else:
+            against = controls.comparison_table(record)
+            if against:
+                st.dataframe(against, hide_index=True,
+                             column_config=widgets.percent_columns(against))
+            else:
+                st.caption("No round that both runs have evaluated yet.")
 
 cells = rounds.class_iou_cells(run.rounds)
 if cells:

@@ -99,3 +99,43 @@ def test_the_runs_page_diffs_two_configs_and_deletes_a_run_once_confirmed(runs_r
     app.button(key=f"delete_{runs_root / 'first'}").click().run()
     assert not app.exception, [e.value for e in app.exception]
     assert not (runs_root / "first").exists() and (runs_root / "second").is_dir()
+
+
+def _round_metrics(run, round_index, mean_iou):
+    write_json(run / f"round_{round_index}" / "metrics.json", {
+        "mean_iou": mean_iou, "pixel_accuracy": 0.9, "score": 0.8, "boundary_iou": mean_iou - 0.1,
+        "class_iou": {name: mean_iou for name in CLASS_NAMES}})
+
+
+def _control_run(root, name, **overrides):
+    run = root / name
+    values = [f"{key}={value}" for key, value in overrides.items()]
+    config = load_config("configs/selftrain_synthetic_tiny.yaml",
+                         [f"run_dir={run}", "student_data=labelled", *values])
+    run.mkdir()
+    save_config(config, run / "selftrain.yaml")
+    return run
+
+
+def test_the_rounds_page_sets_a_run_beside_its_control_and_explains_a_run_that_is_not_one(
+        runs_root):
+    run = runs_root / "st"
+    _round_metrics(run, 0, 0.50)
+    _round_metrics(run, 1, 0.56)
+    control = _control_run(runs_root, "control")
+    _round_metrics(control, 0, 0.50)
+    _round_metrics(control, 1, 0.53)
+    _control_run(runs_root, "longer", rounds=3)
+    app = AppTest.from_file(str(APP), default_timeout=240)
+    app.run()
+    app.switch_page("rounds.py").run()
+    app.selectbox(key="rounds_run").select("st").run()
+    app.selectbox(key="rounds_control").select("control").run()
+    assert not app.exception, [e.value for e in app.exception]
+    against = app.dataframe[1].value
+    assert list(against["round"]) == [0, 1]
+    assert list(against["difference"].round(4)) == [0.0, 0.03]
+    assert list(against["control mIoU"]) == [0.50, 0.53]
+    app.selectbox(key="rounds_control").select("longer").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert "not" in app.warning[0].value and "budget-matched control" in app.warning[0].value

@@ -4,6 +4,7 @@ resuming after a kill in every phase. Tiny budgets on the synthetic scenes."""
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from torch import nn
 
 from ainnoseg.checkpoints.files import load_checkpoint, load_model
 from ainnoseg.cli import main
-from ainnoseg.config import ConfigError, from_dict
+from ainnoseg.config import ConfigError, from_dict, load_saved_config, save_config
 from ainnoseg.data import SyntheticScenes, eval_transforms, open_pool
 from ainnoseg.engine import pseudo_label
 from ainnoseg.engine.pseudo_label import (label_batch, label_pool, pseudo_label_stats,
@@ -29,6 +30,7 @@ from ainnoseg.engine.selftrain import MixedSamples, resume_selftrain, selftrain
 from ainnoseg.engine.selftrain_summary import round_record, round_wall_time_hours
 from ainnoseg.engine.train import train
 from ainnoseg.inference.fast import optimize_for_inference
+from ainnoseg.runs.control import control_comparison
 from ainnoseg.runs.files import read_jsonl
 from ainnoseg.runs.layout import RunDirError
 from data_trees import camvid_tree
@@ -54,6 +56,13 @@ def _config(run_dir, **values):
 def _losses(run_dir):
     return [(r["step"], r["loss"]) for r in read_jsonl(Path(run_dir) / "metrics.jsonl")
             if "loss" in r]
+
+
+def main_exit(argv):
+    """The exit status of `ainnoseg ARGV`."""
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    return done.value.code
 
 
 def _phase_sequence(records):
@@ -300,6 +309,50 @@ def test_the_control_trains_each_student_on_the_labelled_set_with_the_same_sched
     assert _losses(round_dir / "student") == _losses(alone)
     with pytest.raises(ConfigError, match="control run .*`ainnoseg publish .*finetune`"):
         round_record(run_dir, 1)
+
+
+def test_a_run_beside_its_control_pairs_every_rounds_scores_and_refuses_other_runs(
+        two_rounds, tmp_path, capsys):
+    run_dir, config, _ = two_rounds
+    control_dir = tmp_path / "control"
+    selftrain(dataclasses.replace(config, run_dir=str(control_dir), student_data="labelled"))
+    capsys.readouterr()
+    out = tmp_path / "record" / "comparison.json"
+    assert main_exit(["selftrain-compare", str(run_dir), str(control_dir), "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert [row["round"] for row in record["rounds"]] == [0, 1, 2]
+    for row in record["rounds"]:
+        for side, directory in (("selftrain", run_dir), ("control", control_dir)):
+            metrics = json.loads((directory / f"round_{row['round']}" / "metrics.json").read_text())
+            assert row[side]["mean_iou"] == metrics["mean_iou"]
+            assert row[side]["class_iou"] == metrics["class_iou"]
+    last = record["rounds"][2]
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("round  val mIoU %  control %  difference")
+    difference = 100 * (last["selftrain"]["mean_iou"] - last["control"]["mean_iou"])
+    assert printed[3].split()[:4] == ["2", f"{100 * last['selftrain']['mean_iou']:.2f}",
+                                      f"{100 * last['control']['mean_iou']:.2f}",
+                                      f"{difference:+.2f}"]
+    assert printed[-1] == f"wrote {out}"
+
+    with pytest.raises(ConfigError, match="give the self-training run first"):
+        control_comparison(control_dir, run_dir)
+    with pytest.raises(ConfigError, match="student_data=labelled"):
+        control_comparison(run_dir, run_dir)
+    other = tmp_path / "other"
+    shutil.copytree(control_dir, other)
+    save_config(dataclasses.replace(load_saved_config(other / "selftrain.yaml"), rounds=3),
+                other / "selftrain.yaml")
+    with pytest.raises(ConfigError,
+                       match=r"not .*budget-matched control: their rounds \(2 and 3\)"):
+        control_comparison(run_dir, other)
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(control_dir, unfinished)
+    (unfinished / "round_2" / "metrics.json").unlink()
+    assert main_exit(["selftrain-compare", str(run_dir), str(unfinished)]) == 2
+    assert "round 2 of" in capsys.readouterr().err
+    partial = control_comparison(run_dir, unfinished, partial=True)
+    assert [row["round"] for row in partial["rounds"]] == [0, 1]
 
 
 # Publishing a round

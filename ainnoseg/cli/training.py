@@ -66,6 +66,18 @@ def run_selftrain(args):
     return 0
 
 
+def run_selftrain_compare(args):
+    """A self-training run's rounds beside its budget-matched control's."""
+    from ..runs.control import control_comparison, format_comparison, write_comparison
+
+    record = control_comparison(args.run_dir, args.control_dir)
+    print(format_comparison(record))
+    if args.out:
+        write_comparison(record, args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def run_publish(args):
     """Half-precision weights of a run's best checkpoint, scored, into a manifest."""
     from ..engine.publish import publish
@@ -141,6 +153,7 @@ def add_parsers(commands):
                               "checkpoint_every")
     train.set_defaults(run=run_train)
     _add_selftrain_parser(commands)
+    _add_selftrain_compare_parser(commands)
     _add_publish_parser(commands)
 
 
@@ -161,3 +174,18 @@ def _add_selftrain_parser(commands):
                                "key=value may change only data, workers, log_every and "
                                "checkpoint_every")
     parser.set_defaults(run=run_selftrain)
+
+
+def _add_selftrain_compare_parser(commands):
+    parser = commands.add_parser(
+        "selftrain-compare", help="a self-training run's rounds against its control",
+        description="Prints each round's val mIoU and Boundary IoU for a self-training run "
+                    "and for its budget-matched control (the same teacher, rounds and "
+                    "iterations with student_data=labelled), and the difference: what the "
+                    "pseudo-labels bought, not the extra training. Both are the scores the "
+                    "runs computed themselves.")
+    parser.add_argument("run_dir", help="the self-training run directory")
+    parser.add_argument("control_dir", help="its control's run directory")
+    parser.add_argument("--out", metavar="FILE",
+                        help="also write the comparison, with every class's IoU, as JSON")
+    parser.set_defaults(run=run_selftrain_compare)

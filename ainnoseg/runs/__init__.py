@@ -9,6 +9,7 @@
     eta         how long a run still needs
     tables      runs as rows for a page or a notebook
     rounds      a self-training run's rounds and pseudo-labels
+    control     a self-training run's rounds against its budget-matched control
     snapshots   predictions of a few val images at each evaluation: a model learning
     supervisor  the small process that keeps a job's record
     jobs        launch, stop and wait for background training jobs
@@ -21,8 +22,8 @@ from .commands import run_command
 from .read import (LOG_TAIL_LINES, STATUSES, STOP_SIGNALS, Run, find_run_dirs, judge_status,
                    list_runs, load_run, run_kind)
 
-# The modules jobs, launching, rounds, snapshots and tables are public too:
+# The modules control, jobs, launching, rounds, snapshots and tables are public too:
 # `from ainnoseg.runs import jobs`.
-__all__ = ["LOG_TAIL_LINES", "STATUSES", "STOP_SIGNALS", "Run", "find_run_dirs", "jobs",
-           "judge_status", "launching", "list_runs", "load_run", "rounds", "run_command",
+__all__ = ["LOG_TAIL_LINES", "STATUSES", "STOP_SIGNALS", "Run", "control", "find_run_dirs",
+           "jobs", "judge_status", "launching", "list_runs", "load_run", "rounds", "run_command",
            "run_kind", "snapshots", "tables"]
