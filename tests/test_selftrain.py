@@ -351,8 +351,10 @@ def test_a_run_beside_its_control_pairs_every_rounds_scores_and_refuses_other_ru
     (unfinished / "round_2" / "metrics.json").unlink()
     assert main_exit(["selftrain-compare", str(run_dir), str(unfinished)]) == 2
     assert "round 2 of" in capsys.readouterr().err
-    partial = control_comparison(run_dir, unfinished, partial=True)
-    assert [row["round"] for row in partial["rounds"]] == [0, 1]
+    partial = tmp_path / "partial.json"
+    assert main_exit(["selftrain-compare", str(run_dir), str(unfinished), "--partial",
+                      "--out", str(partial)]) == 0
+    assert [row["round"] for row in json.loads(partial.read_text())["rounds"]] == [0, 1]
 
 
 # Publishing a round

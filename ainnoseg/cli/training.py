@@ -70,7 +70,7 @@ def run_selftrain_compare(args):
     """A self-training run's rounds beside its budget-matched control's."""
     from ..runs.control import control_comparison, format_comparison, write_comparison
 
-    record = control_comparison(args.run_dir, args.control_dir)
+    record = control_comparison(args.run_dir, args.control_dir, partial=args.partial)
     print(format_comparison(record))
     if args.out:
         write_comparison(record, args.out)
@@ -188,4 +188,7 @@ def _add_selftrain_compare_parser(commands):
     parser.add_argument("control_dir", help="its control's run directory")
     parser.add_argument("--out", metavar="FILE",
                         help="also write the comparison, with every class's IoU, as JSON")
+    parser.add_argument("--partial", action="store_true",
+                        help="compare the rounds both runs have finished (default: refuse a "
+                             "run that is not finished)")
     parser.set_defaults(run=run_selftrain_compare)
