@@ -109,3 +109,37 @@ def test_synthetic_row_matches_the_manifest(name):
         *(percent(single["class_iou"][label], 1) for label in SYNTHETIC_CLASSES),
     ]
     assert SYNTHETIC_RESULTS[name] == expected
+
+
+CONTROL = json.loads((ROOT / "assets" / "selftrain" / "camvid_short_control.json").read_text())
+CONTROL_HEADING = "| round | val mIoU, self-training | val mIoU, control |"
+
+
+def control_rows():
+    """The cells of the self-training section's table against the control."""
+    section = README.split("### Self-training on CamVid", 1)[1]
+    table = section.split(CONTROL_HEADING, 1)[1].split("\n\n", 1)[0]
+    return [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in table.splitlines()[2:]]
+
+
+def test_control_table_shows_every_round_of_the_comparison_record():
+    expected = []
+    for row in CONTROL["rounds"]:
+        ours, control = row["selftrain"], row["control"]
+        expected.append([
+            str(row["round"]), percent(ours["mean_iou"], 2), percent(control["mean_iou"], 2),
+            f"{100 * (ours['mean_iou'] - control['mean_iou']):+.2f}",
+            percent(ours["boundary_iou"], 2), percent(control["boundary_iou"], 2),
+            *(f"{percent(ours['class_iou'][label], 1)} / {percent(control['class_iou'][label], 1)}"
+              for label in ("Pole", "SignSymbol")),
+        ])
+    assert control_rows() == expected
+
+
+def test_the_control_record_is_of_the_published_rounds():
+    published = {MANIFEST[name]["selftrain"]["round"]: MANIFEST[name] for name in ROUNDS}
+    assert sorted(published) == [row["round"] for row in CONTROL["rounds"]][1:]
+    for row in CONTROL["rounds"][1:]:  # the release is the round's student in float16
+        single = published[row["round"]]["val"]["single_scale"]
+        assert abs(single["mean_iou"] - row["selftrain"]["mean_iou"]) < 0.005
