@@ -1,4 +1,4 @@
-"""The README's CamVid tables show what the manifest records."""
+"""The README's CamVid tables show what the manifest and the self-training control record hold."""
 
 import json
 import re
