@@ -1,6 +1,7 @@
 """Writing files so that a killed process never leaves half of one, JSON
 without NaN (which JSON does not have), and a file's stamp for cache keys."""
 
+import json
 import math
 import os
 import tempfile
@@ -48,6 +49,13 @@ def json_ready(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def write_json(path, values):
+    """`values` as indented JSON at `path`, atomically (a file written whole
+    marks a finished step); NaN is written as null."""
+    text = json.dumps(json_ready(values), indent=2, allow_nan=False)
+    atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
 def stamp(path):

@@ -29,19 +29,18 @@ table = rounds.round_table(run.rounds)
 st.dataframe(table, hide_index=True, column_config=widgets.percent_columns(table),
              placeholder="-")  # round 0 has no pseudo-labels, a running round no scores
 
-control_runs = [other for other in runs
-                if other.config.get("student_data") == "labelled" and other.path != run.path]
+control_runs = {other.name: other.path for other in runs
+                if other.config.get("student_data") == "labelled" and other.path != run.path}
 if not control and control_runs:
     st.subheader("Against a control")
     st.caption("The control trains each student as many iterations from the same teacher on "
                "the labelled data alone: the difference is what the pseudo-labels bought, "
                "not the extra training. Rounds both runs have finished.")
-    chosen = st.selectbox("Control run", [other.name for other in control_runs], index=None,
+    chosen = st.selectbox("Control run", list(control_runs), index=None,
                           placeholder="choose a control run", key="rounds_control")
     if chosen is not None:
-        control_path = control_runs[[other.name for other in control_runs].index(chosen)].path
         try:
-            record = controls.control_comparison(run.path, control_path, partial=True)
+            record = controls.control_comparison(run.path, control_runs[chosen], partial=True)
         except (ValueError, OSError) as error:  # not its control, or unreadable
             st.warning(str(error))
         else:

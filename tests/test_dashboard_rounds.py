@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from ainnoseg.config import load_config, save_config  # noqa: E402
 from ainnoseg.data.synthetic import CLASS_NAMES  # noqa: E402
-from ainnoseg.engine.pseudo_label import write_json, write_png  # noqa: E402
+from ainnoseg.engine.pseudo_label import write_png  # noqa: E402
+from ainnoseg.files import write_json  # noqa: E402
 
 APP = Path(__file__).resolve().parents[1] / "app" / "dashboard.py"
 

@@ -3,7 +3,8 @@ import pytest
 
 from ainnoseg.config import load_config, save_config
 from ainnoseg.data.synthetic import CLASS_NAMES
-from ainnoseg.engine.pseudo_label import write_json, write_png
+from ainnoseg.engine.pseudo_label import write_png
+from ainnoseg.files import write_json
 from ainnoseg.runs import load_run
 from ainnoseg.runs import rounds
 

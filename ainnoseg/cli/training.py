@@ -68,12 +68,13 @@ def run_selftrain(args):
 
 def run_selftrain_compare(args):
     """A self-training run's rounds beside its budget-matched control's."""
-    from ..runs.control import control_comparison, format_comparison, write_comparison
+    from ..files import write_json
+    from ..runs.control import control_comparison, format_comparison
 
     record = control_comparison(args.run_dir, args.control_dir, partial=args.partial)
     print(format_comparison(record))
     if args.out:
-        write_comparison(record, args.out)
+        write_json(args.out, record)
         print(f"wrote {args.out}")
     return 0
 

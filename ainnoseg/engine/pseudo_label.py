@@ -7,7 +7,6 @@ use up to 0.95). Each PNG is written atomically, so a killed run leaves whole
 files only and a resumed run labels just the images still missing.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from tqdm import tqdm
 from .. import metrics
 from ..data import IGNORE_INDEX, eval_transforms, read_mask
 from ..data.batching import equal_size_batches
-from ..files import atomic_write, json_ready
+from ..files import atomic_write
 from ..inference.multiscale import predict
 
 
@@ -65,12 +64,6 @@ def write_png(array, path):
 def write_confidence(shades, path):
     """A `confidence_png` map as a grey PNG, written atomically."""
     _save_png(shades, path)
-
-
-def write_json(path, values):
-    """`values` as indented JSON at `path`, atomically (the file marks a finished step)."""
-    text = json.dumps(json_ready(values), indent=2, allow_nan=False)
-    atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
 class _NormalisedImages(Dataset):

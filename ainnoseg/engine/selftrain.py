@@ -46,12 +46,13 @@ from torch.utils.data import Dataset
 from ..checkpoints.files import load_checkpoint, load_model
 from ..config import ConfigError, load_saved_config, resume_changes, save_config, with_absolute_paths
 from ..data import IGNORE_INDEX, DataError, LabeledImages, open_pool, train_transforms
+from ..files import write_json
 from ..inference.fast import optimize_for_inference
 from ..runs import layout
 from ..runs.heartbeat import Heartbeat
 from . import distributed
 from .evaluate import evaluate
-from .pseudo_label import label_pool, pseudo_label_stats, write_json, write_png
+from .pseudo_label import label_pool, pseudo_label_stats, write_png
 from .selftrain_summary import write_summary
 from .train import build_datasets, train
 

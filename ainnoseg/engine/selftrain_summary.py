@@ -5,9 +5,9 @@ wall time, and what a published round says about itself."""
 from pathlib import Path
 
 from ..config import ConfigError, load_saved_config
+from ..files import write_json
 from ..runs import layout
 from ..runs.files import read_json, read_jsonl
-from .pseudo_label import write_json
 
 VAL_KEYS = ("pixel_accuracy", "mean_iou", "mean_class_accuracy", "score", "boundary_iou",
             "boundary_fscore")

@@ -10,11 +10,9 @@ The difference between the two is what a round's pseudo-labels bought, not its
 extra training. Both sides are the scores the runs computed themselves (each
 round's metrics.json), so they are measured alike. Scores are fractions."""
 
-import json
 from pathlib import Path
 
 from ..config import ConfigError, load_saved_config
-from ..files import atomic_write, json_ready
 from . import layout
 from .files import read_json
 
@@ -71,12 +69,6 @@ def control_comparison(run_dir, control_dir, partial=False):
         "rounds": [{"round": index, "selftrain": ours, "control": theirs}
                    for index, (ours, theirs) in enumerate(pairs)],
     }
-
-
-def write_comparison(record, path):
-    """The record as JSON at `path`, written whole or not at all."""
-    text = json.dumps(json_ready(record), indent=2, allow_nan=False)
-    atomic_write(Path(path), lambda handle: handle.write(text.encode()))
 
 
 def comparison_table(record):
