@@ -11,19 +11,17 @@ and stops it. Not a test: pytest does not collect it.
 """
 
 import argparse
-import os
 import re
-import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 from playwright import sync_api
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_dashboard_browser import (BROWSER_ARGS, CHROMIUM, ROOT, _free_port,  # noqa: E402
-                                    _healthy, assert_no_exception, choose, open_page,
-                                    wait_for_app_run)
+from dashboard_server import dashboard_server  # noqa: E402
+from test_dashboard_browser import (BROWSER_ARGS, CHROMIUM, assert_no_exception,  # noqa: E402
+                                    choose, open_page, wait_for_app_run)
 
 
 def choose_starting(page, label, start):
@@ -89,20 +87,10 @@ def main():
     args = parser.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "dashboard.py"),
-         "--server.headless=true", "--server.address=127.0.0.1", f"--server.port={port}",
-         "--server.fileWatcherType=none", "--browser.gatherUsageStats=false"],
-        cwd=ROOT, env={**os.environ, "AINNOSEG_RUNS": str(Path(args.runs).resolve())},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not _healthy(url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                sys.exit("the dashboard did not start")
-            time.sleep(0.3)
+    options = ["--server.address=127.0.0.1", "--browser.gatherUsageStats=false"]
+    runs = Path(args.runs).resolve()
+    with (tempfile.TemporaryDirectory() as logs,
+          dashboard_server(options, Path(logs) / "streamlit.log", runs=runs) as (url, _)):
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
@@ -110,9 +98,6 @@ def main():
             label_issues(page, url, args.camvid, out)
             over_training(page, url, args.run, out)
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
     print(f"screenshots in {out}: inside.png, label_issues.png, over_training.png")
 
 

@@ -19,11 +19,6 @@ scenes (the README gives its command) and no run named "tiny".
 """
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -32,12 +27,13 @@ sync_api = pytest.importorskip("playwright.sync_api",
                                reason="the browser test needs playwright: pip install -e .[test]")
 pytest.importorskip("streamlit", reason="the browser test needs streamlit: pip install -e .[test]")
 
+from dashboard_server import dashboard_server  # noqa: E402
+
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="the browser test drives Debian's chromium (/usr/bin/chromium): "
            "apt-get install chromium")
-ROOT = Path(__file__).resolve().parents[1]
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 RUN_TIMEOUT_S = 180  # the tiny run on a busy 2-core machine
@@ -46,47 +42,14 @@ PAGES = [("", "runs", 1300), ("rounds", "rounds", 2300), ("mosaic", "mosaic", 14
          ("predictions", "predictions", 1900), ("label_issues", "label_issues", 1700)]
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(url):
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.read() == b"ok"
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory):
     """(url, runs folder) of a dashboard server, stopped after the module."""
     runs = Path(os.environ.get("AINNOSEG_E2E_RUNS") or tmp_path_factory.mktemp("runs"))
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
-    port = _free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "dashboard.py"),
-               "--server.headless=true", "--server.address=127.0.0.1", f"--server.port={port}",
-               "--server.fileWatcherType=none", "--browser.gatherUsageStats=false"]
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                  env={**os.environ, "AINNOSEG_RUNS": str(runs)})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while not _healthy(url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the dashboard did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
+    options = ["--server.address=127.0.0.1", "--browser.gatherUsageStats=false"]
+    with dashboard_server(options, log_path, runs=runs) as (url, _):
         yield url, runs
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @pytest.fixture(scope="module")

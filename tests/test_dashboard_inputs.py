@@ -12,20 +12,16 @@ import pytest
 pytest.importorskip("streamlit",
                     reason="the dashboard tests need streamlit: pip install -e .[test]")
 from PIL import Image  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from data_trees import stripes, write_image, write_mask  # noqa: E402
 from huge_images import huge_png_bytes, write_huge_png  # noqa: E402
 
-from test_dashboard import APP, TIMEOUT, rerun as _rerun, texts as _texts  # noqa: E402
+from test_dashboard import open_app, rerun as _rerun, texts as _texts  # noqa: E402
 
 
 def _open(page, monkeypatch, tmp_path):
     monkeypatch.setenv("AINNOSEG_RUNS", str(tmp_path / "runs"))
-    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    app.run()
-    app.switch_page(page)
-    return _rerun(app)
+    return open_app(page)
 
 
 def _mask_of_another_size(image, mask):
