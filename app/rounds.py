@@ -20,7 +20,7 @@ if not runs:
     st.stop()
 names = [run.name for run in runs]
 run = load_run(runs[names.index(st.selectbox("Self-training run", names, key="rounds_run"))].path)
-control = (run.config or {}).get("student_data") == "labelled"
+control = controls.is_control_run(run)
 st.caption(f"{run.status} · {run.model} on {run.dataset} · "
            f"{len(run.rounds) - 1} student round(s) after the teacher (round 0)" +
            (" · the control: its students train on the labelled data" if control else ""))
@@ -30,7 +30,7 @@ st.dataframe(table, hide_index=True, column_config=widgets.percent_columns(table
              placeholder="-")  # round 0 has no pseudo-labels, a running round no scores
 
 control_runs = {other.name: other.path for other in runs
-                if other.config.get("student_data") == "labelled" and other.path != run.path}
+                if controls.is_control_run(other) and other.path != run.path}
 if not control and control_runs:
     st.subheader("Against a control")
     st.caption("The control trains each student as many iterations from the same teacher on "

@@ -27,6 +27,11 @@ def is_control(config):
     return config.student_data == "labelled"
 
 
+def is_control_run(run):
+    """Whether a listed run (`ainnoseg.runs.Run`) is a control run."""
+    return (run.config or {}).get("student_data") == "labelled"
+
+
 def _round_scores(run_dir, rounds, partial):
     """Each round's val scores, round 0 (the teacher) first; with `partial`,
     up to the first round not evaluated yet."""
